@@ -1,0 +1,326 @@
+//! Integer codecs, used for i64 columns, timestamps and decimal mantissas.
+//!
+//! Each encoding is a codec byte followed by its payload; the value count comes from the
+//! enclosing structure. The encoder tries the transforms that fit the data and keeps the
+//! smallest result.
+
+use super::bits::bit_width;
+use super::bytes::{put_varint, Cursor};
+use super::{gorilla, intstream, Options};
+use crate::error::{Error, Result};
+
+/// `n` little-endian i64 values.
+pub const RAW: u8 = 0;
+/// One i64 repeated.
+pub const CONST: u8 = 1;
+/// `first + i * step`.
+pub const LINEAR: u8 = 2;
+/// IntStream of the values.
+pub const FOR: u8 = 3;
+/// First value, then an IntStream of deltas.
+pub const DELTA: u8 = 4;
+/// First value, first delta, then an IntStream of delta-of-deltas.
+pub const DOD: u8 = 5;
+/// Runs of (value, length).
+pub const RLE: u8 = 6;
+/// Gorilla delta-of-delta bit stream.
+pub const GORILLA_DOD: u8 = 7;
+
+/// Human-readable codec name (for stats and errors).
+pub fn name(codec: u8) -> &'static str {
+    match codec {
+        RAW => "raw",
+        CONST => "const",
+        LINEAR => "linear",
+        FOR => "for",
+        DELTA => "delta",
+        DOD => "dod",
+        RLE => "rle",
+        GORILLA_DOD => "gorilla-dod",
+        _ => "unknown",
+    }
+}
+
+/// Which codecs a context permits (a set of codec ids as a bit mask).
+#[derive(Clone, Copy, Debug)]
+pub struct Allowed(u16);
+
+impl Allowed {
+    /// Every integer codec: i64 columns and timestamps.
+    pub const ALL: Allowed = Allowed(0xff);
+    /// The codecs legal inside DECIMAL.
+    pub const DECIMAL_INNER: Allowed =
+        Allowed(1 << CONST | 1 << LINEAR | 1 << FOR | 1 << DELTA | 1 << DOD | 1 << RLE);
+
+    fn has(self, c: u8) -> bool {
+        c < 16 && self.0 & (1 << c) != 0
+    }
+}
+
+/// Number of runs of equal values.
+pub fn run_count<T: PartialEq>(v: &[T]) -> usize {
+    if v.is_empty() {
+        return 0;
+    }
+    1 + v.windows(2).filter(|w| w[0] != w[1]).count()
+}
+
+fn encode_rle(v: &[u64], out: &mut Vec<u8>) {
+    put_varint(out, run_count(v) as u64);
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i + 1;
+        while j < v.len() && v[j] == v[i] {
+            j += 1;
+        }
+        out.extend_from_slice(&v[i].to_le_bytes());
+        put_varint(out, (j - i) as u64);
+        i = j;
+    }
+}
+
+/// Decodes an RLE payload of `out.len()` bit patterns, mapping each through `f`.
+pub(crate) fn decode_rle<T: Copy>(c: &mut Cursor, out: &mut [T], f: impl Fn(u64) -> T) -> Result<()> {
+    let at = c.pos() as u64;
+    let n = out.len();
+    let runs = c.varint_max(n as u64, "RLE run count")?;
+    if runs == 0 && n > 0 {
+        return Err(Error::corrupt("RLE run count is 0", Some(at)));
+    }
+    let mut pos = 0usize;
+    for _ in 0..runs {
+        let v = f(c.u64("RLE value")?);
+        let len = c.varint_max((n - pos) as u64, "RLE run length")?;
+        if len == 0 {
+            return Err(Error::corrupt("RLE run length is 0", Some(at)));
+        }
+        out[pos..pos + len].fill(v);
+        pos += len;
+    }
+    if pos != n {
+        return Err(Error::corrupt(format!("RLE runs cover {pos} of {n} values"), Some(at)));
+    }
+    Ok(())
+}
+
+pub(crate) fn encode_rle_bits(v: &[u64], out: &mut Vec<u8>) {
+    encode_rle(v, out)
+}
+
+/// Spread (in bits) of a sequence, the bit-pack width its IntStream would need before gcd.
+fn spread_bits(it: impl Iterator<Item = i64>) -> u32 {
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    for v in it {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if lo > hi {
+        0
+    } else {
+        bit_width(hi.wrapping_sub(lo) as u64)
+    }
+}
+
+/// Appends the best encoding of `v` among `allowed` (codec byte then payload) and returns
+/// the codec chosen. `timestamps` also tries Gorilla delta-of-delta.
+pub fn encode(v: &[i64], allowed: Allowed, timestamps: bool, opts: &Options, out: &mut Vec<u8>) -> u8 {
+    let n = v.len();
+    if n == 0 || v.iter().all(|&x| x == v[0]) {
+        if allowed.has(CONST) {
+            out.push(CONST);
+            out.extend_from_slice(&v.first().copied().unwrap_or(0).to_le_bytes());
+            return CONST;
+        }
+    }
+    if n >= 2 && allowed.has(LINEAR) {
+        let step = v[1].wrapping_sub(v[0]);
+        if v.windows(2).all(|w| w[1].wrapping_sub(w[0]) == step) {
+            out.push(LINEAR);
+            out.extend_from_slice(&v[0].to_le_bytes());
+            out.extend_from_slice(&step.to_le_bytes());
+            return LINEAR;
+        }
+    }
+
+    let mut best: Option<(u8, Vec<u8>)> = None;
+    fn consider(best: &mut Option<(u8, Vec<u8>)>, codec: u8, bytes: Vec<u8>) {
+        if best.as_ref().is_none_or(|(_, b)| bytes.len() < b.len()) {
+            *best = Some((codec, bytes));
+        }
+    }
+
+    // Choose one IntStream transform by the width it would need; the full encode (with its
+    // zstd trial) runs only for the winner.
+    let w_for = spread_bits(v.iter().copied());
+    let w_delta = spread_bits(v.windows(2).map(|w| w[1].wrapping_sub(w[0])));
+    let w_dod = spread_bits(
+        v.windows(3)
+            .map(|w| w[2].wrapping_sub(w[1]).wrapping_sub(w[1].wrapping_sub(w[0]))),
+    );
+    let mut transform = FOR;
+    let mut w = w_for;
+    if allowed.has(DELTA) && n >= 2 && w_delta < w {
+        transform = DELTA;
+        w = w_delta;
+    }
+    if allowed.has(DOD) && n >= 3 && w_dod < w {
+        transform = DOD;
+    }
+    let mut buf = Vec::with_capacity(n + 32);
+    buf.push(transform);
+    match transform {
+        DELTA => {
+            buf.extend_from_slice(&v[0].to_le_bytes());
+            let d: Vec<i64> = v.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+            intstream::encode(&d, opts, &mut buf);
+        }
+        DOD => {
+            buf.extend_from_slice(&v[0].to_le_bytes());
+            buf.extend_from_slice(&v[1].wrapping_sub(v[0]).to_le_bytes());
+            let d: Vec<i64> = v
+                .windows(3)
+                .map(|w| w[2].wrapping_sub(w[1]).wrapping_sub(w[1].wrapping_sub(w[0])))
+                .collect();
+            intstream::encode(&d, opts, &mut buf);
+        }
+        _ => intstream::encode(v, opts, &mut buf),
+    }
+    consider(&mut best, transform, buf);
+
+    if allowed.has(RLE) && run_count(v) <= n / 4 {
+        let bits: Vec<u64> = v.iter().map(|&x| x as u64).collect();
+        let mut buf = vec![RLE];
+        encode_rle(&bits, &mut buf);
+        consider(&mut best, RLE, buf);
+    }
+    if timestamps && allowed.has(GORILLA_DOD) {
+        let mut buf = vec![GORILLA_DOD];
+        gorilla::encode_dod(v, &mut buf);
+        consider(&mut best, GORILLA_DOD, buf);
+    }
+    if allowed.has(RAW) && best.as_ref().is_none_or(|(_, b)| b.len() > 1 + 8 * n) {
+        let mut buf = Vec::with_capacity(1 + 8 * n);
+        buf.push(RAW);
+        for x in v {
+            buf.extend_from_slice(&x.to_le_bytes());
+        }
+        consider(&mut best, RAW, buf);
+    }
+    let (codec, bytes) = best.expect("FOR is always a candidate");
+    out.extend_from_slice(&bytes);
+    codec
+}
+
+/// Decodes `out.len()` integers (codec byte then payload) and returns the codec id.
+///
+/// # Errors
+/// A codec outside `allowed`, or a corrupt/truncated payload.
+pub fn decode(c: &mut Cursor, allowed: Allowed, out: &mut [i64]) -> Result<u8> {
+    let at = c.pos() as u64;
+    let codec = c.u8("integer codec")?;
+    if !allowed.has(codec) {
+        return Err(Error::corrupt(format!("integer codec {codec} not allowed here"), Some(at)));
+    }
+    let n = out.len();
+    match codec {
+        RAW => {
+            let bytes = c.take(n.saturating_mul(8), "RAW values")?;
+            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(b);
+                *o = i64::from_le_bytes(a);
+            }
+        }
+        CONST => out.fill(c.i64("CONST value")?),
+        LINEAR => {
+            let first = c.i64("LINEAR first")?;
+            let step = c.i64("LINEAR step")?;
+            let mut x = first;
+            for o in out.iter_mut() {
+                *o = x;
+                x = x.wrapping_add(step);
+            }
+        }
+        FOR => intstream::decode(c, out)?,
+        DELTA => {
+            if n > 0 {
+                out[0] = c.i64("DELTA first")?;
+                intstream::decode(c, &mut out[1..])?;
+                for i in 1..n {
+                    out[i] = out[i - 1].wrapping_add(out[i]);
+                }
+            }
+        }
+        DOD => {
+            if n > 0 {
+                out[0] = c.i64("DOD first")?;
+            }
+            if n > 1 {
+                let mut delta = c.i64("DOD first delta")?;
+                out[1] = out[0].wrapping_add(delta);
+                intstream::decode(c, &mut out[2..])?;
+                for i in 2..n {
+                    delta = delta.wrapping_add(out[i]);
+                    out[i] = out[i - 1].wrapping_add(delta);
+                }
+            }
+        }
+        RLE => decode_rle(c, out, |b| b as i64)?,
+        GORILLA_DOD => gorilla::decode_dod(c, out)?,
+        _ => unreachable!("checked by allowed"),
+    }
+    Ok(codec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn rt(v: &[i64], allowed: Allowed, ts: bool) -> (u8, usize) {
+        let mut out = Vec::new();
+        let codec = encode(v, allowed, ts, &Options::default(), &mut out);
+        let mut back = vec![0; v.len()];
+        let mut c = Cursor::new(&out);
+        assert_eq!(decode(&mut c, allowed, &mut back).unwrap(), codec);
+        c.finish("x").unwrap();
+        assert_eq!(back, v);
+        (codec, out.len())
+    }
+
+    proptest! {
+        #[test]
+        fn any_i64(v in proptest::collection::vec(any::<i64>(), 0..300), ts in any::<bool>()) {
+            rt(&v, Allowed::ALL, ts);
+            rt(&v, Allowed::DECIMAL_INNER, false);
+        }
+
+        #[test]
+        fn counters(start in any::<i64>(), inc in proptest::collection::vec(0i64..50, 1..500)) {
+            let mut x = start;
+            let v: Vec<i64> = inc.iter().map(|d| { x = x.wrapping_add(*d); x }).collect();
+            rt(&v, Allowed::ALL, false);
+        }
+
+        #[test]
+        fn runs(vals in proptest::collection::vec((any::<i64>(), 1usize..40), 1..20)) {
+            let v: Vec<i64> = vals.iter().flat_map(|&(x, n)| std::iter::repeat_n(x, n)).collect();
+            rt(&v, Allowed::ALL, false);
+        }
+    }
+
+    #[test]
+    fn regular_timestamps_are_linear() {
+        let v: Vec<i64> = (0..4096).map(|i| 1_700_000_000_000_000 + i * 1_000_000).collect();
+        let (codec, len) = rt(&v, Allowed::ALL, true);
+        assert_eq!((codec, len), (LINEAR, 17));
+    }
+
+    #[test]
+    fn extremes() {
+        rt(&[i64::MIN, i64::MAX, i64::MIN, i64::MAX], Allowed::ALL, true);
+        rt(&[i64::MAX, i64::MIN], Allowed::ALL, true);
+        rt(&[i64::MAX], Allowed::ALL, true);
+        rt(&[], Allowed::ALL, true);
+    }
+}

@@ -1,0 +1,96 @@
+//! Codecs: turn a column of values into bytes and back. This layer knows nothing about
+//! files, blocks or checksums; it sees byte slices and value slices.
+//!
+//! Each submodule mirrors one section of `format-spec/format.md`. Every decoder takes a
+//! [`bytes::Cursor`] and the value count from its caller, never panics, and reports bad
+//! bytes as [`crate::Error`].
+
+pub mod bits;
+pub mod boolean;
+pub mod bytes;
+pub mod float;
+pub mod gorilla;
+pub mod int;
+pub mod intstream;
+pub mod string;
+pub mod validity;
+
+/// Encoder settings shared by all codecs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// zstd level for the entropy stages (IntStream byte planes, strings, bitmaps);
+    /// `None` disables zstd for numeric data (strings still use level 3).
+    pub zstd_level: Option<i32>,
+    /// Try every candidate codec even when a cheap estimate says it cannot win.
+    pub exhaustive: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { zstd_level: Some(3), exhaustive: false }
+    }
+}
+
+/// Strings stored contiguously: value `i` is `data[offsets[i]..offsets[i + 1]]`.
+/// Decoding appends into these two vectors, so a reused `StrValues` costs no allocation
+/// per value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StrValues {
+    /// Concatenated UTF-8 bytes.
+    pub data: Vec<u8>,
+    /// `len() + 1` offsets into `data`, starting at 0.
+    pub offsets: Vec<usize>,
+}
+
+impl Default for StrValues {
+    fn default() -> Self {
+        StrValues { data: Vec::new(), offsets: vec![0] }
+    }
+}
+
+impl StrValues {
+    /// Number of strings.
+    pub fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// True if there are no strings.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes every string, keeping the capacity.
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.offsets.clear();
+        self.offsets.push(0);
+    }
+
+    /// Appends a string.
+    pub fn push(&mut self, s: &str) {
+        self.data.extend_from_slice(s.as_bytes());
+        self.offsets.push(self.data.len());
+    }
+
+    /// The `i`th string, or `None` past the end.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let (a, b) = (*self.offsets.get(i)?, *self.offsets.get(i + 1)?);
+        // Every push appended a whole &str, so each range is valid UTF-8.
+        std::str::from_utf8(&self.data[a..b]).ok()
+    }
+
+    /// Iterates over the strings.
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.len()).map(|i| self.get(i).unwrap_or(""))
+    }
+}
+
+impl<'a> FromIterator<&'a str> for StrValues {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(it: I) -> Self {
+        let mut s = StrValues::default();
+        for x in it {
+            s.push(x);
+        }
+        s
+    }
+}

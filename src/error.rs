@@ -1,0 +1,171 @@
+//! Error type shared by every layer of the library.
+//!
+//! Decoders never panic on hostile input: every check that can fail on bytes read from
+//! disk produces an [`Error`] whose [`ErrorKind`] says what was wrong and where.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// What went wrong. Match on this to decide how to react; the list may grow.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Bytes that violate the format: a checksum mismatch, an out-of-range field, an
+    /// impossible count. `what` names the field and the offending value; `offset` is the
+    /// byte offset in the file (or in the chunk, for codec-level errors) when known.
+    Corrupt {
+        /// Which structure or field is wrong, and how.
+        what: String,
+        /// Byte offset of the structure in its container, when known.
+        offset: Option<u64>,
+    },
+    /// The input ended before a structure was complete.
+    Truncated {
+        /// Which structure was being read.
+        what: String,
+        /// Bytes needed to continue.
+        needed: u64,
+        /// Bytes available.
+        available: u64,
+    },
+    /// The file was written by a newer format version than this reader supports.
+    UnsupportedVersion {
+        /// Version in the file.
+        found: u16,
+        /// Newest version this reader supports.
+        supported: u16,
+    },
+    /// The file uses a required feature this reader does not know.
+    UnsupportedFeature(String),
+    /// Caller input rejected before anything was written (e.g. unsorted timestamps,
+    /// mismatched column lengths). `line` is set when the input came from a text file.
+    InvalidInput {
+        /// What is wrong with the input.
+        what: String,
+        /// 1-based line number in the source file, when known.
+        line: Option<u64>,
+    },
+    /// An operating-system I/O error.
+    Io(std::io::Error),
+}
+
+/// The error type of the `iotarc` crate: an [`ErrorKind`] plus optional context
+/// (file path, block index) added as the error travels up through the layers.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    path: Option<PathBuf>,
+    block: Option<usize>,
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Builds an error of the given kind with no context.
+    pub fn new(kind: ErrorKind) -> Self {
+        Error { kind, path: None, block: None }
+    }
+
+    /// A [`ErrorKind::Corrupt`] error.
+    pub fn corrupt(what: impl Into<String>, offset: Option<u64>) -> Self {
+        Error::new(ErrorKind::Corrupt { what: what.into(), offset })
+    }
+
+    /// A [`ErrorKind::Truncated`] error.
+    pub fn truncated(what: impl Into<String>, needed: u64, available: u64) -> Self {
+        Error::new(ErrorKind::Truncated { what: what.into(), needed, available })
+    }
+
+    /// A [`ErrorKind::InvalidInput`] error without a line number.
+    pub fn invalid_input(what: impl Into<String>) -> Self {
+        Error::new(ErrorKind::InvalidInput { what: what.into(), line: None })
+    }
+
+    /// The kind of error.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// The file the error relates to, if known.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.path.as_deref()
+    }
+
+    /// The index of the block the error relates to, if known.
+    pub fn block(&self) -> Option<usize> {
+        self.block
+    }
+
+    /// True for errors caused by bad bytes (corrupt, truncated), as opposed to I/O,
+    /// version or caller errors.
+    pub fn is_corruption(&self) -> bool {
+        matches!(self.kind, ErrorKind::Corrupt { .. } | ErrorKind::Truncated { .. })
+    }
+
+    /// Attaches the file path, keeping an existing one.
+    pub fn with_path(mut self, path: impl Into<PathBuf>) -> Self {
+        if self.path.is_none() {
+            self.path = Some(path.into());
+        }
+        self
+    }
+
+    /// Attaches the block index, keeping an existing one.
+    pub fn with_block(mut self, block: usize) -> Self {
+        if self.block.is_none() {
+            self.block = Some(block);
+        }
+        self
+    }
+
+    /// Adds `base` to a known offset: codecs report offsets within their chunk, and the
+    /// file layer rebases them to file offsets.
+    pub(crate) fn rebase(mut self, base: u64) -> Self {
+        if let ErrorKind::Corrupt { offset: Some(o), .. } = &mut self.kind {
+            *o = o.saturating_add(base);
+        }
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(p) = &self.path {
+            write!(f, "{}: ", p.display())?;
+        }
+        if let Some(b) = self.block {
+            write!(f, "block {b}: ")?;
+        }
+        match &self.kind {
+            ErrorKind::Corrupt { what, offset: Some(o) } => write!(f, "corrupt: {what} (at byte {o})"),
+            ErrorKind::Corrupt { what, offset: None } => write!(f, "corrupt: {what}"),
+            ErrorKind::Truncated { what, needed, available } => {
+                write!(f, "truncated: {what} needs {needed} bytes, {available} available")
+            }
+            ErrorKind::UnsupportedVersion { found, supported } => write!(
+                f,
+                "unsupported format version {found} (this reader supports up to {supported})"
+            ),
+            ErrorKind::UnsupportedFeature(s) => write!(f, "unsupported feature: {s}"),
+            ErrorKind::InvalidInput { what, line: Some(l) } => write!(f, "line {l}: {what}"),
+            ErrorKind::InvalidInput { what, line: None } => write!(f, "invalid input: {what}"),
+            ErrorKind::Io(e) => write!(f, "I/O error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ErrorKind::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::new(ErrorKind::Io(e))
+    }
+}
