@@ -64,22 +64,36 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// Builds an error of the given kind with no context.
     pub fn new(kind: ErrorKind) -> Self {
-        Error { kind, path: None, block: None }
+        Error {
+            kind,
+            path: None,
+            block: None,
+        }
     }
 
     /// A [`ErrorKind::Corrupt`] error.
     pub fn corrupt(what: impl Into<String>, offset: Option<u64>) -> Self {
-        Error::new(ErrorKind::Corrupt { what: what.into(), offset })
+        Error::new(ErrorKind::Corrupt {
+            what: what.into(),
+            offset,
+        })
     }
 
     /// A [`ErrorKind::Truncated`] error.
     pub fn truncated(what: impl Into<String>, needed: u64, available: u64) -> Self {
-        Error::new(ErrorKind::Truncated { what: what.into(), needed, available })
+        Error::new(ErrorKind::Truncated {
+            what: what.into(),
+            needed,
+            available,
+        })
     }
 
     /// A [`ErrorKind::InvalidInput`] error without a line number.
     pub fn invalid_input(what: impl Into<String>) -> Self {
-        Error::new(ErrorKind::InvalidInput { what: what.into(), line: None })
+        Error::new(ErrorKind::InvalidInput {
+            what: what.into(),
+            line: None,
+        })
     }
 
     /// The kind of error.
@@ -100,7 +114,10 @@ impl Error {
     /// True for errors caused by bad bytes (corrupt, truncated), as opposed to I/O,
     /// version or caller errors.
     pub fn is_corruption(&self) -> bool {
-        matches!(self.kind, ErrorKind::Corrupt { .. } | ErrorKind::Truncated { .. })
+        matches!(
+            self.kind,
+            ErrorKind::Corrupt { .. } | ErrorKind::Truncated { .. }
+        )
     }
 
     /// Attaches the file path, keeping an existing one.
@@ -122,7 +139,10 @@ impl Error {
     /// Adds `base` to a known offset: codecs report offsets within their chunk, and the
     /// file layer rebases them to file offsets.
     pub(crate) fn rebase(mut self, base: u64) -> Self {
-        if let ErrorKind::Corrupt { offset: Some(o), .. } = &mut self.kind {
+        if let ErrorKind::Corrupt {
+            offset: Some(o), ..
+        } = &mut self.kind
+        {
             *o = o.saturating_add(base);
         }
         self
@@ -138,17 +158,30 @@ impl fmt::Display for Error {
             write!(f, "block {b}: ")?;
         }
         match &self.kind {
-            ErrorKind::Corrupt { what, offset: Some(o) } => write!(f, "corrupt: {what} (at byte {o})"),
+            ErrorKind::Corrupt {
+                what,
+                offset: Some(o),
+            } => write!(f, "corrupt: {what} (at byte {o})"),
             ErrorKind::Corrupt { what, offset: None } => write!(f, "corrupt: {what}"),
-            ErrorKind::Truncated { what, needed, available } => {
-                write!(f, "truncated: {what} needs {needed} bytes, {available} available")
+            ErrorKind::Truncated {
+                what,
+                needed,
+                available,
+            } => {
+                write!(
+                    f,
+                    "truncated: {what} needs {needed} bytes, {available} available"
+                )
             }
             ErrorKind::UnsupportedVersion { found, supported } => write!(
                 f,
                 "unsupported format version {found} (this reader supports up to {supported})"
             ),
             ErrorKind::UnsupportedFeature(s) => write!(f, "unsupported feature: {s}"),
-            ErrorKind::InvalidInput { what, line: Some(l) } => write!(f, "line {l}: {what}"),
+            ErrorKind::InvalidInput {
+                what,
+                line: Some(l),
+            } => write!(f, "line {l}: {what}"),
             ErrorKind::InvalidInput { what, line: None } => write!(f, "invalid input: {what}"),
             ErrorKind::Io(e) => write!(f, "I/O error: {e}"),
         }

@@ -1,7 +1,40 @@
 //! iotarc: a columnar archive format for IoT sensor time series.
+//!
+//! A segment file holds blocks of one device's rows each: a timestamp column plus one
+//! column per channel, every column compressed with the codec that suits its data. Each
+//! block's footer entry carries count/min/max/sum/sum-of-squares/first/last per column, so
+//! aggregates over a time range read only the footer, decoding just the blocks that
+//! straddle the range's edges.
+//!
+//! ```
+//! use iotarc::{Column, Segment, SegmentWriter, TimeRange, Values, WriterOptions};
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("demo.seg");
+//! let ts: Vec<i64> = (0..86_400).map(|s| 1_700_000_000_000_000 + s * 1_000_000).collect();
+//! let temp: Vec<f64> = (0..86_400).map(|s| 20.0 + (s % 100) as f64 / 10.0).collect();
+//! let mut w = SegmentWriter::create(&path, WriterOptions::default())?;
+//! w.add("boiler-7", &ts, &[("temp", &Column::dense(Values::F64(temp)))])?;
+//! w.finish()?;
+//!
+//! let seg = Segment::open(&path)?;
+//! let day = seg.aggregate("boiler-7", "temp", TimeRange::ALL)?;
+//! assert_eq!(day.stats.count, 86_400);
+//! assert_eq!(day.blocks_decoded, 0); // answered from footers alone
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![warn(missing_docs)]
 
 pub mod codec;
 pub mod error;
+pub mod format;
+pub mod model;
 
+pub use codec::validity::Bitmap;
+pub use codec::StrValues;
 pub use error::{Error, ErrorKind, Result};
+pub use format::block::{Block, ColumnBuf};
+pub use format::footer::{BlockMeta, ColumnMeta, Footer};
+pub use format::reader::{Aggregate, Segment, Series};
+pub use format::stats::ColumnStats;
+pub use format::writer::{SegmentSummary, SegmentWriter, WriterOptions};
+pub use model::{Column, TimeRange, Value, ValueType, Values};

@@ -36,7 +36,11 @@ pub struct BitWriter {
 impl BitWriter {
     /// Starts a stream that appends to `out`.
     pub fn new(out: Vec<u8>) -> Self {
-        BitWriter { out, acc: 0, nbits: 0 }
+        BitWriter {
+            out,
+            acc: 0,
+            nbits: 0,
+        }
     }
 
     /// Writes the low `w` bits of `v` (`w` in 0..=64; higher bits of `v` must be 0).
@@ -51,7 +55,11 @@ impl BitWriter {
         if total >= 64 {
             self.out.extend_from_slice(&self.acc.to_le_bytes());
             // The bits of `v` that did not fit; none if `v` was placed at bit 0.
-            self.acc = if self.nbits == 0 { 0 } else { v >> (64 - self.nbits) };
+            self.acc = if self.nbits == 0 {
+                0
+            } else {
+                v >> (64 - self.nbits)
+            };
             self.nbits = total - 64;
         } else {
             self.nbits = total;
@@ -67,7 +75,8 @@ impl BitWriter {
     /// Flushes the partial byte (padding with zero bits) and returns the bytes.
     pub fn finish(mut self) -> Vec<u8> {
         let nbytes = self.nbits.div_ceil(8) as usize;
-        self.out.extend_from_slice(&self.acc.to_le_bytes()[..nbytes]);
+        self.out
+            .extend_from_slice(&self.acc.to_le_bytes()[..nbytes]);
         self.out
     }
 }

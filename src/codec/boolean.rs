@@ -42,7 +42,10 @@ pub fn decode(c: &mut Cursor, out: &mut [bool]) -> Result<u8> {
         CONST => {
             let b = c.u8("bool CONST value")?;
             if b > 1 {
-                return Err(Error::corrupt(format!("bool CONST value {b} is not 0 or 1"), Some(at)));
+                return Err(Error::corrupt(
+                    format!("bool CONST value {b} is not 0 or 1"),
+                    Some(at),
+                ));
             }
             out.fill(b == 1);
         }
@@ -52,7 +55,12 @@ pub fn decode(c: &mut Cursor, out: &mut [bool]) -> Result<u8> {
                 *o = data[i / 8] >> (i % 8) & 1 == 1;
             }
         }
-        _ => return Err(Error::corrupt(format!("bool codec {codec} is unknown"), Some(at))),
+        _ => {
+            return Err(Error::corrupt(
+                format!("bool codec {codec} is unknown"),
+                Some(at),
+            ))
+        }
     }
     Ok(codec)
 }

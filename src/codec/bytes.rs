@@ -83,7 +83,10 @@ impl<'a> Cursor<'a> {
     pub fn finish(&self, what: &str) -> Result<()> {
         if self.remaining() != 0 {
             return Err(Error::corrupt(
-                format!("{what}: {} trailing bytes after the last field", self.remaining()),
+                format!(
+                    "{what}: {} trailing bytes after the last field",
+                    self.remaining()
+                ),
                 Some(self.pos as u64),
             ));
         }
@@ -106,7 +109,10 @@ impl<'a> Cursor<'a> {
     pub fn take_len(&mut self, n: u64, what: &str) -> Result<&'a [u8]> {
         if n > self.remaining() as u64 {
             return Err(Error::corrupt(
-                format!("{what}: length {n} exceeds the {} bytes left", self.remaining()),
+                format!(
+                    "{what}: length {n} exceeds the {} bytes left",
+                    self.remaining()
+                ),
                 Some(self.pos as u64),
             ));
         }
@@ -181,7 +187,10 @@ impl<'a> Cursor<'a> {
                 return Ok(v);
             }
         }
-        Err(Error::corrupt(format!("{what}: varint longer than 10 bytes"), Some(start as u64)))
+        Err(Error::corrupt(
+            format!("{what}: varint longer than 10 bytes"),
+            Some(start as u64),
+        ))
     }
 
     /// Reads a zigzag varint.
@@ -195,7 +204,10 @@ impl<'a> Cursor<'a> {
         let at = self.pos as u64;
         let v = self.varint(what)?;
         if v > max {
-            return Err(Error::corrupt(format!("{what} = {v} exceeds the limit {max}"), Some(at)));
+            return Err(Error::corrupt(
+                format!("{what} = {v} exceeds the limit {max}"),
+                Some(at),
+            ));
         }
         Ok(v as usize)
     }
@@ -232,7 +244,10 @@ mod tests {
     #[test]
     fn varint_rejects_overlong_and_overflow() {
         let overflow = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
-        assert!(Cursor::new(&overflow).varint("x").unwrap_err().is_corruption());
+        assert!(Cursor::new(&overflow)
+            .varint("x")
+            .unwrap_err()
+            .is_corruption());
         let long = [0x80u8; 11];
         assert!(Cursor::new(&long).varint("x").is_err());
         let max = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];

@@ -25,8 +25,8 @@ const MAX_MANTISSA: i64 = 1 << 53;
 
 /// Exact powers of ten 10^0 ..= 10^18.
 const POW10: [f64; 19] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-    1e16, 1e17, 1e18,
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18,
 ];
 
 /// Human-readable codec name.
@@ -185,7 +185,12 @@ pub fn decode(c: &mut Cursor, out: &mut [f64]) -> Result<u8> {
         RLE => int::decode_rle(c, out, f64::from_bits)?,
         GORILLA_XOR => gorilla::decode_xor(c, out)?,
         DECIMAL => decode_decimal(c, out)?,
-        _ => return Err(Error::corrupt(format!("f64 codec {codec} is unknown"), Some(at))),
+        _ => {
+            return Err(Error::corrupt(
+                format!("f64 codec {codec} is unknown"),
+                Some(at),
+            ))
+        }
     }
     Ok(codec)
 }
@@ -195,16 +200,20 @@ fn decode_decimal(c: &mut Cursor, out: &mut [f64]) -> Result<()> {
     let n = out.len();
     let e = c.u8("DECIMAL exponent")?;
     if e > MAX_EXPONENT {
-        return Err(Error::corrupt(format!("DECIMAL exponent {e} exceeds 18"), Some(at)));
+        return Err(Error::corrupt(
+            format!("DECIMAL exponent {e} exceeds 18"),
+            Some(at),
+        ));
     }
     let nexc = c.varint_max(n as u64, "DECIMAL exception count")?;
     let mut exc = Vec::with_capacity(nexc);
     let mut next = 0u64;
     for _ in 0..nexc {
         let gap = c.varint("DECIMAL exception gap")?;
-        let pos = next.checked_add(gap).filter(|&p| p < n as u64).ok_or_else(|| {
-            Error::corrupt("DECIMAL exception position out of range", Some(at))
-        })?;
+        let pos = next
+            .checked_add(gap)
+            .filter(|&p| p < n as u64)
+            .ok_or_else(|| Error::corrupt("DECIMAL exception position out of range", Some(at)))?;
         exc.push((pos as usize, c.u64("DECIMAL exception bits")?));
         next = pos + 1;
     }
@@ -249,9 +258,14 @@ mod tests {
         prop_oneof![
             any::<f64>(),
             any::<u64>().prop_map(f64::from_bits),
-            Just(-0.0), Just(0.0), Just(f64::INFINITY), Just(f64::NEG_INFINITY),
-            Just(f64::from_bits(0x7ff8_0000_dead_beef)), Just(f64::from_bits(0xfff0_0000_0000_0001)),
-            Just(f64::MIN_POSITIVE / 3.0), Just(5e-324),
+            Just(-0.0),
+            Just(0.0),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(f64::from_bits(0x7ff8_0000_dead_beef)),
+            Just(f64::from_bits(0xfff0_0000_0000_0001)),
+            Just(f64::MIN_POSITIVE / 3.0),
+            Just(5e-324),
             (-100000i64..100000).prop_map(|m| m as f64 / 10.0),
             (-100000i64..100000).prop_map(|m| m as f64 / 1000.0),
         ]
@@ -272,7 +286,9 @@ mod tests {
 
     #[test]
     fn decimal_wins_on_sensor_values() {
-        let v: Vec<f64> = (0..4096).map(|i| ((i as f64 * 0.01).sin() * 100.0).round() / 10.0 + 20.0).collect();
+        let v: Vec<f64> = (0..4096)
+            .map(|i| ((i as f64 * 0.01).sin() * 100.0).round() / 10.0 + 20.0)
+            .collect();
         let (codec, len) = rt(&v);
         assert_eq!(codec, DECIMAL);
         assert!(len < 4096, "{len}");
@@ -282,6 +298,8 @@ mod tests {
     fn bad_exponent_is_corrupt() {
         let bytes = [DECIMAL, 19, 0, int::CONST, 0, 0, 0, 0, 0, 0, 0, 0];
         let mut out = [0.0; 3];
-        assert!(decode(&mut Cursor::new(&bytes), &mut out).unwrap_err().is_corruption());
+        assert!(decode(&mut Cursor::new(&bytes), &mut out)
+            .unwrap_err()
+            .is_corruption());
     }
 }

@@ -22,11 +22,18 @@ fn finish_stream(bw: BitWriter, out: &mut Vec<u8>) {
 
 fn check_stream(br: &BitReader, len: usize, what: &str, at: u64) -> Result<()> {
     if br.overrun() {
-        return Err(Error::corrupt(format!("{what}: bit stream ends early"), Some(at)));
+        return Err(Error::corrupt(
+            format!("{what}: bit stream ends early"),
+            Some(at),
+        ));
     }
     if br.bit_pos().div_ceil(8) != len {
         return Err(Error::corrupt(
-            format!("{what}: {} bytes declared, {} used", len, br.bit_pos().div_ceil(8)),
+            format!(
+                "{what}: {} bytes declared, {} used",
+                len,
+                br.bit_pos().div_ceil(8)
+            ),
             Some(at),
         ));
     }
@@ -46,7 +53,10 @@ pub fn encode_dod(values: &[i64], out: &mut Vec<u8>) {
             let d = w[1].wrapping_sub(w[0]);
             let z = zigzag(d.wrapping_sub(delta));
             delta = d;
-            let bucket = DOD_WIDTHS.iter().position(|&bw| bw == 64 || z >> bw == 0).unwrap_or(5);
+            let bucket = DOD_WIDTHS
+                .iter()
+                .position(|&bw| bw == 64 || z >> bw == 0)
+                .unwrap_or(5);
             // Prefix: `bucket` one-bits then a zero, except the last bucket has no zero.
             if bucket < 5 {
                 bw.write((1u64 << bucket) - 1, bucket as u32 + 1);
@@ -166,7 +176,10 @@ pub fn decode_xor(c: &mut Cursor, out: &mut [f64]) -> Result<()> {
         }
     }
     if bad {
-        return Err(Error::corrupt("GORILLA_XOR: invalid leading/length window", Some(at)));
+        return Err(Error::corrupt(
+            "GORILLA_XOR: invalid leading/length window",
+            Some(at),
+        ));
     }
     check_stream(&br, data.len(), "GORILLA_XOR", at)
 }
@@ -220,15 +233,24 @@ mod tests {
     #[test]
     fn special_floats() {
         let v = [
-            f64::NAN.to_bits() | 0x1234, (-0.0f64).to_bits(), f64::INFINITY.to_bits(),
-            f64::NEG_INFINITY.to_bits(), 1, f64::MIN_POSITIVE.to_bits() - 1, 0, u64::MAX, 1 << 63,
+            f64::NAN.to_bits() | 0x1234,
+            (-0.0f64).to_bits(),
+            f64::INFINITY.to_bits(),
+            f64::NEG_INFINITY.to_bits(),
+            1,
+            f64::MIN_POSITIVE.to_bits() - 1,
+            0,
+            u64::MAX,
+            1 << 63,
         ];
         rt_xor(&v);
     }
 
     #[test]
     fn regular_timestamps_cost_one_bit() {
-        let v: Vec<i64> = (0..1000).map(|i| 1_600_000_000_000_000 + i * 1_000_000).collect();
+        let v: Vec<i64> = (0..1000)
+            .map(|i| 1_600_000_000_000_000 + i * 1_000_000)
+            .collect();
         let mut out = Vec::new();
         encode_dod(&v, &mut out);
         assert!(out.len() <= 2 + 16 + 1000 / 8 + 1, "{}", out.len());

@@ -80,7 +80,11 @@ fn encode_rle(v: &[u64], out: &mut Vec<u8>) {
 }
 
 /// Decodes an RLE payload of `out.len()` bit patterns, mapping each through `f`.
-pub(crate) fn decode_rle<T: Copy>(c: &mut Cursor, out: &mut [T], f: impl Fn(u64) -> T) -> Result<()> {
+pub(crate) fn decode_rle<T: Copy>(
+    c: &mut Cursor,
+    out: &mut [T],
+    f: impl Fn(u64) -> T,
+) -> Result<()> {
     let at = c.pos() as u64;
     let n = out.len();
     let runs = c.varint_max(n as u64, "RLE run count")?;
@@ -98,7 +102,10 @@ pub(crate) fn decode_rle<T: Copy>(c: &mut Cursor, out: &mut [T], f: impl Fn(u64)
         pos += len;
     }
     if pos != n {
-        return Err(Error::corrupt(format!("RLE runs cover {pos} of {n} values"), Some(at)));
+        return Err(Error::corrupt(
+            format!("RLE runs cover {pos} of {n} values"),
+            Some(at),
+        ));
     }
     Ok(())
 }
@@ -123,7 +130,13 @@ fn spread_bits(it: impl Iterator<Item = i64>) -> u32 {
 
 /// Appends the best encoding of `v` among `allowed` (codec byte then payload) and returns
 /// the codec chosen. `timestamps` also tries Gorilla delta-of-delta.
-pub fn encode(v: &[i64], allowed: Allowed, timestamps: bool, opts: &Options, out: &mut Vec<u8>) -> u8 {
+pub fn encode(
+    v: &[i64],
+    allowed: Allowed,
+    timestamps: bool,
+    opts: &Options,
+    out: &mut Vec<u8>,
+) -> u8 {
     let n = v.len();
     if n == 0 || v.iter().all(|&x| x == v[0]) {
         if allowed.has(CONST) {
@@ -153,10 +166,10 @@ pub fn encode(v: &[i64], allowed: Allowed, timestamps: bool, opts: &Options, out
     // zstd trial) runs only for the winner.
     let w_for = spread_bits(v.iter().copied());
     let w_delta = spread_bits(v.windows(2).map(|w| w[1].wrapping_sub(w[0])));
-    let w_dod = spread_bits(
-        v.windows(3)
-            .map(|w| w[2].wrapping_sub(w[1]).wrapping_sub(w[1].wrapping_sub(w[0]))),
-    );
+    let w_dod = spread_bits(v.windows(3).map(|w| {
+        w[2].wrapping_sub(w[1])
+            .wrapping_sub(w[1].wrapping_sub(w[0]))
+    }));
     let mut transform = FOR;
     let mut w = w_for;
     if allowed.has(DELTA) && n >= 2 && w_delta < w {
@@ -179,7 +192,10 @@ pub fn encode(v: &[i64], allowed: Allowed, timestamps: bool, opts: &Options, out
             buf.extend_from_slice(&v[1].wrapping_sub(v[0]).to_le_bytes());
             let d: Vec<i64> = v
                 .windows(3)
-                .map(|w| w[2].wrapping_sub(w[1]).wrapping_sub(w[1].wrapping_sub(w[0])))
+                .map(|w| {
+                    w[2].wrapping_sub(w[1])
+                        .wrapping_sub(w[1].wrapping_sub(w[0]))
+                })
                 .collect();
             intstream::encode(&d, opts, &mut buf);
         }
@@ -219,7 +235,10 @@ pub fn decode(c: &mut Cursor, allowed: Allowed, out: &mut [i64]) -> Result<u8> {
     let at = c.pos() as u64;
     let codec = c.u8("integer codec")?;
     if !allowed.has(codec) {
-        return Err(Error::corrupt(format!("integer codec {codec} not allowed here"), Some(at)));
+        return Err(Error::corrupt(
+            format!("integer codec {codec} not allowed here"),
+            Some(at),
+        ));
     }
     let n = out.len();
     match codec {
@@ -311,14 +330,20 @@ mod tests {
 
     #[test]
     fn regular_timestamps_are_linear() {
-        let v: Vec<i64> = (0..4096).map(|i| 1_700_000_000_000_000 + i * 1_000_000).collect();
+        let v: Vec<i64> = (0..4096)
+            .map(|i| 1_700_000_000_000_000 + i * 1_000_000)
+            .collect();
         let (codec, len) = rt(&v, Allowed::ALL, true);
         assert_eq!((codec, len), (LINEAR, 17));
     }
 
     #[test]
     fn extremes() {
-        rt(&[i64::MIN, i64::MAX, i64::MIN, i64::MAX], Allowed::ALL, true);
+        rt(
+            &[i64::MIN, i64::MAX, i64::MIN, i64::MAX],
+            Allowed::ALL,
+            true,
+        );
         rt(&[i64::MAX, i64::MIN], Allowed::ALL, true);
         rt(&[i64::MAX], Allowed::ALL, true);
         rt(&[], Allowed::ALL, true);

@@ -142,7 +142,10 @@ pub fn decode(c: &mut Cursor, out: &mut [i64]) -> Result<()> {
         BITPACK => {
             let w = c.u8("IntStream width")? as u32;
             if w > 64 {
-                return Err(Error::corrupt(format!("IntStream width {w} exceeds 64"), Some(at)));
+                return Err(Error::corrupt(
+                    format!("IntStream width {w} exceeds 64"),
+                    Some(at),
+                ));
             }
             let len = packed_len(n, w)
                 .ok_or_else(|| Error::corrupt("IntStream size overflows", Some(at)))?;
@@ -190,7 +193,12 @@ pub fn decode(c: &mut Cursor, out: &mut [i64]) -> Result<()> {
             }
             vc.finish("IntStream varints")?;
         }
-        k => return Err(Error::corrupt(format!("IntStream kind {k} is unknown"), Some(at))),
+        k => {
+            return Err(Error::corrupt(
+                format!("IntStream kind {k} is unknown"),
+                Some(at),
+            ))
+        }
     }
     Ok(())
 }
@@ -228,7 +236,9 @@ mod tests {
     fn extremes() {
         roundtrip(&[i64::MIN, i64::MAX, 0, -1, 1], &Options::default());
         roundtrip(&vec![i64::MAX; 100], &Options::default());
-        let v: Vec<i64> = (0..1000).map(|i| if i % 97 == 0 { i64::MIN } else { i }).collect();
+        let v: Vec<i64> = (0..1000)
+            .map(|i| if i % 97 == 0 { i64::MIN } else { i })
+            .collect();
         roundtrip(&v, &Options::default());
     }
 
@@ -236,7 +246,14 @@ mod tests {
     fn gcd_is_used() {
         let v: Vec<i64> = (0..1000).map(|i| (i % 7) * 100).collect();
         let mut out = Vec::new();
-        encode(&v, &Options { zstd_level: None, ..Options::default() }, &mut out);
+        encode(
+            &v,
+            &Options {
+                zstd_level: None,
+                ..Options::default()
+            },
+            &mut out,
+        );
         // 3 bits per value after dividing by 100.
         assert!(out.len() < 1000 * 3 / 8 + 20, "{}", out.len());
     }

@@ -27,7 +27,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { zstd_level: Some(3), exhaustive: false }
+        Options {
+            zstd_level: Some(3),
+            exhaustive: false,
+        }
     }
 }
 
@@ -44,7 +47,10 @@ pub struct StrValues {
 
 impl Default for StrValues {
     fn default() -> Self {
-        StrValues { data: Vec::new(), offsets: vec![0] }
+        StrValues {
+            data: Vec::new(),
+            offsets: vec![0],
+        }
     }
 }
 

@@ -62,7 +62,10 @@ pub fn decode(c: &mut Cursor, n: usize, out: &mut StrValues) -> Result<u8> {
     out.clear();
     let codec = c.u8("string codec")?;
     if codec != DICT_ZSTD {
-        return Err(Error::corrupt(format!("string codec {codec} is unknown"), Some(at)));
+        return Err(Error::corrupt(
+            format!("string codec {codec} is unknown"),
+            Some(at),
+        ));
     }
     let raw_len = c.varint_max(MAX_STRING_BYTES, "string raw length")?;
     let zlen = c.varint("string zstd length")?;
@@ -87,7 +90,10 @@ pub fn decode(c: &mut Cursor, n: usize, out: &mut StrValues) -> Result<u8> {
     }
     let w = rc.u8("index width")? as u32;
     if w > 32 {
-        return Err(Error::corrupt(format!("string index width {w} exceeds 32"), Some(at)));
+        return Err(Error::corrupt(
+            format!("string index width {w} exceeds 32"),
+            Some(at),
+        ));
     }
     let len = packed_len(n, w).unwrap_or(usize::MAX);
     let packed = rc.take(len, "string indices")?;
@@ -97,12 +103,18 @@ pub fn decode(c: &mut Cursor, n: usize, out: &mut StrValues) -> Result<u8> {
     let mut total = 0u64;
     for &id in &ids {
         let Some(s) = dict.get(id as usize) else {
-            return Err(Error::corrupt(format!("string index {id} >= dictionary size {nd}"), Some(at)));
+            return Err(Error::corrupt(
+                format!("string index {id} >= dictionary size {nd}"),
+                Some(at),
+            ));
         };
         total += s.len() as u64;
     }
     if total > MAX_STRING_BYTES {
-        return Err(Error::corrupt(format!("strings expand to {total} bytes"), Some(at)));
+        return Err(Error::corrupt(
+            format!("strings expand to {total} bytes"),
+            Some(at),
+        ));
     }
     out.data.reserve(total as usize);
     for &id in &ids {

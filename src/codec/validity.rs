@@ -58,10 +58,18 @@ pub fn decode(c: &mut Cursor, n: usize, out: &mut Bitmap) -> Result<usize> {
             }
             out.extend_from_raw_slice(&raw);
         }
-        k => return Err(Error::corrupt(format!("validity kind {k} is unknown"), Some(at))),
+        k => {
+            return Err(Error::corrupt(
+                format!("validity kind {k} is unknown"),
+                Some(at),
+            ))
+        }
     }
     if out[n..].any() {
-        return Err(Error::corrupt("validity padding bits are not zero", Some(at)));
+        return Err(Error::corrupt(
+            "validity padding bits are not zero",
+            Some(at),
+        ));
     }
     out.truncate(n);
     Ok(out.count_ones())

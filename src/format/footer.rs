@@ -1,0 +1,269 @@
+//! The footer: device and channel names, one entry per block with its location,
+//! checksum, time range, schema (columns with type and codec) and per-column statistics,
+//! then optional sections.
+
+use super::header::HEADER_LEN;
+use super::stats::{self, ColumnStats};
+use crate::codec::bytes::{put_str, put_svarint, put_varint, Cursor};
+use crate::error::{Error, Result};
+use crate::model::ValueType;
+use std::collections::HashSet;
+
+/// Largest row count of one block. Bounds the memory a hostile file can make a reader
+/// allocate for one block (a constant column of this many rows decodes to 8 MiB).
+pub const MAX_BLOCK_ROWS: u64 = 1 << 20;
+
+/// Footer entry of one column of one block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnMeta {
+    /// Index into [`Footer::channels`].
+    pub channel: u32,
+    /// Value type.
+    pub vtype: ValueType,
+    /// Codec id (meaning depends on `vtype`).
+    pub codec: u8,
+    /// Offset of the chunk from the start of the block (derived, not stored).
+    pub chunk_offset: u64,
+    /// Chunk length in bytes.
+    pub chunk_len: u64,
+    /// Statistics of the column's values in this block.
+    pub stats: ColumnStats,
+}
+
+/// Footer entry of one block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockMeta {
+    /// Index into [`Footer::devices`].
+    pub device: u32,
+    /// Absolute file offset.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+    /// xxh3 of the block's bytes.
+    pub checksum: u64,
+    /// Number of rows (at least 1).
+    pub rows: u64,
+    /// First timestamp.
+    pub ts_min: i64,
+    /// Last timestamp.
+    pub ts_max: i64,
+    /// Length of the timestamp chunk (which starts the block).
+    pub ts_chunk_len: u64,
+    /// Codec of the timestamp chunk.
+    pub ts_codec: u8,
+    /// Columns, by increasing channel index.
+    pub columns: Vec<ColumnMeta>,
+}
+
+impl BlockMeta {
+    /// The column holding `channel`, if the block has one.
+    pub fn column(&self, channel: u32) -> Option<&ColumnMeta> {
+        self.columns
+            .binary_search_by_key(&channel, |c| c.channel)
+            .ok()
+            .map(|i| &self.columns[i])
+    }
+}
+
+/// A parsed footer.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Footer {
+    /// Device names, unique.
+    pub devices: Vec<String>,
+    /// Channel names, unique.
+    pub channels: Vec<String>,
+    /// Blocks in file order.
+    pub blocks: Vec<BlockMeta>,
+}
+
+impl Footer {
+    /// Serializes the footer (before optional compression).
+    pub fn write(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.blocks.len() * 128);
+        put_varint(&mut out, self.devices.len() as u64);
+        for d in &self.devices {
+            put_str(&mut out, d);
+        }
+        put_varint(&mut out, self.channels.len() as u64);
+        for c in &self.channels {
+            put_str(&mut out, c);
+        }
+        put_varint(&mut out, self.blocks.len() as u64);
+        for b in &self.blocks {
+            put_varint(&mut out, b.device as u64);
+            put_varint(&mut out, b.offset);
+            put_varint(&mut out, b.len);
+            out.extend_from_slice(&b.checksum.to_le_bytes());
+            put_varint(&mut out, b.rows);
+            put_svarint(&mut out, b.ts_min);
+            put_varint(&mut out, b.ts_max.wrapping_sub(b.ts_min) as u64);
+            put_varint(&mut out, b.ts_chunk_len);
+            out.push(b.ts_codec);
+            put_varint(&mut out, b.columns.len() as u64);
+            for c in &b.columns {
+                put_varint(&mut out, c.channel as u64);
+                out.push(c.vtype as u8);
+                out.push(c.codec);
+                put_varint(&mut out, c.chunk_len);
+                stats::write(&c.stats, b.ts_min, &mut out);
+            }
+        }
+        // No optional sections in this version.
+        put_varint(&mut out, 0);
+        out
+    }
+
+    /// Parses and validates a footer. `data_end` is the footer's file offset: blocks must
+    /// tile `[HEADER_LEN, data_end)` exactly, in order.
+    ///
+    /// # Errors
+    /// Any violation of the footer rules in `format-spec/format.md`: counts of zero,
+    /// indices out of range, duplicate names, blocks that do not tile the data region,
+    /// chunk lengths that do not add up, unsorted channels, bad statistics, overlapping
+    /// blocks of one device, unknown required sections, trailing bytes.
+    pub fn read(bytes: &[u8], data_end: u64) -> Result<Footer> {
+        let mut c = Cursor::new(bytes);
+        let remaining = |c: &Cursor| c.remaining() as u64;
+        let nd = c.varint_max(remaining(&c), "device count")?;
+        if nd == 0 {
+            return Err(Error::corrupt("device count is 0", Some(0)));
+        }
+        let devices = read_names(&mut c, nd, "device name")?;
+        let nc = c.varint_max(remaining(&c), "channel count")?;
+        let channels = read_names(&mut c, nc, "channel name")?;
+        let at = c.pos() as u64;
+        let nb = c.varint_max(remaining(&c), "block count")?;
+        if nb == 0 {
+            return Err(Error::corrupt("block count is 0", Some(at)));
+        }
+        let mut blocks = Vec::with_capacity(nb);
+        let mut expect_offset = HEADER_LEN as u64;
+        let mut last_ts_of_device: Vec<Option<i64>> = vec![None; nd];
+        for bi in 0..nb {
+            let at = c.pos() as u64;
+            let bad = |what: String| Error::corrupt(format!("block {bi}: {what}"), Some(at));
+            let device = c.varint_max(nd as u64 - 1, "block device")? as u32;
+            let offset = c.varint("block offset")?;
+            let len = c.varint("block length")?;
+            let checksum = c.u64("block checksum")?;
+            let rows = c.varint("block row count")?;
+            let ts_min = c.svarint("block ts_min")?;
+            let span = c.varint("block ts span")?;
+            let ts_chunk_len = c.varint("timestamp chunk length")?;
+            let ts_codec = c.u8("timestamp codec")?;
+            if offset != expect_offset {
+                return Err(bad(format!(
+                    "offset {offset}, expected {expect_offset} (blocks must tile the data region)"
+                )));
+            }
+            if len == 0 || offset.checked_add(len).is_none_or(|e| e > data_end) {
+                return Err(bad(format!(
+                    "length {len} at offset {offset} passes the footer at {data_end}"
+                )));
+            }
+            if rows == 0 || rows > MAX_BLOCK_ROWS {
+                return Err(bad(format!("row count {rows} not in 1..={MAX_BLOCK_ROWS}")));
+            }
+            let ts_max = ts_min
+                .checked_add_unsigned(span)
+                .ok_or_else(|| bad(format!("ts_min {ts_min} + span {span} overflows")))?;
+            if let Some(prev) = last_ts_of_device[device as usize] {
+                if ts_min < prev {
+                    return Err(bad(format!(
+                        "ts_min {ts_min} is before the end of the previous block of device {device} ({prev})"
+                    )));
+                }
+            }
+            last_ts_of_device[device as usize] = Some(ts_max);
+            let ncol = c.varint_max(remaining(&c), "column count")?;
+            let mut columns = Vec::with_capacity(ncol);
+            let mut chunk_offset = ts_chunk_len;
+            for _ in 0..ncol {
+                let channel = c.varint_max(nc.saturating_sub(1) as u64, "column channel")?;
+                if nc == 0 {
+                    return Err(bad("column present but channel count is 0".into()));
+                }
+                let channel = channel as u32;
+                if columns
+                    .last()
+                    .is_some_and(|p: &ColumnMeta| p.channel >= channel)
+                {
+                    return Err(bad(format!("channel {channel} out of order")));
+                }
+                let tid = c.u8("column type")?;
+                let vtype = ValueType::from_id(tid)
+                    .ok_or_else(|| bad(format!("value type {tid} is unknown")))?;
+                let codec = c.u8("column codec")?;
+                let chunk_len = c.varint("column chunk length")?;
+                let stats = stats::read(&mut c, vtype, rows, ts_min, span)?;
+                columns.push(ColumnMeta {
+                    channel,
+                    vtype,
+                    codec,
+                    chunk_offset,
+                    chunk_len,
+                    stats,
+                });
+                chunk_offset = chunk_offset
+                    .checked_add(chunk_len)
+                    .ok_or_else(|| bad("chunk lengths overflow".into()))?;
+            }
+            if chunk_offset != len {
+                return Err(bad(format!(
+                    "chunk lengths add up to {chunk_offset}, block length is {len}"
+                )));
+            }
+            expect_offset = offset + len;
+            blocks.push(BlockMeta {
+                device,
+                offset,
+                len,
+                checksum,
+                rows,
+                ts_min,
+                ts_max,
+                ts_chunk_len,
+                ts_codec,
+                columns,
+            });
+        }
+        if expect_offset != data_end {
+            return Err(Error::corrupt(
+                format!("blocks end at {expect_offset}, footer starts at {data_end}"),
+                Some(c.pos() as u64),
+            ));
+        }
+        let nsec = c.varint_max(remaining(&c), "section count")?;
+        for _ in 0..nsec {
+            let at = c.pos() as u64;
+            let tag = c.varint("section tag")?;
+            let len = c.varint("section length")?;
+            c.take_len(len, "section body")?;
+            if tag & 1 == 1 {
+                return Err(Error::new(crate::ErrorKind::UnsupportedFeature(format!(
+                    "required footer section with tag {tag} (at footer byte {at})"
+                ))));
+            }
+        }
+        c.finish("footer")?;
+        Ok(Footer {
+            devices,
+            channels,
+            blocks,
+        })
+    }
+}
+
+fn read_names(c: &mut Cursor, n: usize, what: &str) -> Result<Vec<String>> {
+    let mut names = Vec::with_capacity(n);
+    let mut seen = HashSet::with_capacity(n);
+    for _ in 0..n {
+        let at = c.pos() as u64;
+        let s = c.str(what)?;
+        if !seen.insert(s) {
+            return Err(Error::corrupt(format!("duplicate {what} {s:?}"), Some(at)));
+        }
+        names.push(s.to_owned());
+    }
+    Ok(names)
+}

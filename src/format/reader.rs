@@ -1,0 +1,391 @@
+//! Segment reader: opens a segment (memory-mapped or from bytes), validates its header,
+//! trailer and footer, and answers block lookups, series reads and aggregates.
+
+use super::block::{Block, ColumnBuf};
+use super::footer::{BlockMeta, Footer};
+use super::header::{self, Trailer, FOOTER_ZSTD, HEADER_LEN};
+use super::stats::ColumnStats;
+use crate::codec::StrValues;
+use crate::error::{Error, Result};
+use crate::model::{TimeRange, ValueType, Values};
+use memmap2::Mmap;
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use xxhash_rust::xxh3::xxh3_64;
+
+enum Data {
+    Mapped(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl Data {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Data::Mapped(m) => m,
+            Data::Owned(v) => v,
+        }
+    }
+}
+
+/// An open, validated segment file.
+///
+/// # Example
+/// ```
+/// use iotarc::{Column, Segment, SegmentWriter, TimeRange, Values, WriterOptions};
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("a.seg");
+/// let mut w = SegmentWriter::create(&path, WriterOptions::default())?;
+/// let ts: Vec<i64> = (0..1000).map(|i| i * 1_000_000).collect();
+/// let col = Column::dense(Values::F64((0..1000).map(|i| i as f64).collect()));
+/// w.add("dev", &ts, &[("x", &col)])?;
+/// w.finish()?;
+///
+/// let seg = Segment::open(&path)?;
+/// let agg = seg.aggregate("dev", "x", TimeRange::new(0, 500_000_000))?;
+/// assert_eq!(agg.stats.count, 500);
+/// assert_eq!(agg.stats.sum(), Some(124_750.0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Segment {
+    data: Data,
+    footer: Footer,
+    path: Option<PathBuf>,
+    by_device: Vec<Vec<usize>>,
+    device_index: HashMap<String, u32>,
+    channel_index: HashMap<String, u32>,
+}
+
+/// Points of one channel read from a segment: timestamps and the values present there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// Timestamps of present values, ascending.
+    pub timestamps: Vec<i64>,
+    /// Values, one per timestamp.
+    pub values: Values,
+}
+
+impl Series {
+    /// An empty series of type `t`.
+    pub fn new(t: ValueType) -> Series {
+        Series {
+            timestamps: Vec::new(),
+            values: Values::empty(t),
+        }
+    }
+}
+
+/// An aggregate over a time range, with how it was computed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Aggregate {
+    /// Merged statistics of the present values in range.
+    pub stats: ColumnStats,
+    /// Rows in range where the channel had no value.
+    pub missing: u64,
+    /// Blocks answered from footer statistics alone.
+    pub blocks_from_footer: usize,
+    /// Blocks decoded because they straddle a range edge.
+    pub blocks_decoded: usize,
+}
+
+impl Segment {
+    /// Opens and validates the segment at `path` by memory-mapping it.
+    ///
+    /// # Errors
+    /// I/O errors, and every error of [`Segment::from_bytes`], with the path attached.
+    pub fn open(path: impl AsRef<Path>) -> Result<Segment> {
+        let path = path.as_ref();
+        let with = |e: Error| e.with_path(path);
+        let file = File::open(path).map_err(|e| with(e.into()))?;
+        // SAFETY: sealed segments are immutable: writers create them under a temporary
+        // name and rename them into place complete, and nothing in iotarc ever writes to
+        // or truncates a segment after that. The map therefore never observes a change.
+        // (A process outside iotarc truncating the file could still raise SIGBUS; that is
+        // outside the format's contract, as with any mmap-based reader.)
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| with(e.into()))?;
+        Self::build(Data::Mapped(map), Some(path.to_path_buf())).map_err(with)
+    }
+
+    /// Validates a segment held in memory.
+    ///
+    /// # Errors
+    /// Corrupt or truncated bytes, an unsupported version or a required feature this
+    /// reader does not know.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Segment> {
+        Self::build(Data::Owned(bytes), None)
+    }
+
+    fn build(data: Data, path: Option<PathBuf>) -> Result<Segment> {
+        let bytes = data.bytes();
+        let trailer = Trailer::read(bytes)?;
+        header::read_header(bytes)?;
+        let start = trailer.footer_offset as usize;
+        let stored = &bytes[start..start + trailer.footer_stored_len as usize];
+        let sum = xxh3_64(stored);
+        if sum != trailer.footer_checksum {
+            return Err(Error::corrupt(
+                format!(
+                    "footer checksum {sum:#018x} does not match trailer {:#018x}",
+                    trailer.footer_checksum
+                ),
+                Some(trailer.footer_offset),
+            ));
+        }
+        let raw;
+        let footer_bytes = if trailer.footer_encoding == FOOTER_ZSTD {
+            let mut buf = vec![0u8; trailer.footer_raw_len as usize];
+            let n = zstd::bulk::decompress_to_buffer(stored, &mut buf[..]).map_err(|e| {
+                Error::corrupt(
+                    format!("footer zstd frame: {e}"),
+                    Some(trailer.footer_offset),
+                )
+            })?;
+            if n != buf.len() {
+                return Err(Error::corrupt(
+                    format!(
+                        "footer decompresses to {n} bytes, trailer says {}",
+                        buf.len()
+                    ),
+                    Some(trailer.footer_offset),
+                ));
+            }
+            raw = buf;
+            &raw[..]
+        } else {
+            stored
+        };
+        let footer = Footer::read(footer_bytes, trailer.footer_offset).map_err(|e| {
+            if trailer.footer_encoding == FOOTER_ZSTD {
+                e
+            } else {
+                e.rebase(trailer.footer_offset)
+            }
+        })?;
+        debug_assert!(footer
+            .blocks
+            .first()
+            .is_none_or(|b| b.offset == HEADER_LEN as u64));
+        let mut by_device = vec![Vec::new(); footer.devices.len()];
+        for (i, b) in footer.blocks.iter().enumerate() {
+            by_device[b.device as usize].push(i);
+        }
+        let device_index = footer
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.clone(), i as u32))
+            .collect();
+        let channel_index = footer
+            .channels
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.clone(), i as u32))
+            .collect();
+        Ok(Segment {
+            data,
+            footer,
+            path,
+            by_device,
+            device_index,
+            channel_index,
+        })
+    }
+
+    /// The path it was opened from, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The parsed footer.
+    pub fn footer(&self) -> &Footer {
+        &self.footer
+    }
+
+    /// Device names.
+    pub fn devices(&self) -> &[String] {
+        &self.footer.devices
+    }
+
+    /// Channel names.
+    pub fn channels(&self) -> &[String] {
+        &self.footer.channels
+    }
+
+    /// File size in bytes.
+    pub fn len_bytes(&self) -> u64 {
+        self.data.bytes().len() as u64
+    }
+
+    /// Index of a device name.
+    pub fn device_id(&self, name: &str) -> Option<u32> {
+        self.device_index.get(name).copied()
+    }
+
+    /// Index of a channel name.
+    pub fn channel_id(&self, name: &str) -> Option<u32> {
+        self.channel_index.get(name).copied()
+    }
+
+    /// Verifies the checksum of block `i` and returns it ready to decode.
+    ///
+    /// # Errors
+    /// Corrupt block (length or checksum), with the path and block index attached.
+    pub fn block(&self, i: usize) -> Result<Block<'_>> {
+        let ctx = |e: Error| {
+            let e = e.with_block(i);
+            match &self.path {
+                Some(p) => e.with_path(p),
+                None => e,
+            }
+        };
+        let meta = self
+            .footer
+            .blocks
+            .get(i)
+            .ok_or_else(|| ctx(Error::invalid_input(format!("no block {i}"))))?;
+        // The footer reader checked that every block lies inside the data region.
+        let bytes = &self.data.bytes()[meta.offset as usize..(meta.offset + meta.len) as usize];
+        Block::new(meta, bytes).map_err(ctx)
+    }
+
+    fn ctx(&self, i: usize) -> impl Fn(Error) -> Error + '_ {
+        move |e: Error| {
+            let e = e.with_block(i);
+            match &self.path {
+                Some(p) => e.with_path(p),
+                None => e,
+            }
+        }
+    }
+
+    /// Indices of the blocks of `device` whose time range meets `range`, in time order.
+    /// Uses only the footer.
+    pub fn blocks_for(&self, device: &str, range: TimeRange) -> &[usize] {
+        let Some(d) = self.device_id(device) else {
+            return &[];
+        };
+        let list = &self.by_device[d as usize];
+        let blocks = &self.footer.blocks;
+        let lo = list.partition_point(|&i| blocks[i].ts_max < range.from);
+        let hi = list.partition_point(|&i| range.to == i64::MAX || blocks[i].ts_min < range.to);
+        &list[lo..hi.max(lo)]
+    }
+
+    /// Appends the present values of `channel` for `device` within `range` to `out`.
+    ///
+    /// # Errors
+    /// Corrupt blocks; [`crate::ErrorKind::InvalidInput`] if the channel's type in a block
+    /// differs from `out`'s.
+    pub fn read_series(
+        &self,
+        device: &str,
+        channel: &str,
+        range: TimeRange,
+        out: &mut Series,
+    ) -> Result<()> {
+        let Some(ch) = self.channel_id(channel) else {
+            return Ok(());
+        };
+        let mut ts = Vec::new();
+        let mut col = ColumnBuf::default();
+        for &bi in self.blocks_for(device, range) {
+            let meta = &self.footer.blocks[bi];
+            let Some(ci) = meta.columns.iter().position(|c| c.channel == ch) else {
+                continue;
+            };
+            let block = self.block(bi)?;
+            block.timestamps(&mut ts).map_err(self.ctx(bi))?;
+            block.column(ci, &mut col).map_err(self.ctx(bi))?;
+            append_in_range(&ts, &col, range, out).map_err(self.ctx(bi))?;
+        }
+        Ok(())
+    }
+
+    /// Aggregates `channel` of `device` over `range`: blocks wholly inside the range are
+    /// answered from their footer statistics; only blocks straddling an edge are decoded.
+    ///
+    /// # Errors
+    /// Corrupt edge blocks, or a channel whose type changes within the range.
+    pub fn aggregate(&self, device: &str, channel: &str, range: TimeRange) -> Result<Aggregate> {
+        let mut agg = Aggregate {
+            stats: ColumnStats::empty(),
+            missing: 0,
+            blocks_from_footer: 0,
+            blocks_decoded: 0,
+        };
+        let Some(ch) = self.channel_id(channel) else {
+            return Ok(agg);
+        };
+        let mut ts = Vec::new();
+        let mut col = ColumnBuf::default();
+        for &bi in self.blocks_for(device, range) {
+            let meta: &BlockMeta = &self.footer.blocks[bi];
+            let Some(ci) = meta.columns.iter().position(|c| c.channel == ch) else {
+                continue;
+            };
+            if range.covers(meta.ts_min, meta.ts_max) {
+                let cm = &meta.columns[ci];
+                agg.stats.merge(&cm.stats)?;
+                agg.missing += meta.rows - cm.stats.count;
+                agg.blocks_from_footer += 1;
+                continue;
+            }
+            let block = self.block(bi)?;
+            block.timestamps(&mut ts).map_err(self.ctx(bi))?;
+            block.column(ci, &mut col).map_err(self.ctx(bi))?;
+            let mut part = Series::new(meta.columns[ci].vtype);
+            append_in_range(&ts, &col, range, &mut part)?;
+            let rows_in = ts.iter().filter(|&&t| range.contains(t)).count() as u64;
+            agg.missing += rows_in - part.timestamps.len() as u64;
+            agg.stats
+                .merge(&ColumnStats::compute(&part.values, &part.timestamps))?;
+            agg.blocks_decoded += 1;
+        }
+        Ok(agg)
+    }
+}
+
+/// Appends the rows of a decoded block column whose timestamps fall in `range`.
+fn append_in_range(ts: &[i64], col: &ColumnBuf, range: TimeRange, out: &mut Series) -> Result<()> {
+    // Timestamps are sorted, so the rows in range are one contiguous run.
+    let a = ts.partition_point(|&t| t < range.from);
+    let b = if range.to == i64::MAX {
+        ts.len()
+    } else {
+        ts.partition_point(|&t| t < range.to)
+    };
+    if a >= b {
+        return Ok(());
+    }
+    // Positions in the dense value array of the selected rows.
+    let (rows, vstart): (Vec<usize>, usize) = if col.all_present() {
+        ((a..b).collect(), a)
+    } else {
+        let before = col.validity[..a].count_ones();
+        ((a..b).filter(|&i| col.validity[i]).collect(), before)
+    };
+    let k = rows.len();
+    out.timestamps.extend(rows.iter().map(|&i| ts[i]));
+    let r = vstart..vstart + k;
+    match (&mut out.values, &col.values) {
+        (Values::F64(o), Values::F64(v)) => o.extend_from_slice(&v[r]),
+        (Values::I64(o), Values::I64(v)) => o.extend_from_slice(&v[r]),
+        (Values::Bool(o), Values::Bool(v)) => o.extend_from_slice(&v[r]),
+        (Values::Str(o), Values::Str(v)) => append_strs(o, v, r),
+        (o, v) => {
+            out.timestamps.truncate(out.timestamps.len() - k);
+            return Err(Error::invalid_input(format!(
+                "channel is {} here but {} was requested",
+                v.value_type(),
+                o.value_type()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn append_strs(o: &mut StrValues, v: &StrValues, r: std::ops::Range<usize>) {
+    for i in r {
+        o.push(v.get(i).unwrap_or(""));
+    }
+}

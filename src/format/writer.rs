@@ -1,0 +1,382 @@
+//! Segment writer: cuts each device's rows into blocks on a UTC time grid, encodes the
+//! blocks in parallel, streams them to a temporary file, and on `finish` writes the footer
+//! and trailer, fsyncs, renames into place and fsyncs the directory.
+
+use super::block;
+use super::footer::{BlockMeta, Footer, MAX_BLOCK_ROWS};
+use super::header::{self, Trailer, FOOTER_PLAIN, FOOTER_ZSTD, HEADER_LEN};
+use crate::codec::validity::Bitmap;
+use crate::codec::{Options, StrValues};
+use crate::error::{Error, Result};
+use crate::model::{Column, Values};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use xxhash_rust::xxh3::xxh3_64;
+
+const MINUTE: i64 = 60_000_000;
+const DAY: i64 = 24 * 60 * MINUTE;
+
+/// Epoch-aligned grid units a block may span, smallest first. Every unit divides every
+/// larger one, so a block never straddles a boundary of any unit at least as large as its
+/// own: aggregates over windows of those units are answered from footers.
+pub const GRID_US: [i64; 10] = [
+    MINUTE,
+    5 * MINUTE,
+    15 * MINUTE,
+    60 * MINUTE,
+    6 * 60 * MINUTE,
+    DAY,
+    7 * DAY,
+    28 * DAY,
+    112 * DAY,
+    364 * DAY,
+];
+
+/// Writer settings.
+#[derive(Clone, Debug)]
+pub struct WriterOptions {
+    /// Target rows per block; the grid unit is the largest whose windows average at most
+    /// this many rows, and windows over twice this are split.
+    pub target_rows: usize,
+    /// Codec settings.
+    pub codec: Options,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            target_rows: 8192,
+            codec: Options::default(),
+        }
+    }
+}
+
+/// Splits sorted timestamps into block row ranges on the time grid.
+pub fn cut_blocks(ts: &[i64], target_rows: usize) -> Vec<(usize, usize)> {
+    let n = ts.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let target = target_rows.clamp(1, MAX_BLOCK_ROWS as usize / 2);
+    let windows = |g: i64| {
+        1 + ts
+            .windows(2)
+            .filter(|w| w[0].div_euclid(g) != w[1].div_euclid(g))
+            .count()
+    };
+    let grid = GRID_US
+        .iter()
+        .rev()
+        .copied()
+        .find(|&g| n / windows(g) <= target)
+        .unwrap_or(GRID_US[0]);
+    let mut cuts = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let w = ts[start].div_euclid(grid);
+        let mut end = start + ts[start..].partition_point(|t| t.div_euclid(grid) == w);
+        if end - start > 2 * target {
+            // Split an over-full window into near-equal pieces, never between equal
+            // timestamps (blocks of one device must not overlap).
+            let pieces = (end - start).div_ceil(target);
+            let mut e = start + (end - start).div_ceil(pieces);
+            let limit = (start + MAX_BLOCK_ROWS as usize).min(end);
+            while e < limit && ts[e] == ts[e - 1] {
+                e += 1;
+            }
+            end = e;
+        }
+        cuts.push((start, end));
+        start = end;
+    }
+    cuts
+}
+
+/// Copies rows `[a, b)` of `col`, given that `vstart` values precede row `a`.
+/// Returns the slice (or `None` if it has no present value) and the values it consumed.
+fn slice_column(col: &Column, a: usize, b: usize, vstart: usize) -> (Option<Column>, usize) {
+    let (validity, count) = match &col.validity {
+        None => (None, b - a),
+        Some(bm) => {
+            let part: Bitmap = bm[a..b].iter().by_vals().collect();
+            let ones = part.count_ones();
+            (if ones == b - a { None } else { Some(part) }, ones)
+        }
+    };
+    if count == 0 {
+        return (None, 0);
+    }
+    let r = vstart..vstart + count;
+    let values = match &col.values {
+        Values::F64(v) => Values::F64(v[r].to_vec()),
+        Values::I64(v) => Values::I64(v[r].to_vec()),
+        Values::Bool(v) => Values::Bool(v[r].to_vec()),
+        Values::Str(v) => Values::Str(r.map(|i| v.get(i).unwrap_or("")).collect::<StrValues>()),
+    };
+    (Some(Column { values, validity }), count)
+}
+
+/// Writes one segment file. Dropping it without calling [`SegmentWriter::finish`] removes
+/// the temporary file and leaves nothing at the destination.
+///
+/// # Example
+/// ```
+/// use iotarc::{Column, SegmentWriter, Values, WriterOptions};
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("a.seg");
+/// let mut w = SegmentWriter::create(&path, WriterOptions::default())?;
+/// let ts: Vec<i64> = (0..100).map(|i| i * 1_000_000).collect();
+/// let temp = Column::dense(Values::F64((0..100).map(|i| 20.0 + i as f64 / 10.0).collect()));
+/// w.add("sensor-1", &ts, &[("temp", &temp)])?;
+/// let summary = w.finish()?;
+/// assert_eq!(summary.rows, 100);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SegmentWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: Option<BufWriter<File>>,
+    offset: u64,
+    footer: Footer,
+    device_idx: HashMap<String, u32>,
+    channel_idx: HashMap<String, u32>,
+    last_ts: Vec<i64>,
+    opts: WriterOptions,
+    rows: u64,
+}
+
+/// What a finished segment holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentSummary {
+    /// Final path.
+    pub path: PathBuf,
+    /// File size in bytes.
+    pub bytes: u64,
+    /// Rows written (timestamps, summed over devices).
+    pub rows: u64,
+    /// Blocks written.
+    pub blocks: usize,
+}
+
+impl SegmentWriter {
+    /// Starts a segment that will appear at `path` when finished.
+    ///
+    /// # Errors
+    /// I/O errors creating the temporary file next to `path`.
+    pub fn create(path: impl AsRef<Path>, opts: WriterOptions) -> Result<SegmentWriter> {
+        let path = path.as_ref().to_path_buf();
+        let name = path
+            .file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or("segment");
+        let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| Error::from(e).with_path(&tmp))?;
+        let mut file = BufWriter::with_capacity(1 << 20, f);
+        file.write_all(&header::write_header())
+            .map_err(|e| Error::from(e).with_path(&tmp))?;
+        Ok(SegmentWriter {
+            path,
+            tmp,
+            file: Some(file),
+            offset: HEADER_LEN as u64,
+            footer: Footer::default(),
+            device_idx: HashMap::new(),
+            channel_idx: HashMap::new(),
+            last_ts: Vec::new(),
+            opts,
+            rows: 0,
+        })
+    }
+
+    fn intern(map: &mut HashMap<String, u32>, names: &mut Vec<String>, s: &str) -> u32 {
+        if let Some(&i) = map.get(s) {
+            return i;
+        }
+        let i = names.len() as u32;
+        names.push(s.to_owned());
+        map.insert(s.to_owned(), i);
+        i
+    }
+
+    /// Adds rows of one device. `ts` must be non-decreasing, and later calls for the same
+    /// device must not start before the previous call's last timestamp. Each column spans
+    /// `ts.len()` rows.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] for unsorted timestamps, overlapping calls,
+    /// duplicate channel names or columns whose lengths disagree; I/O errors.
+    pub fn add(&mut self, device: &str, ts: &[i64], columns: &[(&str, &Column)]) -> Result<()> {
+        if ts.is_empty() {
+            return Ok(());
+        }
+        if let Some(i) = ts.windows(2).position(|w| w[0] > w[1]) {
+            return Err(Error::invalid_input(format!(
+                "device {device:?}: timestamps not sorted at row {} ({} > {})",
+                i + 1,
+                ts[i],
+                ts[i + 1]
+            )));
+        }
+        for (i, (name, col)) in columns.iter().enumerate() {
+            col.check(ts.len(), name)?;
+            if columns[..i].iter().any(|(n, _)| n == name) {
+                return Err(Error::invalid_input(format!(
+                    "channel {name:?} given twice"
+                )));
+            }
+        }
+        let dev = Self::intern(&mut self.device_idx, &mut self.footer.devices, device);
+        if dev as usize == self.last_ts.len() {
+            self.last_ts.push(i64::MIN);
+        } else if ts[0] < self.last_ts[dev as usize] {
+            return Err(Error::invalid_input(format!(
+                "device {device:?}: rows starting at {} overlap rows already added (up to {})",
+                ts[0], self.last_ts[dev as usize]
+            )));
+        }
+        self.last_ts[dev as usize] = ts[ts.len() - 1];
+        let mut cols: Vec<(u32, &Column)> = columns
+            .iter()
+            .map(|(n, c)| {
+                (
+                    Self::intern(&mut self.channel_idx, &mut self.footer.channels, n),
+                    *c,
+                )
+            })
+            .collect();
+        cols.sort_by_key(|c| c.0);
+
+        let cuts = cut_blocks(ts, self.opts.target_rows);
+        let mut vpos = vec![0usize; cols.len()];
+        let mut inputs = Vec::with_capacity(cuts.len());
+        for &(a, b) in &cuts {
+            let mut bc = Vec::with_capacity(cols.len());
+            for (k, (ch, col)) in cols.iter().enumerate() {
+                let (slice, used) = slice_column(col, a, b, vpos[k]);
+                vpos[k] += used;
+                if let Some(s) = slice {
+                    bc.push((*ch, s));
+                }
+            }
+            inputs.push((a, b, bc));
+        }
+        let codec = &self.opts.codec;
+        let encoded: Vec<(Vec<u8>, BlockMeta)> = inputs
+            .par_iter()
+            .map(|(a, b, bc)| block::encode(dev, &ts[*a..*b], bc, codec))
+            .collect();
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| Error::invalid_input("writer already finished"))?;
+        for (bytes, mut meta) in encoded {
+            file.write_all(&bytes)
+                .map_err(|e| Error::from(e).with_path(&self.tmp))?;
+            meta.offset = self.offset;
+            self.offset += bytes.len() as u64;
+            self.footer.blocks.push(meta);
+        }
+        self.rows += ts.len() as u64;
+        Ok(())
+    }
+
+    /// Writes the footer and trailer, makes the file durable and moves it into place.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] if no rows were added (a segment has at least
+    /// one block); I/O errors.
+    pub fn finish(mut self) -> Result<SegmentSummary> {
+        if self.footer.blocks.is_empty() {
+            return Err(Error::invalid_input("a segment needs at least one row"));
+        }
+        let raw = self.footer.write();
+        let z = zstd::bulk::compress(&raw, 3).unwrap_or_default();
+        let (stored, encoding) = if !z.is_empty() && z.len() < raw.len() {
+            (z, FOOTER_ZSTD)
+        } else {
+            (raw.clone(), FOOTER_PLAIN)
+        };
+        let trailer = Trailer {
+            footer_offset: self.offset,
+            footer_stored_len: stored.len() as u64,
+            footer_raw_len: raw.len() as u64,
+            footer_checksum: xxh3_64(&stored),
+            footer_encoding: encoding,
+        };
+        let tmp = self.tmp.clone();
+        let io = |e: std::io::Error| Error::from(e).with_path(&tmp);
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| Error::invalid_input("writer already finished"))?;
+        file.write_all(&stored).map_err(io)?;
+        file.write_all(&trailer.write()).map_err(io)?;
+        let f = file.into_inner().map_err(|e| io(e.into_error()))?;
+        f.sync_all().map_err(io)?;
+        drop(f);
+        fs::rename(&self.tmp, &self.path).map_err(io)?;
+        sync_dir(&self.path)?;
+        Ok(SegmentSummary {
+            path: self.path.clone(),
+            bytes: self.offset + stored.len() as u64 + header::TRAILER_LEN as u64,
+            rows: self.rows,
+            blocks: self.footer.blocks.len(),
+        })
+    }
+}
+
+impl Drop for SegmentWriter {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// fsyncs the directory holding `path`, so a rename into it survives a crash.
+pub fn sync_dir(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let d = File::open(dir).map_err(|e| Error::from(e).with_path(dir))?;
+    d.sync_all().map_err(|e| Error::from(e).with_path(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_follow_the_grid() {
+        let ts: Vec<i64> = (0..100_000).map(|i| i * 1_000_000).collect();
+        let cuts = cut_blocks(&ts, 8192);
+        // 1 s sampling: 1 h windows (3600 rows) are the largest under 8192.
+        assert_eq!(cuts[0], (0, 3600));
+        for &(a, b) in &cuts {
+            assert_eq!(
+                ts[a].div_euclid(3_600_000_000),
+                ts[b - 1].div_euclid(3_600_000_000)
+            );
+        }
+    }
+
+    #[test]
+    fn dense_windows_split_without_breaking_equal_timestamps() {
+        let mut ts: Vec<i64> = vec![0; 50_000];
+        ts.extend(std::iter::repeat_n(1, 50_000));
+        let cuts = cut_blocks(&ts, 8192);
+        assert_eq!(cuts, vec![(0, 50_000), (50_000, 100_000)]);
+        let dense: Vec<i64> = (0..100_000).collect();
+        let cuts = cut_blocks(&dense, 1000);
+        assert!(cuts.iter().all(|(a, b)| b - a <= 2000 && b > a));
+        assert_eq!(cuts.last().unwrap().1, 100_000);
+    }
+}

@@ -1,0 +1,166 @@
+//! Segment write → read round trips through the public API.
+
+use iotarc::*;
+use proptest::prelude::*;
+
+fn f64_bits(v: &Values) -> Vec<u64> {
+    match v {
+        Values::F64(x) => x.iter().map(|f| f.to_bits()).collect(),
+        _ => panic!("not f64"),
+    }
+}
+
+#[test]
+fn mixed_types_missing_values_and_aggregates() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.seg");
+    let n = 20_000usize;
+    let t0 = 1_700_000_000_000_000i64;
+    let ts: Vec<i64> = (0..n as i64)
+        .map(|i| t0 + i * 1_000_000 + (i * 7919 % 13))
+        .collect();
+    let temp_rows: Vec<Option<f64>> = (0..n)
+        .map(|i| {
+            if i % 17 == 3 {
+                None
+            } else {
+                Some(((i as f64 * 0.001).sin() * 250.0).round() / 10.0)
+            }
+        })
+        .collect();
+    let temp = Column::from_f64_options(&temp_rows);
+    let energy = Column::dense(Values::I64(
+        (0..n as i64).map(|i| i * 3 + i / 100).collect(),
+    ));
+    let door = Column::dense(Values::Bool((0..n).map(|i| i % 1000 < 10).collect()));
+    let status = Column::dense(Values::Str(
+        (0..n)
+            .map(|i| ["ok", "warn", "fault"][i / 5000 % 3])
+            .collect(),
+    ));
+    let mut w = SegmentWriter::create(&path, WriterOptions::default()).unwrap();
+    w.add(
+        "dev-a",
+        &ts,
+        &[
+            ("temp", &temp),
+            ("energy", &energy),
+            ("door", &door),
+            ("status", &status),
+        ],
+    )
+    .unwrap();
+    w.add(
+        "dev-b",
+        &ts[..100],
+        &[("temp", &Column::dense(Values::F64(vec![f64::NAN; 100])))],
+    )
+    .unwrap();
+    let summary = w.finish().unwrap();
+    assert_eq!(summary.rows, n as u64 + 100);
+
+    let seg = Segment::open(&path).unwrap();
+    assert_eq!(seg.devices(), &["dev-a".to_string(), "dev-b".to_string()]);
+
+    let mut s = Series::new(ValueType::F64);
+    seg.read_series("dev-a", "temp", TimeRange::ALL, &mut s)
+        .unwrap();
+    let want: Vec<f64> = temp_rows.iter().flatten().copied().collect();
+    let want_ts: Vec<i64> = ts
+        .iter()
+        .zip(&temp_rows)
+        .filter(|(_, v)| v.is_some())
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(s.timestamps, want_ts);
+    assert_eq!(
+        f64_bits(&s.values),
+        want.iter().map(|f| f.to_bits()).collect::<Vec<_>>()
+    );
+
+    let mut s = Series::new(ValueType::Str);
+    seg.read_series("dev-a", "status", TimeRange::ALL, &mut s)
+        .unwrap();
+    assert_eq!(s.values, status.values);
+
+    // Aggregate over a range with both edges inside blocks.
+    let range = TimeRange::new(ts[1234], ts[17_000]);
+    let agg = seg.aggregate("dev-a", "energy", range).unwrap();
+    let Values::I64(ev) = &energy.values else {
+        unreachable!()
+    };
+    let sel: Vec<i64> = ts
+        .iter()
+        .zip(ev)
+        .filter(|(t, _)| range.contains(**t))
+        .map(|(_, v)| *v)
+        .collect();
+    assert_eq!(agg.stats.count, sel.len() as u64);
+    assert_eq!(
+        agg.stats.sum_i128(),
+        Some(sel.iter().map(|&v| v as i128).sum())
+    );
+    assert_eq!(
+        agg.stats.min(),
+        Some(Value::I64(*sel.iter().min().unwrap()))
+    );
+    assert_eq!(agg.stats.first().unwrap().1, Value::I64(sel[0]));
+    assert_eq!(
+        agg.stats.last().unwrap().1,
+        Value::I64(*sel.last().unwrap())
+    );
+    assert!(
+        agg.blocks_from_footer > 0 && agg.blocks_decoded == 2,
+        "{agg:?}"
+    );
+
+    let agg = seg.aggregate("dev-a", "temp", range).unwrap();
+    let sel: Vec<f64> = ts
+        .iter()
+        .zip(&temp_rows)
+        .filter(|(t, v)| range.contains(**t) && v.is_some())
+        .map(|(_, v)| v.unwrap())
+        .collect();
+    assert_eq!(agg.stats.count, sel.len() as u64);
+    let missing = ts
+        .iter()
+        .zip(&temp_rows)
+        .filter(|(t, v)| range.contains(**t) && v.is_none())
+        .count();
+    assert_eq!(agg.missing, missing as u64);
+    let naive: f64 = sel.iter().sum();
+    assert!((agg.stats.sum().unwrap() - naive).abs() < 1e-6);
+
+    let all = seg.aggregate("dev-a", "temp", TimeRange::ALL).unwrap();
+    assert_eq!(all.blocks_decoded, 0);
+    let nan = seg.aggregate("dev-b", "temp", TimeRange::ALL).unwrap();
+    assert!(nan.stats.sum().unwrap().is_nan());
+    assert_eq!(
+        seg.aggregate("nobody", "temp", TimeRange::ALL)
+            .unwrap()
+            .stats
+            .count,
+        0
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn any_f64_any_timestamps(mut ts in proptest::collection::vec(any::<i64>(), 1..600),
+                              bits in proptest::collection::vec(any::<u64>(), 600),
+                              target in 1usize..300) {
+        ts.sort();
+        let vals: Vec<f64> = bits[..ts.len()].iter().map(|&b| f64::from_bits(b)).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.seg");
+        let mut w = SegmentWriter::create(&path, WriterOptions { target_rows: target, ..Default::default() }).unwrap();
+        w.add("d", &ts, &[("v", &Column::dense(Values::F64(vals.clone())))]).unwrap();
+        w.finish().unwrap();
+        let seg = Segment::open(&path).unwrap();
+        let mut s = Series::new(ValueType::F64);
+        seg.read_series("d", "v", TimeRange::ALL, &mut s).unwrap();
+        prop_assert_eq!(&s.timestamps, &ts);
+        prop_assert_eq!(f64_bits(&s.values), vals.iter().map(|f| f.to_bits()).collect::<Vec<_>>());
+    }
+}
