@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod codec;
+pub mod demo;
 pub mod error;
 pub mod format;
 pub mod model;
