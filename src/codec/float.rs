@@ -3,7 +3,7 @@
 
 use super::bytes::{put_varint, Cursor};
 use super::int::{self, Allowed};
-use super::{gorilla, Options};
+use super::{gorilla, scratch, Options};
 use crate::error::{Error, Result};
 
 /// `n` little-endian bit patterns.
@@ -44,7 +44,16 @@ pub fn name(codec: u8) -> &'static str {
 /// The mantissa of `v` at exponent `e`, if `(m as f64) / 10^e` reproduces `v` bit for bit.
 #[inline(always)]
 fn decimal_mantissa(v: f64, e: usize) -> Option<i64> {
-    let m = (v * POW10[e]).round();
+    let x = v * POW10[e];
+    // Adding and removing 1.5 * 2^52 rounds to an integer without a libm call (x86-64's
+    // baseline has no round instruction). It rounds ties to even rather than away from
+    // zero; either is fine because the result is verified below.
+    const MAGIC: f64 = 6_755_399_441_055_744.0;
+    let m = if x.abs() < 2_251_799_813_685_248.0 {
+        (x + MAGIC) - MAGIC
+    } else {
+        x.round()
+    };
     if !(m.abs() <= MAX_MANTISSA as f64) {
         return None;
     }
@@ -217,16 +226,17 @@ fn decode_decimal(c: &mut Cursor, out: &mut [f64]) -> Result<()> {
         exc.push((pos as usize, c.u64("DECIMAL exception bits")?));
         next = pos + 1;
     }
-    // Decode mantissas in place: an i64 and an f64 have the same size, but keep it simple
-    // and safe with one scratch vector per block.
-    let mut mant = vec![0i64; n];
-    int::decode(c, Allowed::DECIMAL_INNER, &mut mant)?;
     let p = POW10[e as usize];
-    let mut bad = false;
-    for (o, &m) in out.iter_mut().zip(&mant) {
-        bad |= m.unsigned_abs() > MAX_MANTISSA as u64;
-        *o = m as f64 / p;
-    }
+    let bad = scratch::with_ints(n, |mant| {
+        int::decode(c, Allowed::DECIMAL_INNER, mant)?;
+        // Sticky flag instead of an early return keeps the loop branch-free.
+        let mut bad = false;
+        for (o, &m) in out.iter_mut().zip(mant.iter()) {
+            bad |= m.unsigned_abs() > MAX_MANTISSA as u64;
+            *o = m as f64 / p;
+        }
+        Ok::<bool, Error>(bad)
+    })?;
     if bad {
         return Err(Error::corrupt("DECIMAL mantissa exceeds 2^53", Some(at)));
     }

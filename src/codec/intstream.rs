@@ -15,7 +15,7 @@
 
 use super::bits::{self, bit_width, packed_len};
 use super::bytes::{put_varint, varint_len, Cursor};
-use super::Options;
+use super::{scratch, Options};
 use crate::error::{Error, Result};
 
 const BITPACK: u8 = 0;
@@ -98,7 +98,7 @@ pub fn encode(values: &[i64], opts: &Options, out: &mut Vec<u8>) {
             }
         }
         let level = opts.zstd_level.unwrap_or(3);
-        if let Ok(z) = zstd::bulk::compress(&planes, level) {
+        if let Some(z) = scratch::zstd_compress(&planes, level) {
             let zlen = 1 + varint_len(z.len() as u64) + z.len();
             if zlen < bitpack_len.min(varint_total) {
                 header(out, PLANES_ZSTD);
@@ -162,27 +162,29 @@ pub fn decode(c: &mut Cursor, out: &mut [i64]) -> Result<()> {
             }
             let clen = c.varint("IntStream zstd length")?;
             let z = c.take_len(clen, "IntStream zstd frame")?;
-            let want = n * nbytes;
-            let mut planes = vec![0u8; want];
-            let got = zstd::bulk::decompress_to_buffer(z, &mut planes[..])
-                .map_err(|e| Error::corrupt(format!("IntStream zstd frame: {e}"), Some(at)))?;
-            if got != want {
-                return Err(Error::corrupt(
-                    format!("IntStream zstd frame holds {got} bytes, expected {want}"),
-                    Some(at),
-                ));
-            }
-            // Rebuild residuals plane by plane so each pass is a linear scan.
-            let mut res = vec![0u64; n];
-            for (k, plane) in planes.chunks_exact(n.max(1)).enumerate().take(nbytes) {
-                let sh = 8 * k;
-                for (r, &b) in res.iter_mut().zip(plane) {
-                    *r |= (b as u64) << sh;
+            let want = n
+                .checked_mul(nbytes)
+                .ok_or_else(|| Error::corrupt("IntStream size overflows", Some(at)))?;
+            scratch::with_bytes(want, |planes| {
+                scratch::zstd_decompress_exact(z, planes, "IntStream", at)?;
+                // Rebuild residuals plane by plane (each pass a linear scan), in `out`.
+                let mut planes = planes.chunks_exact(n.max(1));
+                if let Some(p0) = planes.next() {
+                    for (o, &b) in out.iter_mut().zip(p0) {
+                        *o = b as i64;
+                    }
                 }
-            }
-            for (o, &r) in out.iter_mut().zip(&res) {
-                *o = map(r);
-            }
+                for (k, plane) in planes.enumerate() {
+                    let sh = 8 * (k + 1);
+                    for (o, &b) in out.iter_mut().zip(plane) {
+                        *o |= (b as i64) << sh;
+                    }
+                }
+                for o in out.iter_mut() {
+                    *o = map(*o as u64);
+                }
+                Ok::<(), Error>(())
+            })?;
         }
         VARINT => {
             let len = c.varint("IntStream varint length")?;

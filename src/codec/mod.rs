@@ -12,6 +12,7 @@ pub mod float;
 pub mod gorilla;
 pub mod int;
 pub mod intstream;
+pub mod scratch;
 pub mod string;
 pub mod validity;
 

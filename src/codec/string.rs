@@ -3,7 +3,7 @@
 
 use super::bits::{self, bit_width, packed_len};
 use super::bytes::{put_str, put_varint, Cursor};
-use super::{Options, StrValues};
+use super::{scratch, Options, StrValues};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 
@@ -43,7 +43,7 @@ pub fn encode(v: &StrValues, opts: &Options, out: &mut Vec<u8>) -> u8 {
     let w = bit_width(dict.len().saturating_sub(1) as u64);
     raw.push(w as u8);
     bits::pack(&ids, w, &mut raw);
-    let z = zstd::bulk::compress(&raw, opts.zstd_level.unwrap_or(3).max(1))
+    let z = scratch::zstd_compress(&raw, opts.zstd_level.unwrap_or(3).max(1))
         .expect("zstd compression of an in-memory buffer cannot fail");
     out.push(DICT_ZSTD);
     put_varint(out, raw.len() as u64);
@@ -71,14 +71,7 @@ pub fn decode(c: &mut Cursor, n: usize, out: &mut StrValues) -> Result<u8> {
     let zlen = c.varint("string zstd length")?;
     let z = c.take_len(zlen, "string zstd frame")?;
     let mut raw = vec![0u8; raw_len];
-    let got = zstd::bulk::decompress_to_buffer(z, &mut raw[..])
-        .map_err(|e| Error::corrupt(format!("string zstd frame: {e}"), Some(at)))?;
-    if got != raw_len {
-        return Err(Error::corrupt(
-            format!("string zstd frame holds {got} bytes, expected {raw_len}"),
-            Some(at),
-        ));
-    }
+    scratch::zstd_decompress_exact(z, &mut raw, "string chunk", at)?;
     let mut rc = Cursor::new(&raw);
     let nd = rc.varint_max(n as u64, "dictionary size")?;
     if nd == 0 && n > 0 {

@@ -3,6 +3,7 @@
 //! bitmap at all.
 
 use super::bytes::{put_varint, Cursor};
+use super::scratch;
 use crate::error::{Error, Result};
 use bitvec::prelude::*;
 
@@ -19,7 +20,7 @@ pub fn encode(bitmap: &Bitmap, zstd_level: Option<i32>, out: &mut Vec<u8>) {
     let raw = bitmap.as_raw_slice();
     if let Some(level) = zstd_level {
         if raw.len() >= 32 {
-            if let Ok(z) = zstd::bulk::compress(raw, level) {
+            if let Some(z) = scratch::zstd_compress(raw, level) {
                 if z.len() + 4 < raw.len() {
                     out.push(ZSTD);
                     put_varint(out, z.len() as u64);
@@ -47,16 +48,11 @@ pub fn decode(c: &mut Cursor, n: usize, out: &mut Bitmap) -> Result<usize> {
         ZSTD => {
             let zlen = c.varint("validity zstd length")?;
             let z = c.take_len(zlen, "validity zstd frame")?;
-            let mut raw = vec![0u8; nbytes];
-            let got = zstd::bulk::decompress_to_buffer(z, &mut raw[..])
-                .map_err(|e| Error::corrupt(format!("validity zstd frame: {e}"), Some(at)))?;
-            if got != nbytes {
-                return Err(Error::corrupt(
-                    format!("validity frame holds {got} bytes, expected {nbytes}"),
-                    Some(at),
-                ));
-            }
-            out.extend_from_raw_slice(&raw);
+            scratch::with_bytes(nbytes, |raw| {
+                scratch::zstd_decompress_exact(z, raw, "validity bitmap", at)?;
+                out.extend_from_raw_slice(raw);
+                Ok::<(), Error>(())
+            })?;
         }
         k => {
             return Err(Error::corrupt(
