@@ -25,6 +25,19 @@ pub fn packed_len(n: usize, w: u32) -> Option<usize> {
     (n as u128 * w as u128).div_ceil(8).try_into().ok()
 }
 
+/// True if the bits of `data` past the first `nbits` are all zero (padding must be 0).
+#[inline]
+pub fn padding_is_zero(data: &[u8], nbits: usize) -> bool {
+    let full = nbits / 8;
+    let rem = nbits % 8;
+    let tail_start = if rem == 0 { full } else { full + 1 };
+    let partial_ok = rem == 0 || data.get(full).is_none_or(|&b| b >> rem == 0);
+    partial_ok
+        && data
+            .get(tail_start..)
+            .is_none_or(|t| t.iter().all(|&b| b == 0))
+}
+
 /// Appends bits to a byte vector.
 #[derive(Default)]
 pub struct BitWriter {
@@ -200,6 +213,11 @@ impl<'a> BitReader<'a> {
     #[inline(always)]
     pub fn bit(&mut self) -> bool {
         self.read(1) != 0
+    }
+
+    /// The whole stream.
+    pub fn data(&self) -> &'a [u8] {
+        self.data
     }
 
     /// Bits consumed so far.

@@ -51,6 +51,9 @@ pub fn decode(c: &mut Cursor, out: &mut [bool]) -> Result<u8> {
         }
         BITPACK => {
             let data = c.take(out.len().div_ceil(8), "bool bits")?;
+            if !bits::padding_is_zero(data, out.len()) {
+                return Err(Error::corrupt("bool padding bits are not zero", Some(at)));
+            }
             for (i, o) in out.iter_mut().enumerate() {
                 *o = data[i / 8] >> (i % 8) & 1 == 1;
             }

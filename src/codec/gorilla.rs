@@ -27,7 +27,7 @@ fn check_stream(br: &BitReader, len: usize, what: &str, at: u64) -> Result<()> {
             Some(at),
         ));
     }
-    if br.bit_pos().div_ceil(8) != len {
+    if br.bit_pos().div_ceil(8) != len || !super::bits::padding_is_zero(br.data(), br.bit_pos()) {
         return Err(Error::corrupt(
             format!(
                 "{what}: {} bytes declared, {} used",

@@ -150,6 +150,12 @@ pub fn decode(c: &mut Cursor, out: &mut [i64]) -> Result<()> {
             let len = packed_len(n, w)
                 .ok_or_else(|| Error::corrupt("IntStream size overflows", Some(at)))?;
             let data = c.take(len, "IntStream packed values")?;
+            if !bits::padding_is_zero(data, n * w as usize) {
+                return Err(Error::corrupt(
+                    "IntStream padding bits are not zero",
+                    Some(at),
+                ));
+            }
             bits::unpack_map(data, w, out, map);
         }
         PLANES_ZSTD => {

@@ -90,6 +90,12 @@ pub fn decode(c: &mut Cursor, n: usize, out: &mut StrValues) -> Result<u8> {
     }
     let len = packed_len(n, w).unwrap_or(usize::MAX);
     let packed = rc.take(len, "string indices")?;
+    if !bits::padding_is_zero(packed, n * w as usize) {
+        return Err(Error::corrupt(
+            "string index padding bits are not zero",
+            Some(at),
+        ));
+    }
     rc.finish("string chunk")?;
     let mut ids = vec![0u64; n];
     bits::unpack(packed, w, &mut ids);

@@ -196,6 +196,11 @@ impl Footer {
                 let codec = c.u8("column codec")?;
                 let chunk_len = c.varint("column chunk length")?;
                 let stats = stats::read(&mut c, vtype, rows, ts_min, span)?;
+                if stats.count == 0 {
+                    return Err(bad(format!(
+                        "channel {channel} has count 0 (writers omit empty columns)"
+                    )));
+                }
                 columns.push(ColumnMeta {
                     channel,
                     vtype,
@@ -234,9 +239,16 @@ impl Footer {
             ));
         }
         let nsec = c.varint_max(remaining(&c), "section count")?;
+        let mut tags = HashSet::new();
         for _ in 0..nsec {
             let at = c.pos() as u64;
             let tag = c.varint("section tag")?;
+            if !tags.insert(tag) {
+                return Err(Error::corrupt(
+                    format!("footer section tag {tag} occurs twice"),
+                    Some(at),
+                ));
+            }
             let len = c.varint("section length")?;
             c.take_len(len, "section body")?;
             if tag & 1 == 1 {

@@ -69,10 +69,9 @@ pub fn read_header(file: &[u8]) -> Result<u16> {
     }
     check_version(version, 8)?;
     if flags != 0 {
-        return Err(Error::corrupt(
-            format!("header flags {flags:#06x} are not 0"),
-            Some(10),
-        ));
+        return Err(Error::new(ErrorKind::UnsupportedFeature(format!(
+            "header flags {flags:#06x} (v1 defines none)"
+        ))));
     }
     Ok(version)
 }

@@ -117,8 +117,10 @@ impl Segment {
 
     fn build(data: Data, path: Option<PathBuf>) -> Result<Segment> {
         let bytes = data.bytes();
-        let trailer = Trailer::read(bytes)?;
+        // Header before trailer, so a newer version is reported as such even when the
+        // rest of the file is not understood (spec §3.3).
         header::read_header(bytes)?;
+        let trailer = Trailer::read(bytes)?;
         let start = trailer.footer_offset as usize;
         let stored = &bytes[start..start + trailer.footer_stored_len as usize];
         let sum = xxh3_64(stored);

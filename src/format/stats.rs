@@ -47,6 +47,24 @@ impl CompSum {
         }
     }
 
+    /// Normalizes the pair so that `hi` is the sum rounded to f64 and `lo` the rest
+    /// (TwoSum), as the spec requires of stored statistics.
+    pub fn finish(self) -> CompSum {
+        if !self.hi.is_finite() {
+            return CompSum {
+                hi: self.hi,
+                lo: 0.0,
+            };
+        }
+        let s = self.hi + self.lo;
+        if !s.is_finite() {
+            return CompSum { hi: s, lo: 0.0 };
+        }
+        let bb = s - self.hi;
+        let e = (self.hi - (s - bb)) + (self.lo - bb);
+        CompSum { hi: s, lo: e }
+    }
+
     /// The sum rounded to f64.
     pub fn value(&self) -> f64 {
         if self.hi.is_finite() {
@@ -175,8 +193,8 @@ impl ColumnStats {
                     max: hi,
                     first: v[0],
                     last: v[n - 1],
-                    sum,
-                    sumsq,
+                    sum: sum.finish(),
+                    sumsq: sumsq.finish(),
                 }
             }
             Values::I64(v) => {
@@ -192,7 +210,7 @@ impl ColumnStats {
                     first: v[0],
                     last: v[n - 1],
                     sum,
-                    sumsq,
+                    sumsq: sumsq.finish(),
                 }
             }
             Values::Bool(v) => TypedStats::Bool {
