@@ -1,0 +1,265 @@
+//! Golden files: segments written by earlier versions of iotarc, kept byte for byte, that
+//! every later reader must still decode to exactly the same points.
+//!
+//! `tests/data/v1/basic.seg` was written once by [`regenerate_golden`] from
+//! [`golden_contents`]. It is never rewritten: if a change to the reader makes
+//! `v1_basic_decodes_exactly` fail, the change broke compatibility with existing files.
+//! See `tests/data/README.md`.
+
+use iotarc::format::header;
+use iotarc::*;
+use std::path::PathBuf;
+
+/// One device's rows as they were given to the writer.
+struct GoldenDevice {
+    name: &'static str,
+    ts: Vec<i64>,
+    columns: Vec<(&'static str, Column)>,
+}
+
+/// A NaN with a payload, to check that NaN bits survive.
+const NAN_PAYLOAD: u64 = 0x7ff8_0000_dead_beef;
+/// A negative signalling NaN.
+const NEG_SNAN: u64 = 0xfff0_0000_0000_0001;
+
+/// The points stored in `tests/data/v1/basic.seg`. Deterministic: no clocks, no
+/// randomness. Changing this function does not change the committed file, so it must
+/// keep describing exactly what that file holds.
+fn golden_contents() -> Vec<GoldenDevice> {
+    // Device 1: 300 rows at ~1 Hz with microsecond jitter, one block. Decimal
+    // temperatures with 3 missing values (validity bitmap), a counter, a mostly-false
+    // door contact, a status string, runs of f64 and i64 values, 12-bit noise and a
+    // constant.
+    let n = 300i64;
+    let t0 = 1_700_000_000_000_000i64;
+    let ts: Vec<i64> = (0..n).map(|i| t0 + i * 1_000_000 + i * 7919 % 13).collect();
+    let temp: Vec<Option<f64>> = (0..n)
+        .map(|i| (i % 97 != 5).then(|| 15.0 + (i * 37 % 200) as f64 / 10.0))
+        .collect();
+    let energy: Vec<i64> = (0..n).map(|i| 1_000_000 + i * 3 + i / 50).collect();
+    let door: Vec<bool> = (0..n).map(|i| i % 60 < 3).collect();
+    let status: StrValues = (0..n)
+        .map(|i| ["ok", "warn", "ok", "service due"][(i / 80) as usize])
+        .collect();
+    let setpoint: Vec<f64> = (0..n)
+        .map(|i| [21.0, 21.5, 19.0][(i / 100) as usize])
+        .collect();
+    let mode: Vec<i64> = (0..n).map(|i| [3, -1, 7, 3][(i / 75) as usize]).collect();
+    let mut x = 12345u64;
+    let adc: Vec<i64> = (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 52) as i64
+        })
+        .collect();
+    let boiler = GoldenDevice {
+        name: "boiler-7",
+        ts,
+        columns: vec![
+            ("temp", Column::from_f64_options(&temp)),
+            ("energy", Column::dense(Values::I64(energy))),
+            ("door", Column::dense(Values::Bool(door))),
+            ("status", Column::dense(Values::Str(status))),
+            ("setpoint", Column::dense(Values::F64(setpoint))),
+            ("mode", Column::dense(Values::I64(mode))),
+            ("adc", Column::dense(Values::I64(adc))),
+            (
+                "voltage",
+                Column::dense(Values::F64(vec![230.0; n as usize])),
+            ),
+        ],
+    };
+
+    // Device 2: 8 rows spread over three 364-day grid windows (before the epoch, at the
+    // epoch, in 2020), so three blocks, holding edge-case values.
+    let ts = vec![
+        -86_400_000_000,
+        -1,
+        0,
+        1,
+        2,
+        1_600_000_000_000_000,
+        1_600_000_000_000_000,
+        1_600_000_000_000_001,
+    ];
+    let temp = [
+        Some(1.25),
+        Some(f64::from_bits(NAN_PAYLOAD)),
+        Some(-0.0),
+        Some(f64::INFINITY),
+        None,
+        Some(f64::NEG_INFINITY),
+        Some(f64::from_bits(1)), // smallest subnormal
+        Some(f64::from_bits(NEG_SNAN)),
+    ];
+    let energy = vec![i64::MIN, i64::MAX, 0, -1, 1, i64::MAX, i64::MIN, 42];
+    let rssi = [
+        Some(-70),
+        None,
+        None,
+        None, // rows 2..=4 are one block in which rssi is missing entirely
+        None,
+        Some(-69),
+        None,
+        Some(-90),
+    ];
+    let rssi_bits: Bitmap = rssi.iter().map(Option::is_some).collect();
+    let rssi_vals: Vec<i64> = rssi.iter().flatten().copied().collect();
+    let door = vec![true; 8];
+    let status: StrValues = ["", "°C ✓", "ok", "ok", "", "ok", "\u{0}nul", "ok"]
+        .into_iter()
+        .collect();
+    let edge = GoldenDevice {
+        name: "edge/ünïcode",
+        ts,
+        columns: vec![
+            ("temp", Column::from_f64_options(&temp)),
+            ("energy", Column::dense(Values::I64(energy))),
+            ("door", Column::dense(Values::Bool(door))),
+            ("status", Column::dense(Values::Str(status))),
+            (
+                "rssi",
+                Column::with_validity(Values::I64(rssi_vals), rssi_bits),
+            ),
+        ],
+    };
+    vec![boiler, edge]
+}
+
+fn golden_path(version: &str, name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(version)
+        .join(name)
+}
+
+/// Values in a form that compares bit-exactly (f64 as bit patterns).
+#[derive(Debug, PartialEq, Eq)]
+enum Vals {
+    F64(Vec<u64>),
+    I64(Vec<i64>),
+    Bool(Vec<bool>),
+    Str(Vec<String>),
+}
+
+fn vals(v: &Values) -> Vals {
+    match v {
+        Values::F64(x) => Vals::F64(x.iter().map(|f| f.to_bits()).collect()),
+        Values::I64(x) => Vals::I64(x.clone()),
+        Values::Bool(x) => Vals::Bool(x.clone()),
+        Values::Str(x) => Vals::Str(x.iter().map(str::to_owned).collect()),
+    }
+}
+
+/// Timestamps of the present rows of `col`.
+fn present_ts(ts: &[i64], col: &Column) -> Vec<i64> {
+    match &col.validity {
+        None => ts.to_vec(),
+        Some(bm) => ts
+            .iter()
+            .zip(bm.iter().by_vals())
+            .filter(|(_, p)| *p)
+            .map(|(t, _)| *t)
+            .collect(),
+    }
+}
+
+#[test]
+fn v1_basic_decodes_exactly() {
+    let path = golden_path("v1", "basic.seg");
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() <= 4096, "golden file grew to {}", bytes.len());
+    assert_eq!(header::read_header(&bytes).unwrap(), 1, "not a v1 file");
+
+    let want = golden_contents();
+    let seg = Segment::open(&path).unwrap();
+    let names: Vec<&str> = want.iter().map(|d| d.name).collect();
+    assert_eq!(seg.devices(), names.as_slice());
+
+    // Every block decodes, and each device's blocks hold exactly its rows.
+    let mut ts_of = vec![Vec::new(); want.len()];
+    let mut buf = ColumnBuf::default();
+    let mut ts = Vec::new();
+    for i in 0..seg.footer().blocks.len() {
+        let block = seg.block(i).unwrap();
+        block.timestamps(&mut ts).unwrap();
+        ts_of[block.meta().device as usize].extend_from_slice(&ts);
+        for ci in 0..block.meta().columns.len() {
+            block.column(ci, &mut buf).unwrap();
+        }
+    }
+    assert!(seg.footer().blocks.len() >= 4, "want several blocks");
+
+    for (dev, got_ts) in want.iter().zip(&ts_of) {
+        assert_eq!(&dev.ts, got_ts, "{}: timestamps", dev.name);
+        for (ch, col) in &dev.columns {
+            let what = format!("{}/{ch}", dev.name);
+            let mut s = Series::new(col.values.value_type());
+            seg.read_series(dev.name, ch, TimeRange::ALL, &mut s)
+                .unwrap();
+            assert_eq!(s.timestamps, present_ts(&dev.ts, col), "{what}: timestamps");
+            assert_eq!(vals(&s.values), vals(&col.values), "{what}: values");
+
+            let agg = seg.aggregate(dev.name, ch, TimeRange::ALL).unwrap();
+            let exact = ColumnStats::compute(&col.values, &present_ts(&dev.ts, col));
+            assert_eq!(agg.stats.count, exact.count, "{what}: count");
+            // `Value` compares f64 bit-exactly.
+            assert_eq!(agg.stats.min(), exact.min(), "{what}: min");
+            assert_eq!(agg.stats.max(), exact.max(), "{what}: max");
+            assert_eq!(agg.stats.first(), exact.first(), "{what}: first");
+            assert_eq!(agg.stats.last(), exact.last(), "{what}: last");
+        }
+    }
+}
+
+/// Writes `tests/data/v1/basic.seg` from [`golden_contents`]. Run only when creating a
+/// golden file that does not exist yet (see `tests/data/README.md`); committed golden
+/// files are never rewritten.
+#[test]
+#[ignore = "writes the golden file; run by hand only when adding a new version's file"]
+fn regenerate_golden() {
+    let path = golden_path("v1", "basic.seg");
+    assert!(
+        !path.exists(),
+        "{} exists; committed golden files are never rewritten (delete it by hand only if \
+         it was never committed)",
+        path.display()
+    );
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let opts = WriterOptions {
+        target_rows: 512,
+        ..Default::default()
+    };
+    let mut w = SegmentWriter::create(&path, opts).unwrap();
+    for dev in golden_contents() {
+        let cols: Vec<(&str, &Column)> = dev.columns.iter().map(|(n, c)| (*n, c)).collect();
+        w.add(dev.name, &dev.ts, &cols).unwrap();
+    }
+    let summary = w.finish().unwrap();
+    eprintln!(
+        "wrote {} ({} bytes, {} blocks)",
+        summary.path.display(),
+        summary.bytes,
+        summary.blocks
+    );
+    let seg = Segment::open(&path).unwrap();
+    for b in &seg.footer().blocks {
+        let codecs: Vec<String> = b
+            .columns
+            .iter()
+            .map(|c| {
+                let ch = &seg.channels()[c.channel as usize];
+                format!("{ch}={}", c.vtype.codec_name(c.codec))
+            })
+            .collect();
+        eprintln!(
+            "block: device {} rows {} ts={} {}",
+            b.device,
+            b.rows,
+            ValueType::I64.codec_name(b.ts_codec),
+            codecs.join(" ")
+        );
+    }
+}
