@@ -162,46 +162,61 @@ pub fn encode(
         }
     }
 
-    // Choose one IntStream transform by the width it would need; the full encode (with its
-    // zstd trial) runs only for the winner.
+    // Transforms for the IntStream. Without zstd the packed size follows from the width,
+    // so only the narrowest transform is encoded. With zstd, width is a poor proxy (a
+    // noisy series can have deltas as wide as its values yet far lower entropy), so
+    // every transform no wider than FOR is encoded and the smallest kept.
     let w_for = spread_bits(v.iter().copied());
     let w_delta = spread_bits(v.windows(2).map(|w| w[1].wrapping_sub(w[0])));
     let w_dod = spread_bits(v.windows(3).map(|w| {
         w[2].wrapping_sub(w[1])
             .wrapping_sub(w[1].wrapping_sub(w[0]))
     }));
-    let mut transform = FOR;
-    let mut w = w_for;
-    if allowed.has(DELTA) && n >= 2 && w_delta < w {
-        transform = DELTA;
-        w = w_delta;
+    let mut candidates: Vec<(u8, u32)> = vec![(FOR, w_for)];
+    if allowed.has(DELTA) && n >= 2 {
+        candidates.push((DELTA, w_delta));
     }
-    if allowed.has(DOD) && n >= 3 && w_dod < w {
-        transform = DOD;
+    if allowed.has(DOD) && n >= 3 {
+        candidates.push((DOD, w_dod));
     }
-    let mut buf = Vec::with_capacity(n + 32);
-    buf.push(transform);
-    match transform {
-        DELTA => {
-            buf.extend_from_slice(&v[0].to_le_bytes());
-            let d: Vec<i64> = v.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
-            intstream::encode(&d, opts, &mut buf);
+    let narrowest = candidates.iter().map(|c| c.1).min().unwrap_or(64);
+    let trial_all = opts.zstd_level.is_some() && n >= 64;
+    let mut first_of_width = true;
+    for &(transform, w) in &candidates {
+        // Trials that cannot win are skipped: a transform more than 4 bits wider than the
+        // narrowest one, and DOD when it is wider than DELTA (differencing noise twice).
+        let keep = if trial_all {
+            w <= narrowest + 4 && !(transform == DOD && w > w_delta)
+        } else {
+            w == narrowest && std::mem::take(&mut first_of_width)
+        };
+        if !keep {
+            continue;
         }
-        DOD => {
-            buf.extend_from_slice(&v[0].to_le_bytes());
-            buf.extend_from_slice(&v[1].wrapping_sub(v[0]).to_le_bytes());
-            let d: Vec<i64> = v
-                .windows(3)
-                .map(|w| {
-                    w[2].wrapping_sub(w[1])
-                        .wrapping_sub(w[1].wrapping_sub(w[0]))
-                })
-                .collect();
-            intstream::encode(&d, opts, &mut buf);
+        let mut buf = Vec::with_capacity(n + 32);
+        buf.push(transform);
+        match transform {
+            DELTA => {
+                buf.extend_from_slice(&v[0].to_le_bytes());
+                let d: Vec<i64> = v.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+                intstream::encode(&d, true, opts, &mut buf);
+            }
+            DOD => {
+                buf.extend_from_slice(&v[0].to_le_bytes());
+                buf.extend_from_slice(&v[1].wrapping_sub(v[0]).to_le_bytes());
+                let d: Vec<i64> = v
+                    .windows(3)
+                    .map(|w| {
+                        w[2].wrapping_sub(w[1])
+                            .wrapping_sub(w[1].wrapping_sub(w[0]))
+                    })
+                    .collect();
+                intstream::encode(&d, true, opts, &mut buf);
+            }
+            _ => intstream::encode(v, false, opts, &mut buf),
         }
-        _ => intstream::encode(v, opts, &mut buf),
+        consider(&mut best, transform, buf);
     }
-    consider(&mut best, transform, buf);
 
     if allowed.has(RLE) && run_count(v) <= n / 4 {
         let bits: Vec<u64> = v.iter().map(|&x| x as u64).collect();

@@ -10,17 +10,26 @@
 //! | 0    | BITPACK     | fixed width `w`, LSB-first                             |
 //! | 1    | PLANES_ZSTD | byte planes (byte k of every residual together), zstd  |
 //! | 2    | VARINT      | LEB128 per residual                                    |
+//! | 3    | ZIGZAG_ZSTD | byte planes of zigzagged residuals around a centre, zstd |
+//!
+//! Kind 3 stores `v_i = base + gcd * unzigzag(r_i)` with `base` a centre (the median),
+//! so the small magnitudes of a delta stream stay in the low byte plane and the high
+//! planes are almost all zero; zstd's Huffman stage then codes the low plane close to
+//! its order-0 entropy. Measured on the Beijing data this took the numeric channels
+//! together with trial-encoding the transforms in `int`, from 0.81 to 0.71 bytes per
+//! reading.
 //!
 //! The element count is not stored: it always comes from the enclosing structure.
 
 use super::bits::{self, bit_width, packed_len};
-use super::bytes::{put_varint, varint_len, Cursor};
+use super::bytes::{put_varint, unzigzag, varint_len, zigzag, Cursor};
 use super::{scratch, Options};
 use crate::error::{Error, Result};
 
 const BITPACK: u8 = 0;
 const PLANES_ZSTD: u8 = 1;
 const VARINT: u8 = 2;
+const ZIGZAG_ZSTD: u8 = 3;
 
 /// Smallest stream for which zstd byte planes are tried: below this the frame overhead
 /// (~10 bytes) rarely pays for itself.
@@ -69,8 +78,61 @@ fn residuals(values: &[i64], out: &mut Vec<u64>) -> (i64, u64, u64) {
     (base, g, max)
 }
 
-/// Appends the IntStream encoding of `values`.
-pub fn encode(values: &[i64], opts: &Options, out: &mut Vec<u8>) {
+/// Residuals as zigzagged offsets from the median, divided by their common divisor.
+/// Returns (centre, gcd, residuals, bit width of the largest).
+fn zigzag_residuals(values: &[i64]) -> (i64, u64, Vec<u64>, u32) {
+    let mut sorted = values.to_vec();
+    let mid = sorted.len() / 2;
+    let centre = *sorted.select_nth_unstable(mid).1;
+    let mut g = 0u64;
+    for &v in values {
+        let d = v.wrapping_sub(centre).unsigned_abs();
+        if d != 0 {
+            g = gcd(d, g);
+            if g == 1 {
+                break;
+            }
+        }
+    }
+    let g = g.max(1);
+    let mut max = 0u64;
+    let res: Vec<u64> = values
+        .iter()
+        .map(|&v| {
+            // `g` divides |v - centre|, so the division is exact; for g == 1 it is the
+            // identity even for i64::MIN.
+            let q = if g == 1 {
+                v.wrapping_sub(centre)
+            } else {
+                v.wrapping_sub(centre) / g as i64
+            };
+            let z = zigzag(q);
+            max = max.max(z);
+            z
+        })
+        .collect();
+    (centre, g, res, bit_width(max))
+}
+
+/// zstd over the byte planes of `res` (each below `2^w`): (plane count, frame).
+fn planes_zstd(res: &[u64], w: u32, level: i32) -> Option<(u8, Vec<u8>)> {
+    let n = res.len();
+    let nbytes = w.div_ceil(8).max(1) as usize;
+    let mut planes = vec![0u8; n * nbytes];
+    for (k, plane) in planes.chunks_exact_mut(n).enumerate() {
+        let sh = 8 * k;
+        for (p, &r) in plane.iter_mut().zip(res) {
+            *p = (r >> sh) as u8;
+        }
+    }
+    Some((nbytes as u8, scratch::zstd_compress(&planes, level)?))
+}
+
+/// Appends the IntStream encoding of `values`. `signed` says the values are differences
+/// scattered around zero (deltas), for which the zstd stage uses zigzag planes; otherwise
+/// it uses planes of offsets from the minimum. (Trying both costs a second zstd pass and
+/// rarely wins.)
+pub fn encode(values: &[i64], signed: bool, opts: &Options, out: &mut Vec<u8>) {
     let mut res = Vec::new();
     let (base, g, max) = residuals(values, &mut res);
     let w = bit_width(max);
@@ -88,21 +150,20 @@ pub fn encode(values: &[i64], opts: &Options, out: &mut Vec<u8>) {
         put_varint(out, g);
     };
 
-    if opts.zstd_level.is_some() && n >= ZSTD_MIN_VALUES && w > 0 {
-        let nbytes = w.div_ceil(8) as usize;
-        let mut planes = vec![0u8; n * nbytes];
-        for (k, plane) in planes.chunks_exact_mut(n).enumerate() {
-            let sh = 8 * k;
-            for (p, &r) in plane.iter_mut().zip(&res) {
-                *p = (r >> sh) as u8;
-            }
-        }
-        let level = opts.zstd_level.unwrap_or(3);
-        if let Some(z) = scratch::zstd_compress(&planes, level) {
+    if let (Some(level), true) = (opts.zstd_level, n >= ZSTD_MIN_VALUES && w > 0) {
+        let best = if signed {
+            let (centre, zg, zres, zw) = zigzag_residuals(values);
+            planes_zstd(&zres, zw, level).map(|(nb, z)| (ZIGZAG_ZSTD, centre, zg, nb, z))
+        } else {
+            planes_zstd(&res, w, level).map(|(nb, z)| (PLANES_ZSTD, base, g, nb, z))
+        };
+        if let Some((kind, b, gg, nb, z)) = best {
             let zlen = 1 + varint_len(z.len() as u64) + z.len();
             if zlen < bitpack_len.min(varint_total) {
-                header(out, PLANES_ZSTD);
-                out.push(nbytes as u8);
+                out.push(kind);
+                out.extend_from_slice(&b.to_le_bytes());
+                put_varint(out, gg);
+                out.push(nb);
                 put_varint(out, z.len() as u64);
                 out.extend_from_slice(&z);
                 return;
@@ -158,7 +219,7 @@ pub fn decode(c: &mut Cursor, out: &mut [i64]) -> Result<()> {
             }
             bits::unpack_map(data, w, out, map);
         }
-        PLANES_ZSTD => {
+        PLANES_ZSTD | ZIGZAG_ZSTD => {
             let nbytes = c.u8("IntStream plane count")? as usize;
             if nbytes == 0 || nbytes > 8 {
                 return Err(Error::corrupt(
@@ -186,8 +247,14 @@ pub fn decode(c: &mut Cursor, out: &mut [i64]) -> Result<()> {
                         *o |= (b as i64) << sh;
                     }
                 }
-                for o in out.iter_mut() {
-                    *o = map(*o as u64);
+                if kind == ZIGZAG_ZSTD {
+                    for o in out.iter_mut() {
+                        *o = base.wrapping_add((g as i64).wrapping_mul(unzigzag(*o as u64)));
+                    }
+                } else {
+                    for o in out.iter_mut() {
+                        *o = map(*o as u64);
+                    }
                 }
                 Ok::<(), Error>(())
             })?;
@@ -217,8 +284,14 @@ mod tests {
     use proptest::prelude::*;
 
     fn roundtrip(values: &[i64], opts: &Options) {
+        for signed in [false, true] {
+            roundtrip_as(values, signed, opts);
+        }
+    }
+
+    fn roundtrip_as(values: &[i64], signed: bool, opts: &Options) {
         let mut out = Vec::new();
-        encode(values, opts, &mut out);
+        encode(values, signed, opts, &mut out);
         let mut back = vec![0i64; values.len()];
         let mut c = Cursor::new(&out);
         decode(&mut c, &mut back).unwrap();
@@ -256,6 +329,7 @@ mod tests {
         let mut out = Vec::new();
         encode(
             &v,
+            false,
             &Options {
                 zstd_level: None,
                 ..Options::default()
