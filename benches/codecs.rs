@@ -1,1 +1,559 @@
-fn main() {}
+//! Codec and segment benchmarks on generated, deterministic sensor series.
+//!
+//! Throughput conventions (stated in every benchmark name):
+//! - `col8B`: one column, `Throughput::Bytes(8 * n)` (raw i64 or f64 per value).
+//! - `pt16B`: (timestamp, value) points, `Throughput::Bytes(16 * n)`.
+//!
+//! Groups:
+//! - `column_encode` / `column_decode`: one codec call on one block-sized column.
+//! - `point_encode` / `point_decode`: timestamp column + value column of one block.
+//!   `codec/...` calls the codecs directly; `block/...` goes through
+//!   `format::block::{encode, Block}` (adds footer statistics on encode, checksum and
+//!   ordering checks on decode). `point_decode` is the headline metric: the target is
+//!   >= 1 GB/s per core (62.5 M points/s) for decode and >= 300 MB/s for encode.
+//! - `footer_aggregate`: a 3,153,600-point segment (36.5 days at 1 s): aggregate from
+//!   footers, aggregate with both range edges mid-block, decode-everything-then-aggregate,
+//!   and `Segment::open`.
+//!
+//! A table of bytes/sample and chosen codec per series is printed to stderr before the
+//! benchmarks run (outside any timing loop).
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use iotarc::codec::bytes::Cursor;
+use iotarc::codec::int::Allowed;
+use iotarc::codec::{float, int, Options};
+use iotarc::format::block;
+use iotarc::{
+    Block, Column, ColumnBuf, Segment, SegmentWriter, Series, TimeRange, ValueType, Values,
+    WriterOptions,
+};
+use std::hint::black_box;
+use std::time::Duration;
+
+/// Rows per block-sized series.
+const N: usize = 8192;
+/// 2023-11-14T22:13:20Z in microseconds.
+const T0: i64 = 1_700_000_000_000_000;
+const SEC: i64 = 1_000_000;
+
+// ---------------------------------------------------------------------------------------
+// Deterministic data generation
+// ---------------------------------------------------------------------------------------
+
+/// xorshift64* (Vigna): tiny, deterministic, good enough for test data.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in [0, 1).
+    fn f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform integer in [lo, hi].
+    fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next_u64() % (hi - lo + 1) as u64) as i64
+    }
+
+    /// Approximately standard normal (sum of 4 uniforms, rescaled).
+    fn normal(&mut self) -> f64 {
+        let s: f64 = (0..4).map(|_| self.f64()).sum();
+        (s - 2.0) * (3.0f64).sqrt()
+    }
+}
+
+fn ts_regular(n: usize) -> Vec<i64> {
+    (0..n as i64).map(|i| T0 + i * SEC).collect()
+}
+
+/// 1 s grid with uniform +-2 ms jitter, microsecond resolution.
+fn ts_jitter(n: usize, seed: u64) -> Vec<i64> {
+    let mut r = Rng::new(seed);
+    (0..n as i64)
+        .map(|i| T0 + i * SEC + r.range(-2000, 2000))
+        .collect()
+}
+
+/// Event times: exponential gaps with a 20 s mean, microsecond resolution, bursts of
+/// closely spaced events now and then.
+fn ts_irregular(n: usize, seed: u64) -> Vec<i64> {
+    let mut r = Rng::new(seed);
+    let mut t = T0;
+    (0..n)
+        .map(|_| {
+            let mean = if r.f64() < 0.1 { 0.05 } else { 20.0 };
+            let gap = (-(1.0 - r.f64()).ln() * mean * 1e6) as i64 + 1;
+            t += gap;
+            t
+        })
+        .collect()
+}
+
+/// Indoor temperature, 1 decimal: daily sine + noise, e.g. 21.3.
+fn temperature(ts: &[i64], seed: u64) -> Vec<f64> {
+    let mut r = Rng::new(seed);
+    ts.iter()
+        .map(|&t| {
+            let day = (t % (86_400 * SEC)) as f64 / (86_400.0 * 1e6);
+            let x = 21.0 + 2.5 * (2.0 * std::f64::consts::PI * day).sin() + 0.08 * r.normal();
+            (x * 10.0).round() / 10.0
+        })
+        .collect()
+}
+
+/// Barometric pressure in hPa with 2 decimals, random walk around 1013.25.
+fn pressure(n: usize, seed: u64) -> Vec<f64> {
+    let mut r = Rng::new(seed);
+    let mut m: i64 = 101_325;
+    (0..n)
+        .map(|_| {
+            m += r.range(-2, 2);
+            m as f64 / 100.0
+        })
+        .collect()
+}
+
+/// Relative humidity as an integer-valued percentage, slowly drifting.
+fn humidity(n: usize, seed: u64) -> Vec<f64> {
+    let mut r = Rng::new(seed);
+    let mut h: i64 = 55;
+    (0..n)
+        .map(|_| {
+            if r.f64() < 0.05 {
+                h = (h + r.range(-1, 1)).clamp(20, 95);
+            }
+            h as f64
+        })
+        .collect()
+}
+
+/// Accelerometer reading: full-precision floats, high entropy.
+fn vibration(n: usize, seed: u64) -> Vec<f64> {
+    let mut r = Rng::new(seed);
+    (0..n)
+        .map(|i| 0.3 * (i as f64 * 0.37).sin() + 0.05 * r.normal())
+        .collect()
+}
+
+/// A sensor that sticks: long constant runs (100..2000 samples) of 1-decimal values.
+fn stuck(n: usize, seed: u64) -> Vec<f64> {
+    let mut r = Rng::new(seed);
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let v = r.range(150, 300) as f64 / 10.0;
+        let len = r.range(100, 2000) as usize;
+        out.resize(out.len() + len.min(n - out.len()), v);
+    }
+    out
+}
+
+/// GPS latitude, 5 decimals, random walk (a slowly moving vehicle).
+fn gps_lat(n: usize, seed: u64) -> Vec<f64> {
+    let mut r = Rng::new(seed);
+    let mut m: i64 = 4_812_345;
+    (0..n)
+        .map(|_| {
+            m += r.range(-8, 8);
+            m as f64 / 1e5
+        })
+        .collect()
+}
+
+/// Energy meter in Wh: monotonic, small increments.
+fn energy(n: usize, seed: u64) -> Vec<i64> {
+    let mut r = Rng::new(seed);
+    let mut e: i64 = 12_345_678;
+    (0..n)
+        .map(|_| {
+            e += r.range(0, 4);
+            e
+        })
+        .collect()
+}
+
+#[derive(Clone)]
+enum Vals {
+    F(Vec<f64>),
+    I(Vec<i64>),
+}
+
+struct Pair {
+    name: &'static str,
+    ts_name: &'static str,
+    ts: Vec<i64>,
+    vals: Vals,
+}
+
+fn ts_series() -> Vec<(&'static str, Vec<i64>)> {
+    vec![
+        ("ts_regular_1s", ts_regular(N)),
+        ("ts_jitter_2ms", ts_jitter(N, 11)),
+        ("ts_irregular", ts_irregular(N, 12)),
+    ]
+}
+
+/// The value series, each paired with the timestamp kind it would come with.
+fn pairs() -> Vec<Pair> {
+    let reg = ts_regular(N);
+    let jit = ts_jitter(N, 21);
+    let irr = ts_irregular(N, 22);
+    let p = |name, ts_name, ts: &Vec<i64>, vals| Pair {
+        name,
+        ts_name,
+        ts: ts.clone(),
+        vals,
+    };
+    vec![
+        p(
+            "temperature",
+            "regular",
+            &reg,
+            Vals::F(temperature(&reg, 1)),
+        ),
+        p("pressure", "jitter", &jit, Vals::F(pressure(N, 2))),
+        p("humidity", "regular", &reg, Vals::F(humidity(N, 3))),
+        p("vibration", "jitter", &jit, Vals::F(vibration(N, 4))),
+        p("stuck", "regular", &reg, Vals::F(stuck(N, 5))),
+        p("gps_lat", "irregular", &irr, Vals::F(gps_lat(N, 6))),
+        p("energy_i64", "regular", &reg, Vals::I(energy(N, 7))),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
+// Codec helpers
+// ---------------------------------------------------------------------------------------
+
+fn enc_ts(ts: &[i64], opts: &Options, out: &mut Vec<u8>) -> u8 {
+    int::encode(ts, Allowed::ALL, true, opts, out)
+}
+
+fn enc_vals(v: &Vals, opts: &Options, out: &mut Vec<u8>) -> u8 {
+    match v {
+        Vals::F(v) => float::encode(v, opts, out),
+        Vals::I(v) => int::encode(v, Allowed::ALL, false, opts, out),
+    }
+}
+
+fn codec_name(v: &Vals, c: u8) -> String {
+    match v {
+        Vals::F(_) => format!("f64:{}", float::name(c)),
+        Vals::I(_) => format!("i64:{}", int::name(c)),
+    }
+}
+
+/// Decoded-value buffers reused across iterations.
+struct Bufs {
+    ts: Vec<i64>,
+    f: Vec<f64>,
+    i: Vec<i64>,
+}
+
+impl Bufs {
+    fn new() -> Bufs {
+        Bufs {
+            ts: vec![0; N],
+            f: vec![0.0; N],
+            i: vec![0; N],
+        }
+    }
+}
+
+fn dec_vals(v: &Vals, bytes: &[u8], b: &mut Bufs) {
+    let mut c = Cursor::new(bytes);
+    match v {
+        Vals::F(_) => {
+            float::decode(&mut c, &mut b.f).unwrap();
+        }
+        Vals::I(_) => {
+            int::decode(&mut c, Allowed::ALL, &mut b.i).unwrap();
+        }
+    }
+}
+
+fn as_column(v: &Vals) -> Column {
+    match v {
+        Vals::F(v) => Column::dense(Values::F64(v.clone())),
+        Vals::I(v) => Column::dense(Values::I64(v.clone())),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Summary table (printed once, outside timing)
+// ---------------------------------------------------------------------------------------
+
+fn print_summary() {
+    let opts = Options::default();
+    let mut out = Vec::new();
+    eprintln!();
+    eprintln!("=== iotarc codec summary: {N} values per series, default options (zstd 3) ===");
+    eprintln!(
+        "{:<28} {:>9} {:>12} {:<22}",
+        "series", "bytes", "bytes/value", "codec"
+    );
+    for (name, ts) in ts_series() {
+        out.clear();
+        let c = enc_ts(&ts, &opts, &mut out);
+        eprintln!(
+            "{:<28} {:>9} {:>12.3} {:<22}",
+            name,
+            out.len(),
+            out.len() as f64 / N as f64,
+            format!("i64:{}", int::name(c))
+        );
+    }
+    for p in pairs() {
+        out.clear();
+        let c = enc_vals(&p.vals, &opts, &mut out);
+        eprintln!(
+            "{:<28} {:>9} {:>12.3} {:<22}",
+            p.name,
+            out.len(),
+            out.len() as f64 / N as f64,
+            codec_name(&p.vals, c)
+        );
+    }
+    eprintln!();
+    eprintln!("points (timestamp + value), codec level and as one encoded block (chunk flags + footer stats excluded):");
+    eprintln!(
+        "{:<28} {:>10} {:>10} {:>12} {:>12}",
+        "pair", "ts bytes", "val bytes", "bytes/point", "block bytes"
+    );
+    for p in pairs() {
+        out.clear();
+        enc_ts(&p.ts, &opts, &mut out);
+        let tb = out.len();
+        out.clear();
+        enc_vals(&p.vals, &opts, &mut out);
+        let vb = out.len();
+        let (bytes, _) = block::encode(0, &p.ts, &[(0, as_column(&p.vals))], &opts);
+        eprintln!(
+            "{:<28} {:>10} {:>10} {:>12.3} {:>12}",
+            format!("{}+{}", p.ts_name, p.name),
+            tb,
+            vb,
+            (tb + vb) as f64 / N as f64,
+            bytes.len()
+        );
+    }
+    eprintln!();
+}
+
+// ---------------------------------------------------------------------------------------
+// Benchmarks
+// ---------------------------------------------------------------------------------------
+
+fn configure(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    g.sample_size(20);
+    g.measurement_time(Duration::from_secs(3));
+    g.warm_up_time(Duration::from_secs(1));
+}
+
+fn bench_columns(c: &mut Criterion) {
+    let opts = Options::default();
+    let mut cols: Vec<(String, Vals)> = ts_series()
+        .into_iter()
+        .map(|(n, t)| (n.to_string(), Vals::I(t)))
+        .collect();
+    cols.extend(pairs().into_iter().map(|p| (p.name.to_string(), p.vals)));
+
+    let mut g = c.benchmark_group("column_encode");
+    configure(&mut g);
+    g.throughput(Throughput::Bytes(8 * N as u64));
+    for (name, v) in &cols {
+        let is_ts = name.starts_with("ts_");
+        let mut out = Vec::with_capacity(16 * N);
+        g.bench_function(BenchmarkId::new("col8B", name), |b| {
+            b.iter(|| {
+                out.clear();
+                match v {
+                    Vals::I(t) if is_ts => enc_ts(black_box(t), &opts, &mut out),
+                    v => enc_vals(black_box(v), &opts, &mut out),
+                }
+            })
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("column_decode");
+    configure(&mut g);
+    g.throughput(Throughput::Bytes(8 * N as u64));
+    for (name, v) in &cols {
+        let is_ts = name.starts_with("ts_");
+        let mut enc = Vec::new();
+        match v {
+            Vals::I(t) if is_ts => enc_ts(t, &opts, &mut enc),
+            v => enc_vals(v, &opts, &mut enc),
+        };
+        let mut bufs = Bufs::new();
+        g.bench_function(BenchmarkId::new("col8B", name), |b| {
+            b.iter(|| dec_vals(v, black_box(&enc), &mut bufs))
+        });
+    }
+    g.finish();
+}
+
+fn bench_points(c: &mut Criterion) {
+    let opts = Options::default();
+    let pairs = pairs();
+
+    let mut g = c.benchmark_group("point_encode");
+    configure(&mut g);
+    g.throughput(Throughput::Bytes(16 * N as u64));
+    for p in &pairs {
+        let id = format!("{}+{}", p.ts_name, p.name);
+        let mut out = Vec::with_capacity(32 * N);
+        g.bench_function(BenchmarkId::new("codec/pt16B", &id), |b| {
+            b.iter(|| {
+                out.clear();
+                enc_ts(black_box(&p.ts), &opts, &mut out);
+                enc_vals(black_box(&p.vals), &opts, &mut out)
+            })
+        });
+        let cols = [(0u32, as_column(&p.vals))];
+        g.bench_function(BenchmarkId::new("block/pt16B", &id), |b| {
+            b.iter(|| block::encode(0, black_box(&p.ts), black_box(&cols), &opts))
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("point_decode");
+    configure(&mut g);
+    g.throughput(Throughput::Bytes(16 * N as u64));
+    for p in &pairs {
+        let id = format!("{}+{}", p.ts_name, p.name);
+        let mut tsb = Vec::new();
+        enc_ts(&p.ts, &opts, &mut tsb);
+        let mut vb = Vec::new();
+        enc_vals(&p.vals, &opts, &mut vb);
+        let mut bufs = Bufs::new();
+        g.bench_function(BenchmarkId::new("codec/pt16B", &id), |b| {
+            b.iter(|| {
+                let mut c = Cursor::new(black_box(&tsb));
+                int::decode(&mut c, Allowed::ALL, &mut bufs.ts).unwrap();
+                dec_vals(&p.vals, black_box(&vb), &mut bufs);
+            })
+        });
+
+        let (bytes, meta) = block::encode(0, &p.ts, &[(0, as_column(&p.vals))], &opts);
+        let mut ts = Vec::with_capacity(N);
+        let mut col = ColumnBuf::default();
+        // Sanity check once, outside timing.
+        {
+            let blk = Block::new(&meta, &bytes).unwrap();
+            blk.timestamps(&mut ts).unwrap();
+            blk.column(0, &mut col).unwrap();
+            assert_eq!(ts, p.ts);
+            assert_eq!(col.values.len(), N);
+        }
+        g.bench_function(BenchmarkId::new("block/pt16B", &id), |b| {
+            b.iter(|| {
+                let blk = Block::new(&meta, black_box(&bytes)).unwrap();
+                blk.timestamps(&mut ts).unwrap();
+                blk.column(0, &mut col).unwrap();
+            })
+        });
+    }
+    g.finish();
+}
+
+/// 36.5 days at 1 s.
+const SEG_POINTS: usize = 3_153_600;
+
+fn bench_segment(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("temp36d.seg");
+    // Start at a UTC midnight so blocks sit on the hour grid.
+    let t0 = 1_699_920_000 * SEC;
+    let ts: Vec<i64> = (0..SEG_POINTS as i64).map(|i| t0 + i * SEC).collect();
+    let temp = temperature(&ts, 99);
+    let t_write = std::time::Instant::now();
+    let mut w = SegmentWriter::create(&path, WriterOptions::default()).unwrap();
+    w.add(
+        "boiler-7",
+        &ts,
+        &[("temp", &Column::dense(Values::F64(temp.clone())))],
+    )
+    .unwrap();
+    let summary = w.finish().unwrap();
+    let write_s = t_write.elapsed().as_secs_f64();
+    eprintln!(
+        "footer_aggregate fixture: {} points, {} blocks, {} bytes ({:.3} bytes/point), written in {:.2} s ({:.1} Mpoints/s)",
+        summary.rows,
+        summary.blocks,
+        summary.bytes,
+        summary.bytes as f64 / SEG_POINTS as f64,
+        write_s,
+        SEG_POINTS as f64 / write_s / 1e6
+    );
+    drop(temp);
+
+    let seg = Segment::open(&path).unwrap();
+    let all = seg.aggregate("boiler-7", "temp", TimeRange::ALL).unwrap();
+    assert_eq!(all.blocks_decoded, 0, "TimeRange::ALL must be footer-only");
+    assert_eq!(all.stats.count, SEG_POINTS as u64);
+    // Both edges in the middle of a 1 h block.
+    let mid = TimeRange::new(t0 + 1800 * SEC + 7 * SEC, ts[SEG_POINTS - 1] - 1799 * SEC);
+    let part = seg.aggregate("boiler-7", "temp", mid).unwrap();
+    assert_eq!(part.blocks_decoded, 2, "both edges should be mid-block");
+    eprintln!(
+        "  ALL: {} blocks from footer; mid-block range: {} from footer + {} decoded, count {}",
+        all.blocks_from_footer, part.blocks_from_footer, part.blocks_decoded, part.stats.count
+    );
+
+    let mut g = c.benchmark_group("footer_aggregate");
+    configure(&mut g);
+    g.bench_function("aggregate_ALL_footer_only", |b| {
+        b.iter(|| {
+            seg.aggregate("boiler-7", "temp", black_box(TimeRange::ALL))
+                .unwrap()
+        })
+    });
+    g.bench_function("aggregate_range_edges_mid_block", |b| {
+        b.iter(|| seg.aggregate("boiler-7", "temp", black_box(mid)).unwrap())
+    });
+    g.bench_function("segment_open", |b| {
+        b.iter(|| Segment::open(black_box(&path)).unwrap())
+    });
+    g.throughput(Throughput::Bytes(16 * SEG_POINTS as u64));
+    g.bench_function("decode_all_then_aggregate/pt16B", |b| {
+        b.iter(|| {
+            let mut s = Series::new(ValueType::F64);
+            seg.read_series("boiler-7", "temp", TimeRange::ALL, &mut s)
+                .unwrap();
+            let Values::F64(v) = &s.values else {
+                unreachable!()
+            };
+            let (mut sum, mut lo, mut hi) = (0.0f64, f64::INFINITY, f64::NEG_INFINITY);
+            for &x in v {
+                sum += x;
+                lo = lo.min(x);
+                hi = hi.max(x);
+            }
+            (s.timestamps.len(), sum, lo, hi)
+        })
+    });
+    g.finish();
+    drop(seg);
+    drop(dir);
+}
+
+fn main() {
+    print_summary();
+    let mut c = Criterion::default().configure_from_args();
+    bench_columns(&mut c);
+    bench_points(&mut c);
+    bench_segment(&mut c);
+    c.final_summary();
+}
