@@ -81,9 +81,18 @@ fn residuals(values: &[i64], out: &mut Vec<u64>) -> (i64, u64, u64) {
 /// Residuals as zigzagged offsets from the median, divided by their common divisor.
 /// Returns (centre, gcd, residuals, bit width of the largest).
 fn zigzag_residuals(values: &[i64]) -> (i64, u64, Vec<u64>, u32) {
-    let mut sorted = values.to_vec();
-    let mid = sorted.len() / 2;
-    let centre = *sorted.select_nth_unstable(mid).1;
+    // The median of a strided sample is as good a centre as the exact median for
+    // compression, at a fraction of the cost.
+    let step = (values.len() / 127).max(1);
+    let mut sample: Vec<i64> = values.iter().step_by(step).copied().collect();
+    let mid = sample.len() / 2;
+    let centre = sample.get_mut(..).map_or(0, |s| {
+        if s.is_empty() {
+            0
+        } else {
+            *s.select_nth_unstable(mid).1
+        }
+    });
     let mut g = 0u64;
     for &v in values {
         let d = v.wrapping_sub(centre).unsigned_abs();

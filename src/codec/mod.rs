@@ -20,7 +20,9 @@ pub mod validity;
 #[derive(Clone, Debug)]
 pub struct Options {
     /// zstd level for the entropy stages (IntStream byte planes, strings, bitmaps);
-    /// `None` disables zstd for numeric data (strings still use level 3).
+    /// `None` disables zstd for numeric data (strings then use level 3). Level 1 is the
+    /// default: on the Beijing data it is both faster and slightly smaller than level 3,
+    /// because the gain comes from zstd's Huffman stage, not its match finder.
     pub zstd_level: Option<i32>,
     /// Try every candidate codec even when a cheap estimate says it cannot win.
     pub exhaustive: bool,
@@ -29,7 +31,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            zstd_level: Some(3),
+            zstd_level: Some(1),
             exhaustive: false,
         }
     }
