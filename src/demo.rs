@@ -57,7 +57,7 @@ pub fn device(idx: usize, start_us: i64, rows: usize, interval_us: i64, seed: u6
         ts.push(t + (r.next_u64() % (2 * jitter as u64)) as i64 - jitter);
         t += interval_us;
         // Rare outage: skip up to ten minutes.
-        if r.next_u64() % 20_000 == 0 {
+        if r.next_u64().is_multiple_of(20_000) {
             t += 600_000_000;
         }
     }
@@ -83,7 +83,7 @@ pub fn device(idx: usize, start_us: i64, rows: usize, interval_us: i64, seed: u6
         hum.push(h.round());
         e += (r.next_u64() % 4) as i64;
         energy.push(e);
-        status.push(if r.next_u64() % 5000 == 0 {
+        status.push(if r.next_u64().is_multiple_of(5000) {
             "fault"
         } else if smooth > 1.2 {
             "warn"

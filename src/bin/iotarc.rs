@@ -91,7 +91,7 @@ fn human(bytes: u64) -> String {
 }
 
 fn demo(dir: Option<PathBuf>, devices: usize, days: f64) -> Result<ExitCode> {
-    if devices == 0 || !(days > 0.0) {
+    if devices == 0 || days.is_nan() || days <= 0.0 {
         bail!("--devices and --days must be positive");
     }
     let tmp;

@@ -54,7 +54,8 @@ fn decimal_mantissa(v: f64, e: usize) -> Option<i64> {
     } else {
         x.round()
     };
-    if !(m.abs() <= MAX_MANTISSA as f64) {
+    // Written so that NaN (which fails every comparison) is rejected too.
+    if m.is_nan() || m.abs() > MAX_MANTISSA as f64 {
         return None;
     }
     let m = m as i64;

@@ -138,8 +138,8 @@ pub fn encode(
     out: &mut Vec<u8>,
 ) -> u8 {
     let n = v.len();
-    if n == 0 || v.iter().all(|&x| x == v[0]) {
-        if allowed.has(CONST) {
+    if (n == 0 || v.iter().all(|&x| x == v[0])) && allowed.has(CONST) {
+        {
             out.push(CONST);
             out.extend_from_slice(&v.first().copied().unwrap_or(0).to_le_bytes());
             return CONST;

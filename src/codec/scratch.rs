@@ -22,7 +22,7 @@ pub fn zstd_decompress_exact(src: &[u8], dst: &mut [u8], what: &str, at: u64) ->
     let got = DCTX.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
-            *slot = Some(zstd::bulk::Decompressor::new().map_err(|e| Error::from(e))?);
+            *slot = Some(zstd::bulk::Decompressor::new().map_err(Error::from)?);
         }
         let d = slot.as_mut().expect("initialised above");
         d.decompress_to_buffer(src, dst)

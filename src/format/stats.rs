@@ -735,7 +735,7 @@ mod tests {
             prop_assert_eq!(a.max(), whole.max());
             prop_assert_eq!(a.first(), whole.first());
             prop_assert_eq!(a.last(), whole.last());
-            let exact: f64 = v.iter().map(|&x| x as f64).sum();
+            let exact: f64 = v.iter().sum();
             prop_assert!((a.sum().unwrap() - exact).abs() <= 1e-6 * exact.abs().max(1.0));
         }
 
