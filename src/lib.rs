@@ -24,6 +24,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod archive;
 pub mod codec;
 pub mod demo;
 pub mod error;

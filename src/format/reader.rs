@@ -349,13 +349,29 @@ impl Segment {
 
 /// Appends the rows of a decoded block column whose timestamps fall in `range`.
 fn append_in_range(ts: &[i64], col: &ColumnBuf, range: TimeRange, out: &mut Series) -> Result<()> {
-    // Timestamps are sorted, so the rows in range are one contiguous run.
+    let (a, b) = rows_in_range(ts, range);
+    append_rows(ts, col, a, b, out)
+}
+
+/// The run `[a, b)` of rows whose timestamps lie in `range` (timestamps are sorted).
+pub(crate) fn rows_in_range(ts: &[i64], range: TimeRange) -> (usize, usize) {
     let a = ts.partition_point(|&t| t < range.from);
     let b = if range.to == i64::MAX {
         ts.len()
     } else {
         ts.partition_point(|&t| t < range.to)
     };
+    (a, b.max(a))
+}
+
+/// Appends the present values of rows `[a, b)` of a decoded block column to `out`.
+pub(crate) fn append_rows(
+    ts: &[i64],
+    col: &ColumnBuf,
+    a: usize,
+    b: usize,
+    out: &mut Series,
+) -> Result<()> {
     if a >= b {
         return Ok(());
     }

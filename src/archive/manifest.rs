@@ -1,0 +1,354 @@
+//! The archive manifest: the list of live segments, replaced atomically on every commit.
+//!
+//! On disk it is a 40-byte envelope followed by a JSON body:
+//!
+//! ```text
+//! 0  [u8; 8] magic "\x89IOTMAN\n"
+//! 8  u16     version (1)
+//! 10 u16     flags (0)
+//! 12 u32     reserved (0)
+//! 16 u64     generation
+//! 24 u64     body length
+//! 32 u64     xxh3-64 of the body
+//! 40 ...     body: UTF-8 JSON (see `format-spec/archive.md`)
+//! ```
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::writer::sync_dir;
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use xxhash_rust::xxh3::xxh3_64;
+
+/// Manifest file name inside an archive directory.
+pub const MANIFEST_FILE: &str = "MANIFEST";
+const MAGIC: [u8; 8] = *b"\x89IOTMAN\n";
+const VERSION: u16 = 1;
+const ENVELOPE: usize = 40;
+/// Largest manifest body this reader accepts (about 2 million segments).
+const MAX_BODY: u64 = 1 << 30;
+
+/// Time window that partitions an archive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartitionUnit {
+    /// One hour.
+    Hour,
+    /// One UTC day.
+    Day,
+    /// Seven days starting on Monday 00:00 UTC.
+    Week,
+    /// One calendar month, UTC.
+    Month,
+}
+
+const HOUR: i64 = 3_600_000_000;
+const DAY: i64 = 24 * HOUR;
+
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Civil date (year, month, day) of a day number.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+impl PartitionUnit {
+    /// Parses `hour`, `day`, `week` or `month`.
+    pub fn parse(s: &str) -> Option<PartitionUnit> {
+        Some(match s {
+            "hour" => PartitionUnit::Hour,
+            "day" => PartitionUnit::Day,
+            "week" => PartitionUnit::Week,
+            "month" => PartitionUnit::Month,
+            _ => return None,
+        })
+    }
+
+    /// Start of the window holding `ts` (saturating at the ends of the i64 range).
+    pub fn window_start(self, ts: i64) -> i64 {
+        match self {
+            PartitionUnit::Hour => ts.div_euclid(HOUR).saturating_mul(HOUR),
+            PartitionUnit::Day => ts.div_euclid(DAY).saturating_mul(DAY),
+            // 1970-01-01 was a Thursday; weeks start on Monday (day 4 of the epoch).
+            PartitionUnit::Week => (ts.div_euclid(DAY) - 4)
+                .div_euclid(7)
+                .saturating_mul(7 * DAY)
+                .saturating_add(4 * DAY),
+            PartitionUnit::Month => {
+                let (y, m, _) = civil_from_days(ts.div_euclid(DAY));
+                days_from_civil(y, m, 1).saturating_mul(DAY)
+            }
+        }
+    }
+
+    /// End (exclusive) of the window starting at `start`.
+    pub fn window_end(self, start: i64) -> i64 {
+        match self {
+            PartitionUnit::Hour => start.saturating_add(HOUR),
+            PartitionUnit::Day => start.saturating_add(DAY),
+            PartitionUnit::Week => start.saturating_add(7 * DAY),
+            PartitionUnit::Month => {
+                let (y, m, _) = civil_from_days(start.div_euclid(DAY));
+                let (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+                days_from_civil(y, m, 1).saturating_mul(DAY)
+            }
+        }
+    }
+
+    /// Directory-friendly label of the window starting at `start`, e.g. `2024-03-01T05`.
+    pub fn label(self, start: i64) -> String {
+        let (y, m, d) = civil_from_days(start.div_euclid(DAY));
+        match self {
+            PartitionUnit::Hour => {
+                format!("{y:04}-{m:02}-{d:02}T{:02}", start.rem_euclid(DAY) / HOUR)
+            }
+            PartitionUnit::Day | PartitionUnit::Week => format!("{y:04}-{m:02}-{d:02}"),
+            PartitionUnit::Month => format!("{y:04}-{m:02}"),
+        }
+    }
+}
+
+/// A channel of a segment and the value types it has there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelInfo {
+    /// Channel name.
+    pub name: String,
+    /// Value types (`f64`, `i64`, `bool`, `string`) seen in the segment.
+    pub types: Vec<String>,
+}
+
+/// One live segment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentEntry {
+    /// Path relative to the archive directory.
+    pub path: String,
+    /// Start of the partition window.
+    pub partition: i64,
+    /// Devices with rows in the segment, sorted.
+    pub devices: Vec<String>,
+    /// Channels with their types.
+    pub channels: Vec<ChannelInfo>,
+    /// Smallest timestamp.
+    pub min_ts: i64,
+    /// Largest timestamp.
+    pub max_ts: i64,
+    /// Rows (distinct timestamps per device, summed).
+    pub rows: u64,
+    /// Present values over all channels.
+    pub points: u64,
+    /// File size in bytes.
+    pub bytes: u64,
+    /// Generation of the commit that added it.
+    pub generation: u64,
+}
+
+/// The manifest body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always "iotarc-archive".
+    pub format: String,
+    /// Incremented by every commit.
+    pub generation: u64,
+    /// Partition window.
+    pub partition: PartitionUnit,
+    /// Bytes of input packed so far (for compression ratios).
+    #[serde(default)]
+    pub input_bytes: u64,
+    /// Live segments, sorted by (partition, path).
+    pub segments: Vec<SegmentEntry>,
+}
+
+impl Manifest {
+    /// An empty manifest for a new archive.
+    pub fn new(partition: PartitionUnit) -> Manifest {
+        Manifest {
+            format: "iotarc-archive".into(),
+            generation: 0,
+            partition,
+            input_bytes: 0,
+            segments: Vec::new(),
+        }
+    }
+
+    /// Reads and validates `dir/MANIFEST`.
+    ///
+    /// # Errors
+    /// I/O errors; corrupt envelope, checksum mismatch or JSON; unsupported version.
+    pub fn read(dir: &Path) -> Result<Manifest> {
+        let path = dir.join(MANIFEST_FILE);
+        let ctx = |e: Error| e.with_path(&path);
+        let bytes = fs::read(&path).map_err(|e| ctx(e.into()))?;
+        if bytes.len() < ENVELOPE {
+            return Err(ctx(Error::truncated(
+                "manifest envelope",
+                ENVELOPE as u64,
+                bytes.len() as u64,
+            )));
+        }
+        if bytes[..8] != MAGIC {
+            return Err(ctx(Error::corrupt(
+                "manifest magic does not match (not an iotarc archive?)",
+                Some(0),
+            )));
+        }
+        let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes"));
+        let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+        if version > VERSION || version == 0 {
+            return Err(ctx(Error::new(ErrorKind::UnsupportedVersion {
+                found: version,
+                supported: VERSION,
+            })));
+        }
+        if bytes[10..16] != [0; 6] {
+            return Err(ctx(Error::corrupt(
+                "manifest flags/reserved bytes are not 0",
+                Some(10),
+            )));
+        }
+        let generation = u64_at(16);
+        let len = u64_at(24);
+        if len > MAX_BODY || len != (bytes.len() - ENVELOPE) as u64 {
+            return Err(ctx(Error::corrupt(
+                format!("manifest body length {len} does not match the file"),
+                Some(24),
+            )));
+        }
+        let body = &bytes[ENVELOPE..];
+        if xxh3_64(body) != u64_at(32) {
+            return Err(ctx(Error::corrupt("manifest checksum mismatch", Some(32))));
+        }
+        let m: Manifest = serde_json::from_slice(body).map_err(|e| {
+            ctx(Error::corrupt(
+                format!("manifest JSON: {e}"),
+                Some(ENVELOPE as u64),
+            ))
+        })?;
+        if m.format != "iotarc-archive" || m.generation != generation {
+            return Err(ctx(Error::corrupt(
+                "manifest format tag or generation mismatch",
+                Some(16),
+            )));
+        }
+        Ok(m)
+    }
+
+    /// Writes the manifest atomically: temp file, fsync, rename over `MANIFEST`, fsync dir.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let body =
+            serde_json::to_vec(self).map_err(|e| Error::invalid_input(format!("manifest: {e}")))?;
+        let mut out = Vec::with_capacity(ENVELOPE + body.len());
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&[0; 6]);
+        out.extend_from_slice(&self.generation.to_le_bytes());
+        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        out.extend_from_slice(&xxh3_64(&body).to_le_bytes());
+        out.extend_from_slice(&body);
+        let tmp = dir.join(format!(".{MANIFEST_FILE}.{}.tmp", std::process::id()));
+        let io = |e: std::io::Error| Error::from(e).with_path(&tmp);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(io)?;
+        f.write_all(&out).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        drop(f);
+        let dst = dir.join(MANIFEST_FILE);
+        fs::rename(&tmp, &dst).map_err(io)?;
+        sync_dir(&dst)
+    }
+}
+
+/// Takes the archive's writer lock (`dir/LOCK`, an OS advisory lock released when the
+/// returned file is dropped or the process dies).
+///
+/// # Errors
+/// [`ErrorKind::InvalidInput`] naming the archive when another writer holds the lock.
+pub fn lock(dir: &Path) -> Result<File> {
+    let path = dir.join("LOCK");
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::from(e).with_path(&path))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::invalid_input(format!(
+            "archive {} is locked by another writer",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::from(e).with_path(&path)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_roundtrip_and_windows() {
+        for z in [-800_000i64, -1, 0, 1, 19_000, 20_000, 2_000_000] {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), z);
+        }
+        let t = days_from_civil(2024, 2, 29) * DAY + 5 * HOUR + 17;
+        assert_eq!(
+            PartitionUnit::Month.window_start(t),
+            days_from_civil(2024, 2, 1) * DAY
+        );
+        assert_eq!(
+            PartitionUnit::Month.window_end(days_from_civil(2024, 12, 1) * DAY),
+            days_from_civil(2025, 1, 1) * DAY
+        );
+        // 2024-02-29 is a Thursday; its week starts Monday 2024-02-26.
+        assert_eq!(
+            PartitionUnit::Week.window_start(t),
+            days_from_civil(2024, 2, 26) * DAY
+        );
+        assert_eq!(
+            PartitionUnit::Hour.label(PartitionUnit::Hour.window_start(t)),
+            "2024-02-29T05"
+        );
+        assert_eq!(PartitionUnit::Day.window_start(-1), -DAY);
+    }
+
+    #[test]
+    fn manifest_roundtrip_and_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Manifest::new(PartitionUnit::Day);
+        m.generation = 3;
+        m.write(dir.path()).unwrap();
+        assert_eq!(Manifest::read(dir.path()).unwrap(), m);
+        let p = dir.path().join(MANIFEST_FILE);
+        let mut b = fs::read(&p).unwrap();
+        let last = b.len() - 2;
+        b[last] ^= 1;
+        fs::write(&p, &b).unwrap();
+        assert!(Manifest::read(dir.path()).unwrap_err().is_corruption());
+    }
+}

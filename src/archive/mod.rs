@@ -1,0 +1,87 @@
+//! Archives: a directory of immutable segments partitioned by time window, listed by an
+//! atomically replaced manifest. See `format-spec/archive.md`.
+//!
+//! ```
+//! use iotarc::archive::{Agg, Archive, PackOptions, PackValue, Packer, Origin};
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("arch");
+//! let mut p = Packer::open(&path, PackOptions::default())?;
+//! let midnight = 1_699_920_000_000_000; // 2023-11-14T00:00:00Z
+//! for s in 0..86_400i64 {
+//!     let v = PackValue::F64(20.0 + (s % 60) as f64 / 10.0);
+//!     p.push("boiler-7", "temp", midnight + s * 1_000_000, v, Origin { input: 0, line: s as u64 + 2 });
+//! }
+//! p.commit(0)?;
+//!
+//! let arch = Archive::open(&path)?;
+//! let (rows, stats) = arch.query().device("boiler-*").channel("temp")
+//!     .aggregates(&[Agg::Count, Agg::Max]).every(3_600_000_000).run_aggregate()?;
+//! assert_eq!(rows.len(), 24);
+//! assert_eq!(rows[0].count, 3600);
+//! // A day of 1 s readings is cut into 1 h blocks, so hourly windows come from footers.
+//! assert_eq!(stats.blocks_decoded, 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod glob;
+pub mod manifest;
+pub mod pack;
+pub mod query;
+pub mod sketch;
+
+pub use manifest::{Manifest, PartitionUnit, SegmentEntry};
+pub use pack::{Origin, PackOptions, PackStats, PackValue, Packer, Rejected};
+pub use query::{Agg, AggRow, Query, QueryStats};
+
+use crate::error::{Error, Result};
+use crate::format::reader::Segment;
+use std::path::{Path, PathBuf};
+
+/// An open archive: its directory and manifest. Segments are opened on demand.
+pub struct Archive {
+    dir: PathBuf,
+    manifest: Manifest,
+}
+
+impl Archive {
+    /// Opens the archive at `dir` by reading and validating its manifest. No segment is
+    /// opened.
+    ///
+    /// # Errors
+    /// A missing directory or manifest, I/O errors, or a corrupt manifest.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Archive> {
+        let dir = dir.as_ref().to_path_buf();
+        if !dir.join(manifest::MANIFEST_FILE).exists() {
+            return Err(Error::invalid_input(format!(
+                "{} is not an iotarc archive (no {} file)",
+                dir.display(),
+                manifest::MANIFEST_FILE
+            )));
+        }
+        let manifest = Manifest::read(&dir)?;
+        Ok(Archive { dir, manifest })
+    }
+
+    /// The archive directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Opens one of the manifest's segments.
+    ///
+    /// # Errors
+    /// I/O errors or a corrupt segment.
+    pub fn open_segment(&self, entry: &SegmentEntry) -> Result<Segment> {
+        Segment::open(self.dir.join(&entry.path))
+    }
+
+    /// Starts a query over the archive.
+    pub fn query(&self) -> Query<'_> {
+        Query::new(self)
+    }
+}

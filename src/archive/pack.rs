@@ -1,0 +1,570 @@
+//! Packing rows into an archive: buffer rows per (partition window, device), pivot each
+//! device's long rows into a block table (one row per distinct timestamp, one column per
+//! channel), and write one segment per window and device group. Nothing is visible until
+//! [`Packer::commit`] replaces the manifest; [`Packer::abort`] (or dropping the packer)
+//! deletes every file written so far.
+
+use super::manifest::{self, ChannelInfo, Manifest, PartitionUnit, SegmentEntry};
+use crate::codec::validity::Bitmap;
+use crate::error::{Error, Result};
+use crate::format::writer::{SegmentWriter, WriterOptions};
+use crate::model::{Column, ValueType, Values};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+/// A value as buffered by the packer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PackValue {
+    /// No value (the row exists, the channel is empty).
+    Missing,
+    /// f64.
+    F64(f64),
+    /// i64.
+    I64(i64),
+    /// bool.
+    Bool(bool),
+    /// string.
+    Str(Box<str>),
+}
+
+impl PackValue {
+    fn vtype(&self) -> Option<ValueType> {
+        Some(match self {
+            PackValue::Missing => return None,
+            PackValue::F64(_) => ValueType::F64,
+            PackValue::I64(_) => ValueType::I64,
+            PackValue::Bool(_) => ValueType::Bool,
+            PackValue::Str(_) => ValueType::Str,
+        })
+    }
+}
+
+/// Where a buffered row came from, for error reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// Index of the input in the caller's list.
+    pub input: u32,
+    /// 1-based line number.
+    pub line: u64,
+}
+
+struct BufRow {
+    ts: i64,
+    channel: u32,
+    origin: Origin,
+    value: PackValue,
+}
+
+/// A row the packer refused while pivoting, with where it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rejected {
+    /// Source of the row.
+    pub origin: Origin,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+/// Settings of a pack run.
+#[derive(Clone, Debug)]
+pub struct PackOptions {
+    /// Partition window for a new archive (an existing archive keeps its own).
+    pub partition: PartitionUnit,
+    /// Segment writer settings.
+    pub writer: WriterOptions,
+    /// Buffered rows that trigger a flush; bounds memory (about 64 bytes per row).
+    pub flush_rows: usize,
+    /// Rows per segment before a window's devices are split into another segment.
+    pub max_segment_rows: usize,
+}
+
+impl Default for PackOptions {
+    fn default() -> Self {
+        PackOptions {
+            partition: PartitionUnit::Day,
+            writer: WriterOptions::default(),
+            flush_rows: 8 << 20,
+            max_segment_rows: 16 << 20,
+        }
+    }
+}
+
+/// Counts of a pack run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PackStats {
+    /// Rows accepted into buffers.
+    pub rows_buffered: u64,
+    /// Values written (including missing markers that created a row).
+    pub points_written: u64,
+    /// Rows refused while pivoting (type conflicts).
+    pub rejected: u64,
+    /// Rows that repeated a (device, channel, timestamp) already seen; the last
+    /// non-missing value was kept.
+    pub duplicates: u64,
+    /// Segments written.
+    pub segments: u64,
+    /// Bytes of segments written.
+    pub bytes: u64,
+}
+
+/// Packs rows into an archive directory. Holds the archive's writer lock.
+pub struct Packer {
+    dir: PathBuf,
+    created_dir: bool,
+    manifest: Manifest,
+    opts: PackOptions,
+    _lock: File,
+    channels: Vec<String>,
+    channel_idx: HashMap<String, u32>,
+    buffers: HashMap<(i64, String), Vec<BufRow>>,
+    buffered: usize,
+    written: Vec<SegmentEntry>,
+    seq: u64,
+    stats: PackStats,
+    rejected: Vec<Rejected>,
+    committed: bool,
+}
+
+impl Packer {
+    /// Opens (or creates) the archive at `dir` for packing.
+    ///
+    /// # Errors
+    /// I/O errors, a corrupt manifest, or another writer holding the lock.
+    pub fn open(dir: impl AsRef<Path>, opts: PackOptions) -> Result<Packer> {
+        let dir = dir.as_ref().to_path_buf();
+        let created_dir = !dir.exists();
+        fs::create_dir_all(&dir).map_err(|e| Error::from(e).with_path(&dir))?;
+        let lock = manifest::lock(&dir)?;
+        let manifest = if dir.join(manifest::MANIFEST_FILE).exists() {
+            Manifest::read(&dir)?
+        } else {
+            if !created_dir
+                && fs::read_dir(&dir)
+                    .map(|mut d| d.any(|e| e.is_ok_and(|e| e.file_name() != "LOCK")))
+                    .unwrap_or(false)
+            {
+                return Err(Error::invalid_input(format!(
+                    "{} exists, is not empty and has no MANIFEST: refusing to pack into it",
+                    dir.display()
+                )));
+            }
+            Manifest::new(opts.partition)
+        };
+        Ok(Packer {
+            dir,
+            created_dir,
+            manifest,
+            opts,
+            _lock: lock,
+            channels: Vec::new(),
+            channel_idx: HashMap::new(),
+            buffers: HashMap::new(),
+            buffered: 0,
+            written: Vec::new(),
+            seq: 0,
+            stats: PackStats::default(),
+            rejected: Vec::new(),
+            committed: false,
+        })
+    }
+
+    /// The archive's partition unit.
+    pub fn partition(&self) -> PartitionUnit {
+        self.manifest.partition
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> &PackStats {
+        &self.stats
+    }
+
+    /// Takes the rows refused since the last call.
+    pub fn take_rejected(&mut self) -> Vec<Rejected> {
+        std::mem::take(&mut self.rejected)
+    }
+
+    /// True when the buffers hold enough rows that the caller should [`Packer::flush`].
+    pub fn should_flush(&self) -> bool {
+        self.buffered >= self.opts.flush_rows
+    }
+
+    /// Buffers one row.
+    pub fn push(&mut self, device: &str, channel: &str, ts: i64, value: PackValue, origin: Origin) {
+        let ch = match self.channel_idx.get(channel) {
+            Some(&c) => c,
+            None => {
+                let c = self.channels.len() as u32;
+                self.channels.push(channel.to_owned());
+                self.channel_idx.insert(channel.to_owned(), c);
+                c
+            }
+        };
+        let w = self.manifest.partition.window_start(ts);
+        let key = (w, device.to_owned());
+        self.buffers.entry(key).or_default().push(BufRow {
+            ts,
+            channel: ch,
+            origin,
+            value,
+        });
+        self.buffered += 1;
+        self.stats.rows_buffered += 1;
+    }
+
+    /// Writes every buffered row to segments (not yet visible).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.buffers.is_empty() {
+            return Ok(());
+        }
+        let generation = self.manifest.generation + 1;
+        let mut by_window: BTreeMap<i64, Vec<(String, Vec<BufRow>)>> = BTreeMap::new();
+        for ((w, dev), rows) in self.buffers.drain() {
+            by_window.entry(w).or_default().push((dev, rows));
+        }
+        self.buffered = 0;
+        let mut jobs = Vec::new();
+        for (w, mut devs) in by_window {
+            devs.sort_by(|a, b| a.0.cmp(&b.0));
+            // Group devices into segments of at most max_segment_rows buffered rows.
+            let mut group = Vec::new();
+            let mut rows = 0usize;
+            for d in devs {
+                if rows > 0 && rows + d.1.len() > self.opts.max_segment_rows {
+                    jobs.push((w, std::mem::take(&mut group)));
+                    rows = 0;
+                }
+                rows += d.1.len();
+                group.push(d);
+            }
+            if !group.is_empty() {
+                jobs.push((w, group));
+            }
+        }
+        let first_seq = self.seq;
+        self.seq += jobs.len() as u64;
+        let unit = self.manifest.partition;
+        let channels = &self.channels;
+        let dir = &self.dir;
+        let wopts = &self.opts.writer;
+        let results: Vec<Result<JobOut>> = jobs
+            .into_par_iter()
+            .enumerate()
+            .map(|(k, (w, group))| {
+                let rel = format!(
+                    "seg/{}/g{generation:06}-{:04}.seg",
+                    unit.label(w),
+                    first_seq + k as u64
+                );
+                write_segment(dir, &rel, w, group, channels, wopts, generation)
+            })
+            .collect();
+        let mut first_err = None;
+        for r in results {
+            match r {
+                Ok(out) => {
+                    self.stats.segments += out.entry.is_some() as u64;
+                    self.stats.duplicates += out.duplicates;
+                    self.stats.rejected += out.rejected.len() as u64;
+                    self.rejected.extend(out.rejected);
+                    if let Some(e) = out.entry {
+                        self.stats.points_written += e.points;
+                        self.stats.bytes += e.bytes;
+                        self.written.push(e);
+                    }
+                }
+                Err(e) => first_err = first_err.or(Some(e)),
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Flushes and atomically publishes the new segments in the manifest. `input_bytes`
+    /// is added to the archive's record of input size.
+    ///
+    /// # Errors
+    /// I/O errors; on error nothing is published.
+    pub fn commit(mut self, input_bytes: u64) -> Result<PackStats> {
+        self.flush()?;
+        let mut m = self.manifest.clone();
+        m.generation += 1;
+        m.input_bytes += input_bytes;
+        m.segments.append(&mut self.written.clone());
+        m.segments
+            .sort_by(|a, b| (a.partition, &a.path).cmp(&(b.partition, &b.path)));
+        m.write(&self.dir)?;
+        self.committed = true;
+        Ok(self.stats.clone())
+    }
+
+    /// Deletes every segment written by this packer (and the archive directory if this
+    /// packer created it). Also done on drop without commit.
+    pub fn abort(mut self) {
+        self.cleanup();
+    }
+
+    fn cleanup(&mut self) {
+        if self.committed {
+            return;
+        }
+        for e in &self.written {
+            let p = self.dir.join(&e.path);
+            let _ = fs::remove_file(&p);
+            if let Some(parent) = p.parent() {
+                let _ = fs::remove_dir(parent); // only if empty
+            }
+        }
+        self.written.clear();
+        let _ = fs::remove_dir(self.dir.join("seg"));
+        if self.created_dir {
+            let _ = fs::remove_file(self.dir.join("LOCK"));
+            let _ = fs::remove_dir(&self.dir);
+        }
+        self.committed = true;
+    }
+}
+
+impl Drop for Packer {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+struct JobOut {
+    entry: Option<SegmentEntry>,
+    duplicates: u64,
+    rejected: Vec<Rejected>,
+}
+
+/// A device's rows pivoted into a table.
+struct Table {
+    ts: Vec<i64>,
+    columns: Vec<(u32, Column)>,
+}
+
+/// Picks a channel's type from the types present: integers and floats together become
+/// f64; otherwise the most common type wins and the others are refused.
+fn channel_type(counts: &[u64; 4]) -> ValueType {
+    let [f, i, b, s] = *counts;
+    if b == 0 && s == 0 {
+        return if f > 0 {
+            ValueType::F64
+        } else {
+            ValueType::I64
+        };
+    }
+    let numeric = f + i;
+    let best = [(numeric, 0), (b, 2), (s, 3)]
+        .into_iter()
+        .max_by_key(|x| x.0)
+        .map(|x| x.1)
+        .unwrap_or(0);
+    match best {
+        2 => ValueType::Bool,
+        3 => ValueType::Str,
+        _ if f > 0 => ValueType::F64,
+        _ => ValueType::I64,
+    }
+}
+
+fn pivot(rows: &mut [BufRow], channels: &[String], device: &str) -> (Table, u64, Vec<Rejected>) {
+    // Stable sort keeps input order among duplicates, so "last" means last in the input.
+    rows.sort_by_key(|r| (r.ts, r.channel));
+    let mut ts: Vec<i64> = Vec::new();
+    let mut row_of = Vec::with_capacity(rows.len());
+    for r in rows.iter() {
+        if ts.last() != Some(&r.ts) {
+            ts.push(r.ts);
+        }
+        row_of.push(ts.len() - 1);
+    }
+    let n = ts.len();
+    let mut rejected = Vec::new();
+    let mut duplicates = 0u64;
+    // Per channel: (row, value index) of the winning value for each row.
+    let mut per_channel: BTreeMap<u32, Vec<(usize, usize)>> = BTreeMap::new();
+    for (k, r) in rows.iter().enumerate() {
+        let slot = per_channel.entry(r.channel).or_default();
+        match slot.last_mut() {
+            Some(last) if last.0 == row_of[k] => {
+                duplicates += 1;
+                // Last non-missing value wins.
+                if r.value != PackValue::Missing {
+                    last.1 = k;
+                }
+            }
+            _ => slot.push((row_of[k], k)),
+        }
+    }
+    let mut columns = Vec::new();
+    for (ch, slots) in per_channel {
+        let mut counts = [0u64; 4];
+        for &(_, k) in &slots {
+            if let Some(t) = rows[k].value.vtype() {
+                counts[t as usize] += 1;
+            }
+        }
+        if counts.iter().all(|&c| c == 0) {
+            // Only missing values: the rows exist (they carry the timestamp) but the
+            // channel has nothing to store.
+            continue;
+        }
+        let t = channel_type(&counts);
+        let mut validity = Bitmap::repeat(false, n);
+        let mut values = Values::empty(t);
+        for &(row, k) in &slots {
+            let r = &rows[k];
+            let ok = match (&mut values, &r.value) {
+                (_, PackValue::Missing) => false,
+                (Values::F64(v), PackValue::F64(x)) => {
+                    v.push(*x);
+                    true
+                }
+                (Values::F64(v), PackValue::I64(x)) => {
+                    let f = *x as f64;
+                    if f as i128 == *x as i128 && f.abs() < 9.3e18 {
+                        v.push(f);
+                        true
+                    } else {
+                        rejected.push(Rejected {
+                            origin: r.origin,
+                            reason: format!(
+                                "integer {x} in channel {:?} of device {device:?} (an f64 channel here) is not exactly representable as f64; force its type with --type {}=i64",
+                                channels[ch as usize], channels[ch as usize]
+                            ),
+                        });
+                        false
+                    }
+                }
+                (Values::I64(v), PackValue::I64(x)) => {
+                    v.push(*x);
+                    true
+                }
+                (Values::Bool(v), PackValue::Bool(x)) => {
+                    v.push(*x);
+                    true
+                }
+                (Values::Str(v), PackValue::Str(x)) => {
+                    v.push(x);
+                    true
+                }
+                (vals, other) => {
+                    rejected.push(Rejected {
+                        origin: r.origin,
+                        reason: format!(
+                            "{} value {} conflicts with channel {:?} of device {device:?}, which is {} here; force a type with --type {}=string",
+                            other.vtype().map_or("missing", |t| t.name()),
+                            show(other),
+                            channels[ch as usize],
+                            vals.value_type(),
+                            channels[ch as usize]
+                        ),
+                    });
+                    false
+                }
+            };
+            if ok {
+                validity.set(row, true);
+            }
+        }
+        if values.is_empty() {
+            continue;
+        }
+        columns.push((ch, Column::with_validity(values, validity)));
+    }
+    (Table { ts, columns }, duplicates, rejected)
+}
+
+fn show(v: &PackValue) -> String {
+    match v {
+        PackValue::Missing => "missing".into(),
+        PackValue::F64(x) => format!("{x:?}"),
+        PackValue::I64(x) => x.to_string(),
+        PackValue::Bool(x) => x.to_string(),
+        PackValue::Str(s) => format!("{s:?}"),
+    }
+}
+
+fn write_segment(
+    dir: &Path,
+    rel: &str,
+    window: i64,
+    group: Vec<(String, Vec<BufRow>)>,
+    channels: &[String],
+    wopts: &WriterOptions,
+    generation: u64,
+) -> Result<JobOut> {
+    let path = dir.join(rel);
+    if let Some(p) = path.parent() {
+        fs::create_dir_all(p).map_err(|e| Error::from(e).with_path(p))?;
+    }
+    let mut writer = SegmentWriter::create(&path, wopts.clone())?;
+    let mut out = JobOut {
+        entry: None,
+        duplicates: 0,
+        rejected: Vec::new(),
+    };
+    let (mut min_ts, mut max_ts, mut rows, mut points) = (i64::MAX, i64::MIN, 0u64, 0u64);
+    let mut devices = Vec::new();
+    let mut chan_types: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for (device, mut buf) in group {
+        let (table, dups, rej) = pivot(&mut buf, channels, &device);
+        drop(buf);
+        out.duplicates += dups;
+        out.rejected.extend(rej);
+        if table.ts.is_empty() {
+            continue;
+        }
+        let cols: Vec<(&str, &Column)> = table
+            .columns
+            .iter()
+            .map(|(c, col)| (channels[*c as usize].as_str(), col))
+            .collect();
+        writer
+            .add(&device, &table.ts, &cols)
+            .map_err(|e| e.with_path(&path))?;
+        min_ts = min_ts.min(table.ts[0]);
+        max_ts = max_ts.max(table.ts[table.ts.len() - 1]);
+        rows += table.ts.len() as u64;
+        for (c, col) in &table.columns {
+            points += col.values.len() as u64;
+            let t = col.values.value_type().name().to_string();
+            let e = chan_types.entry(*c).or_default();
+            if !e.contains(&t) {
+                e.push(t);
+            }
+        }
+        devices.push(device);
+    }
+    if rows == 0 {
+        // Every row of the group was refused: write nothing.
+        drop(writer);
+        return Ok(out);
+    }
+    let summary = writer.finish()?;
+    out.entry = Some(SegmentEntry {
+        path: rel.to_owned(),
+        partition: window,
+        devices,
+        channels: chan_types
+            .into_iter()
+            .map(|(c, types)| ChannelInfo {
+                name: channels[c as usize].clone(),
+                types,
+            })
+            .collect(),
+        min_ts,
+        max_ts,
+        rows,
+        points,
+        bytes: summary.bytes,
+        generation,
+    });
+    Ok(out)
+}

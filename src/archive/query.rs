@@ -1,0 +1,559 @@
+//! Queries over an archive: filters by device and channel patterns and a time range, raw
+//! points or aggregates (optionally per epoch-aligned window).
+//!
+//! Pruning uses the manifest alone (partition window, time range, device set); only the
+//! surviving segments are opened. Aggregates merge footer statistics of every block that
+//! lies inside the range and inside one output window, and decode only the others.
+//! Percentiles need the values themselves, so they decode every block in range.
+
+use super::glob::Glob;
+use super::sketch::{self, Sketch};
+use super::Archive;
+use crate::error::{Error, Result};
+use crate::format::block::ColumnBuf;
+use crate::format::reader::{append_rows, rows_in_range, Segment, Series};
+use crate::format::stats::ColumnStats;
+use crate::model::{TimeRange, Value, ValueType, Values};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::{Duration, Instant};
+
+/// An aggregate function.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Agg {
+    /// Present values.
+    Count,
+    /// Minimum (IEEE totalOrder for f64: NaN sorts above +inf).
+    Min,
+    /// Maximum.
+    Max,
+    /// Sum (exact for i64 while it fits; compensated for f64).
+    Sum,
+    /// Mean.
+    Avg,
+    /// Sample standard deviation (n - 1 in the denominator, as in SQL's `stddev`).
+    Stddev,
+    /// Value with the smallest timestamp.
+    First,
+    /// Value with the largest timestamp.
+    Last,
+    /// Percentile in [0, 100], nearest-rank: the value of rank `ceil(p/100 * n)`.
+    Percentile(f64),
+}
+
+impl Agg {
+    /// Parses `count`, `min`, `max`, `sum`, `avg`/`mean`, `stddev`, `first`, `last` or
+    /// `pNN` (e.g. `p50`, `p99.9`).
+    pub fn parse(s: &str) -> Option<Agg> {
+        Some(match s {
+            "count" => Agg::Count,
+            "min" => Agg::Min,
+            "max" => Agg::Max,
+            "sum" => Agg::Sum,
+            "avg" | "mean" => Agg::Avg,
+            "stddev" => Agg::Stddev,
+            "first" => Agg::First,
+            "last" => Agg::Last,
+            _ => {
+                let p: f64 = s.strip_prefix('p')?.parse().ok()?;
+                if !(0.0..=100.0).contains(&p) {
+                    return None;
+                }
+                Agg::Percentile(p)
+            }
+        })
+    }
+
+    /// The name used in output headers.
+    pub fn name(&self) -> String {
+        match self {
+            Agg::Count => "count".into(),
+            Agg::Min => "min".into(),
+            Agg::Max => "max".into(),
+            Agg::Sum => "sum".into(),
+            Agg::Avg => "avg".into(),
+            Agg::Stddev => "stddev".into(),
+            Agg::First => "first".into(),
+            Agg::Last => "last".into(),
+            Agg::Percentile(p) => format!("p{p}"),
+        }
+    }
+}
+
+/// One output row of an aggregate query.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggRow {
+    /// Device name.
+    pub device: String,
+    /// Channel name.
+    pub channel: String,
+    /// Window start with `every`, else `None`.
+    pub window: Option<i64>,
+    /// Present values aggregated.
+    pub count: u64,
+    /// One value per requested aggregate, `None` where undefined (e.g. the sum of
+    /// strings, the stddev of one value).
+    pub values: Vec<Option<Value>>,
+}
+
+/// What a query did, for `--explain`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueryStats {
+    /// Partitions in the manifest.
+    pub partitions_total: usize,
+    /// Partitions skipped using the manifest alone.
+    pub partitions_pruned: usize,
+    /// Segments in the manifest.
+    pub segments_total: usize,
+    /// Segments opened.
+    pub segments_opened: usize,
+    /// Blocks answered from footer statistics.
+    pub blocks_from_footer: usize,
+    /// Blocks decoded.
+    pub blocks_decoded: usize,
+    /// Devices that matched the filters.
+    pub devices_matched: usize,
+    /// Device patterns that matched no device.
+    pub unmatched_devices: Vec<String>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// A query under construction; see [`Archive::query`].
+#[derive(Clone)]
+pub struct Query<'a> {
+    archive: &'a Archive,
+    devices: Vec<Glob>,
+    channels: Vec<Glob>,
+    range: TimeRange,
+    aggs: Vec<Agg>,
+    every: Option<i64>,
+    approx: bool,
+}
+
+struct Plan {
+    segments: Vec<Segment>,
+    /// device -> indices into `segments`, in (partition, generation) order.
+    by_device: BTreeMap<String, Vec<usize>>,
+    /// device -> channels (sorted) to visit.
+    channels: BTreeMap<String, Vec<String>>,
+    /// segment index -> partition start.
+    partition_of: Vec<i64>,
+    stats: QueryStats,
+}
+
+enum PctStore {
+    F64(Vec<f64>),
+    I64(Vec<i64>),
+    Sketch(Sketch),
+    None,
+}
+
+struct WinAcc {
+    stats: ColumnStats,
+    pct: PctStore,
+}
+
+impl<'a> Query<'a> {
+    pub(crate) fn new(archive: &'a Archive) -> Query<'a> {
+        Query {
+            archive,
+            devices: Vec::new(),
+            channels: Vec::new(),
+            range: TimeRange::ALL,
+            aggs: Vec::new(),
+            every: None,
+            approx: false,
+        }
+    }
+
+    /// Adds a device pattern (repeatable; none means every device).
+    pub fn device(mut self, pattern: &str) -> Self {
+        self.devices.push(Glob::new(pattern));
+        self
+    }
+
+    /// Adds a channel pattern (repeatable; none means every channel).
+    pub fn channel(mut self, pattern: &str) -> Self {
+        self.channels.push(Glob::new(pattern));
+        self
+    }
+
+    /// Keeps timestamps `>= from`.
+    pub fn from(mut self, from: i64) -> Self {
+        self.range.from = from;
+        self
+    }
+
+    /// Keeps timestamps `< to`.
+    pub fn to(mut self, to: i64) -> Self {
+        self.range.to = to;
+        self
+    }
+
+    /// Sets the aggregates of [`Query::run_aggregate`].
+    pub fn aggregates(mut self, aggs: &[Agg]) -> Self {
+        self.aggs = aggs.to_vec();
+        self
+    }
+
+    /// Aggregates per window of `every_us` microseconds, aligned to the Unix epoch.
+    pub fn every(mut self, every_us: i64) -> Self {
+        self.every = Some(every_us);
+        self
+    }
+
+    /// Answers percentiles from DDSketches with relative error
+    /// [`sketch::RELATIVE_ERROR`] instead of exactly.
+    pub fn approx(mut self, approx: bool) -> Self {
+        self.approx = approx;
+        self
+    }
+
+    fn device_matches(&self, d: &str) -> bool {
+        self.devices.is_empty() || self.devices.iter().any(|g| g.matches(d))
+    }
+
+    fn channel_matches(&self, c: &str) -> bool {
+        self.channels.is_empty() || self.channels.iter().any(|g| g.matches(c))
+    }
+
+    fn plan(&self) -> Result<Plan> {
+        let m = self.archive.manifest();
+        let unit = m.partition;
+        let mut stats = QueryStats {
+            segments_total: m.segments.len(),
+            ..Default::default()
+        };
+        let all_partitions: BTreeSet<i64> = m.segments.iter().map(|s| s.partition).collect();
+        stats.partitions_total = all_partitions.len();
+        let mut kept = Vec::new();
+        let mut matched_patterns = vec![false; self.devices.len()];
+        let mut devices_seen = HashSet::new();
+        for (i, s) in m.segments.iter().enumerate() {
+            let pend = unit.window_end(s.partition);
+            if !self.range.overlaps(s.partition, pend.saturating_sub(1))
+                || !self.range.overlaps(s.min_ts, s.max_ts)
+            {
+                continue;
+            }
+            let mut any = false;
+            for d in &s.devices {
+                let mut hit = self.devices.is_empty();
+                for (k, g) in self.devices.iter().enumerate() {
+                    if g.matches(d) {
+                        matched_patterns[k] = true;
+                        hit = true;
+                    }
+                }
+                if hit {
+                    any = true;
+                    devices_seen.insert(d.as_str());
+                }
+            }
+            if any && s.channels.iter().any(|c| self.channel_matches(&c.name)) {
+                kept.push(i);
+            }
+        }
+        stats.unmatched_devices = self
+            .devices
+            .iter()
+            .zip(&matched_patterns)
+            .filter(|(_, &hit)| !hit)
+            .map(|(g, _)| g.as_str())
+            .collect();
+        let live: BTreeSet<i64> = kept.iter().map(|&i| m.segments[i].partition).collect();
+        stats.partitions_pruned = stats.partitions_total - live.len();
+        let segments: Vec<Segment> = kept
+            .par_iter()
+            .map(|&i| self.archive.open_segment(&m.segments[i]))
+            .collect::<Result<_>>()?;
+        stats.segments_opened = segments.len();
+        let mut by_device: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut channels: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (k, &i) in kept.iter().enumerate() {
+            let e = &m.segments[i];
+            for d in e.devices.iter().filter(|d| self.device_matches(d)) {
+                by_device.entry(d.clone()).or_default().push(k);
+                let set = channels.entry(d.clone()).or_default();
+                for c in e.channels.iter().filter(|c| self.channel_matches(&c.name)) {
+                    set.insert(c.name.clone());
+                }
+            }
+        }
+        for list in by_device.values_mut() {
+            list.sort_by_key(|&k| {
+                (
+                    m.segments[kept[k]].partition,
+                    m.segments[kept[k]].generation,
+                )
+            });
+        }
+        stats.devices_matched = by_device.len();
+        let partition_of = kept.iter().map(|&i| m.segments[i].partition).collect();
+        let channels = channels
+            .into_iter()
+            .map(|(d, s)| (d, s.into_iter().collect()))
+            .collect();
+        Ok(Plan {
+            segments,
+            by_device,
+            channels,
+            partition_of,
+            stats,
+        })
+    }
+
+    /// Streams every point that matches, grouped by device, then channel, then time.
+    /// `sink` returns `Ok(false)` to stop early (e.g. a closed pipe).
+    ///
+    /// # Errors
+    /// Corrupt segments, or what `sink` returns.
+    pub fn run_raw(
+        &self,
+        mut sink: impl FnMut(&str, &str, i64, &Value) -> Result<bool>,
+    ) -> Result<QueryStats> {
+        let start = Instant::now();
+        let mut plan = self.plan()?;
+        let mut series = Vec::new();
+        'outer: for (device, segs) in &plan.by_device {
+            for channel in &plan.channels[device] {
+                let mut k = 0;
+                while k < segs.len() {
+                    // Segments of one partition may overlap in time; partitions do not.
+                    let part = plan.partition_of[segs[k]];
+                    let mut end = k;
+                    while end < segs.len() && plan.partition_of[segs[end]] == part {
+                        end += 1;
+                    }
+                    series.clear();
+                    for &si in &segs[k..end] {
+                        let seg = &plan.segments[si];
+                        let Some(t) = channel_type(seg, device, channel, self.range) else {
+                            continue;
+                        };
+                        let mut s = Series::new(t);
+                        seg.read_series(device, channel, self.range, &mut s)?;
+                        plan.stats.blocks_decoded += seg.blocks_for(device, self.range).len();
+                        series.push(s);
+                    }
+                    k = end;
+                    if series.len() == 1 {
+                        let s = &series[0];
+                        for (i, &t) in s.timestamps.iter().enumerate() {
+                            let v = s.values.get(i).unwrap_or(Value::I64(0));
+                            if !sink(device, channel, t, &v)? {
+                                break 'outer;
+                            }
+                        }
+                    } else if series.len() > 1 {
+                        let mut all: Vec<(i64, usize, usize)> = series
+                            .iter()
+                            .enumerate()
+                            .flat_map(|(si, s)| {
+                                s.timestamps
+                                    .iter()
+                                    .enumerate()
+                                    .map(move |(i, &t)| (t, si, i))
+                            })
+                            .collect();
+                        all.sort_by_key(|x| x.0); // stable: older segments first on ties
+                        for (t, si, i) in all {
+                            let v = series[si].values.get(i).unwrap_or(Value::I64(0));
+                            if !sink(device, channel, t, &v)? {
+                                break 'outer;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        plan.stats.elapsed = start.elapsed();
+        Ok(plan.stats)
+    }
+
+    /// Runs the aggregates set with [`Query::aggregates`], one row per (device, channel,
+    /// window) with at least one value.
+    ///
+    /// # Errors
+    /// Corrupt segments; a channel whose type changes inside one output row.
+    pub fn run_aggregate(&self) -> Result<(Vec<AggRow>, QueryStats)> {
+        let start = Instant::now();
+        if let Some(e) = self.every {
+            if e <= 0 {
+                return Err(Error::invalid_input(format!(
+                    "window length {e} us must be positive"
+                )));
+            }
+        }
+        let mut plan = self.plan()?;
+        let need_values = self.aggs.iter().any(|a| matches!(a, Agg::Percentile(_)));
+        let mut rows = Vec::new();
+        let mut ts = Vec::new();
+        let mut col = ColumnBuf::default();
+        let win = |t: i64| {
+            self.every
+                .map_or(i64::MIN, |e| t.div_euclid(e).saturating_mul(e))
+        };
+        for (device, segs) in &plan.by_device {
+            for channel in &plan.channels[device] {
+                let mut acc: BTreeMap<i64, WinAcc> = BTreeMap::new();
+                for &si in segs {
+                    let seg = &plan.segments[si];
+                    let Some(ch) = seg.channel_id(channel) else {
+                        continue;
+                    };
+                    for &bi in seg.blocks_for(device, self.range) {
+                        let meta = &seg.footer().blocks[bi];
+                        let Some(ci) = meta.columns.iter().position(|c| c.channel == ch) else {
+                            continue;
+                        };
+                        let cm = &meta.columns[ci];
+                        if !need_values
+                            && self.range.covers(meta.ts_min, meta.ts_max)
+                            && win(meta.ts_min) == win(meta.ts_max)
+                        {
+                            let a = acc
+                                .entry(win(meta.ts_min))
+                                .or_insert_with(|| WinAcc::new(cm.vtype, false));
+                            a.stats.merge(&cm.stats)?;
+                            plan.stats.blocks_from_footer += 1;
+                            continue;
+                        }
+                        let block = seg.block(bi)?;
+                        block.timestamps(&mut ts).map_err(|e| ctx(e, seg, bi))?;
+                        block.column(ci, &mut col).map_err(|e| ctx(e, seg, bi))?;
+                        plan.stats.blocks_decoded += 1;
+                        let (a, b) = rows_in_range(&ts, self.range);
+                        let mut r = a;
+                        while r < b {
+                            let w = win(ts[r]);
+                            let e = match self.every {
+                                None => b,
+                                Some(len) => {
+                                    r + ts[r..b].partition_point(|&t| t < w.saturating_add(len))
+                                }
+                            };
+                            let mut part = Series::new(cm.vtype);
+                            append_rows(&ts, &col, r, e, &mut part)?;
+                            let wa = acc.entry(w).or_insert_with(|| {
+                                WinAcc::new(cm.vtype, need_values && self.approx)
+                            });
+                            wa.stats
+                                .merge(&ColumnStats::compute(&part.values, &part.timestamps))?;
+                            if need_values {
+                                wa.push_values(&part.values);
+                            }
+                            r = e;
+                        }
+                    }
+                }
+                for (w, a) in acc {
+                    if a.stats.count == 0 {
+                        continue;
+                    }
+                    rows.push(AggRow {
+                        device: device.clone(),
+                        channel: channel.clone(),
+                        window: self.every.map(|_| w),
+                        count: a.stats.count,
+                        values: self.aggs.iter().map(|g| a.eval(*g)).collect(),
+                    });
+                }
+            }
+        }
+        plan.stats.elapsed = start.elapsed();
+        Ok((rows, plan.stats))
+    }
+}
+
+fn ctx(e: Error, seg: &Segment, bi: usize) -> Error {
+    let e = e.with_block(bi);
+    match seg.path() {
+        Some(p) => e.with_path(p),
+        None => e,
+    }
+}
+
+/// The type of `channel` for `device` in the first block of `seg` that has it in range.
+fn channel_type(seg: &Segment, device: &str, channel: &str, range: TimeRange) -> Option<ValueType> {
+    let ch = seg.channel_id(channel)?;
+    seg.blocks_for(device, range)
+        .iter()
+        .find_map(|&bi| seg.footer().blocks[bi].column(ch).map(|c| c.vtype))
+}
+
+impl WinAcc {
+    fn new(t: ValueType, sketch: bool) -> WinAcc {
+        let pct = match (t, sketch) {
+            (ValueType::F64 | ValueType::I64, true) => PctStore::Sketch(Sketch::default()),
+            (ValueType::F64, false) => PctStore::F64(Vec::new()),
+            (ValueType::I64, false) => PctStore::I64(Vec::new()),
+            _ => PctStore::None,
+        };
+        WinAcc {
+            stats: ColumnStats::empty(),
+            pct,
+        }
+    }
+
+    fn push_values(&mut self, v: &Values) {
+        match (&mut self.pct, v) {
+            (PctStore::F64(d), Values::F64(s)) => d.extend_from_slice(s),
+            (PctStore::I64(d), Values::I64(s)) => d.extend_from_slice(s),
+            (PctStore::Sketch(sk), Values::F64(s)) => s.iter().for_each(|&x| sk.add(x)),
+            (PctStore::Sketch(sk), Values::I64(s)) => s.iter().for_each(|&x| sk.add(x as f64)),
+            _ => {}
+        }
+    }
+
+    fn eval(&self, g: Agg) -> Option<Value> {
+        let s = &self.stats;
+        match g {
+            Agg::Count => Some(Value::I64(s.count as i64)),
+            Agg::Min => s.min(),
+            Agg::Max => s.max(),
+            Agg::Sum => match s.value_type()? {
+                ValueType::I64 => {
+                    let x = s.sum_i128()?;
+                    Some(i64::try_from(x).map_or(Value::F64(x as f64), Value::I64))
+                }
+                ValueType::Bool => s.sum().map(|x| Value::I64(x as i64)),
+                ValueType::F64 => s.sum().map(Value::F64),
+                ValueType::Str => None,
+            },
+            Agg::Avg => s.mean().map(Value::F64),
+            Agg::Stddev => {
+                if s.count < 2 {
+                    return None;
+                }
+                let n = s.count as f64;
+                s.stddev()
+                    .map(|p| Value::F64((p * p * n / (n - 1.0)).sqrt()))
+            }
+            Agg::First => s.first().map(|x| x.1),
+            Agg::Last => s.last().map(|x| x.1),
+            Agg::Percentile(p) => {
+                let rank =
+                    |n: usize| ((p / 100.0 * n as f64).ceil() as usize).clamp(1, n.max(1)) - 1;
+                match &self.pct {
+                    PctStore::F64(v) if !v.is_empty() => {
+                        let mut v = v.clone();
+                        let k = rank(v.len());
+                        Some(Value::F64(*v.select_nth_unstable_by(k, f64::total_cmp).1))
+                    }
+                    PctStore::I64(v) if !v.is_empty() => {
+                        let mut v = v.clone();
+                        let k = rank(v.len());
+                        Some(Value::I64(*v.select_nth_unstable(k).1))
+                    }
+                    PctStore::Sketch(sk) => sk.quantile(p / 100.0).map(Value::F64),
+                    _ => None,
+                }
+            }
+        }
+    }
+}
+
+/// Relative error bound of `approx` percentiles.
+pub const APPROX_RELATIVE_ERROR: f64 = sketch::RELATIVE_ERROR;
