@@ -29,6 +29,7 @@ pub mod codec;
 pub mod demo;
 pub mod error;
 pub mod format;
+pub mod ingest;
 pub mod model;
 
 pub use codec::validity::Bitmap;

@@ -1,0 +1,396 @@
+//! Opening inputs (files, stdin, gzip, zstd) and cutting them into line-aligned chunks.
+
+use crate::error::{Error, ErrorKind, Result};
+use std::io::{self, BufReader, Read};
+
+/// The UTF-8 byte order mark.
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Default chunk size of [`Chunker::new`]: 4 MiB.
+pub const DEFAULT_CHUNK_SIZE: usize = 4 << 20;
+
+/// Longest line [`Chunker`] accepts: 64 MiB. A longer line is an error rather than
+/// unbounded memory growth.
+pub const MAX_LINE_LEN: usize = 64 << 20;
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Adds the path to I/O errors raised while reading.
+struct Named<R> {
+    inner: R,
+    path: String,
+}
+
+impl<R: Read> Read for Named<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner
+            .read(buf)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path)))
+    }
+}
+
+/// Opens an input for reading: `-` is stdin, anything else a file path. Gzip (including
+/// multi-member files, as written by `cat a.gz b.gz`) and zstd (including multi-frame)
+/// data are decompressed on the fly; they are recognized by their magic bytes, so a
+/// compressed stdin works too. Errors raised later while reading carry the path in their
+/// message.
+///
+/// # Errors
+/// [`ErrorKind::Io`] (with the path attached) if the file cannot be opened or its first
+/// bytes cannot be read; [`ErrorKind::InvalidInput`] if a `.gz`/`.zst` file does not start
+/// with the matching magic bytes.
+///
+/// # Example
+/// ```
+/// use std::io::{Read, Write};
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("in.csv.zst");
+/// std::fs::write(&path, zstd::encode_all(&b"timestamp,device,x\n"[..], 1)?)?;
+/// let mut text = String::new();
+/// iotarc::ingest::open_input(path.to_str().unwrap())?.read_to_string(&mut text)?;
+/// assert_eq!(text, "timestamp,device,x\n");
+/// let err = iotarc::ingest::open_input("/no/such/file.csv").err().unwrap();
+/// assert!(err.to_string().contains("/no/such/file.csv"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn open_input(path: &str) -> Result<Box<dyn Read + Send>> {
+    let with_path = |e: io::Error| Error::from(e).with_path(path);
+    let mut raw: Box<dyn Read + Send> = if path == "-" {
+        Box::new(io::stdin())
+    } else {
+        Box::new(std::fs::File::open(path).map_err(with_path)?)
+    };
+    let mut magic = [0u8; 4];
+    let mut got = 0;
+    while got < magic.len() {
+        match raw.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(with_path(e)),
+        }
+    }
+    let joined = io::Cursor::new(magic[..got].to_vec()).chain(raw);
+    let lower = path.to_ascii_lowercase();
+    let reader: Box<dyn Read + Send> = if magic[..got].starts_with(&GZIP_MAGIC) {
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+            1 << 16,
+            joined,
+        )))
+    } else if got == 4 && magic == ZSTD_MAGIC {
+        Box::new(zstd::Decoder::new(joined).map_err(with_path)?)
+    } else if lower.ends_with(".gz") || lower.ends_with(".zst") {
+        let kind = if lower.ends_with(".gz") {
+            "gzip"
+        } else {
+            "zstd"
+        };
+        return Err(Error::new(ErrorKind::InvalidInput {
+            what: format!("the file name says {kind} but the data is not {kind}-compressed"),
+            line: None,
+        })
+        .with_path(path));
+    } else {
+        Box::new(joined)
+    };
+    Ok(Box::new(Named {
+        inner: reader,
+        path: if path == "-" {
+            "<stdin>".into()
+        } else {
+            path.into()
+        },
+    }))
+}
+
+/// A piece of an input holding whole lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    /// Complete lines, each ending in `\n` except possibly the input's last line.
+    pub bytes: Vec<u8>,
+    /// 1-based line number of the first line in `bytes`.
+    pub first_line: u64,
+}
+
+/// Reads an input in chunks of about `chunk_size` bytes, each cut after a `\n`, so no line
+/// is split between chunks, and numbers their lines. Skips a UTF-8 byte order mark at the
+/// start. A line longer than the chunk size makes its chunk longer; one longer than
+/// [`MAX_LINE_LEN`] is an error.
+///
+/// For CSV, [`Chunker::take_header`] (or [`super::Parser::from_input`]) removes the header
+/// line first, so chunks hold data lines only.
+///
+/// # Example
+/// ```
+/// use iotarc::ingest::Chunker;
+/// let mut c = Chunker::with_chunk_size(&b"\xEF\xBB\xBFa\nbb\r\nccc"[..], 2);
+/// let (first, second) = (c.next_chunk()?.unwrap(), c.next_chunk()?.unwrap());
+/// assert_eq!((first.bytes.as_slice(), first.first_line), (&b"a\n"[..], 1));
+/// assert_eq!((second.bytes.as_slice(), second.first_line), (&b"bb\r\n"[..], 2));
+/// assert_eq!(c.next_chunk()?.unwrap().first_line, 3);
+/// assert!(c.next_chunk()?.is_none());
+/// # Ok::<(), iotarc::Error>(())
+/// ```
+pub struct Chunker<R> {
+    reader: R,
+    /// Unconsumed bytes are `buf[pos..]`.
+    buf: Vec<u8>,
+    pos: usize,
+    eof: bool,
+    bom_checked: bool,
+    next_line: u64,
+    chunk_size: usize,
+}
+
+impl<R: Read> Chunker<R> {
+    /// A chunker with [`DEFAULT_CHUNK_SIZE`].
+    pub fn new(reader: R) -> Self {
+        Chunker::with_chunk_size(reader, DEFAULT_CHUNK_SIZE)
+    }
+
+    /// A chunker cutting after about `chunk_size` bytes (at least 1).
+    pub fn with_chunk_size(reader: R, chunk_size: usize) -> Self {
+        Chunker {
+            reader,
+            buf: Vec::new(),
+            pos: 0,
+            eof: false,
+            bom_checked: false,
+            next_line: 1,
+            chunk_size: chunk_size.max(1),
+        }
+    }
+
+    /// The 1-based number of the next line to be returned.
+    pub fn next_line(&self) -> u64 {
+        self.next_line
+    }
+
+    /// Reads until at least `want` unconsumed bytes are buffered, or end of input.
+    fn fill(&mut self, want: usize) -> Result<()> {
+        if self.pos > 0 && self.buf.len() - self.pos < want {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        while !self.eof && self.buf.len() - self.pos < want {
+            let old = self.buf.len();
+            let need = (want - (old - self.pos)).max(1 << 16);
+            self.buf.resize(old + need, 0);
+            match self.reader.read(&mut self.buf[old..]) {
+                Ok(0) => {
+                    self.buf.truncate(old);
+                    self.eof = true;
+                }
+                Ok(k) => self.buf.truncate(old + k),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.buf.truncate(old),
+                Err(e) => {
+                    self.buf.truncate(old);
+                    return Err(e.into());
+                }
+            }
+        }
+        if !self.bom_checked && (self.buf.len() - self.pos >= BOM.len() || self.eof) {
+            self.bom_checked = true;
+            if self.buf[self.pos..].starts_with(BOM) {
+                self.pos += BOM.len();
+            }
+        }
+        Ok(())
+    }
+
+    fn line_too_long(&self, line: u64) -> Error {
+        Error::new(ErrorKind::InvalidInput {
+            what: format!("line longer than {} MiB", MAX_LINE_LEN >> 20),
+            line: Some(line),
+        })
+    }
+
+    /// Finds the first line that is not blank or a `#` comment. Returns the offsets
+    /// (relative to `pos`) of its start, its end without the line ending, and the start of
+    /// the next line, plus its line number.
+    fn first_content_line(&mut self) -> Result<Option<(usize, usize, usize, u64)>> {
+        self.fill(BOM.len())?;
+        let mut off = 0;
+        let mut line = self.next_line;
+        loop {
+            let data = &self.buf[self.pos..];
+            match memchr::memchr(b'\n', &data[off..]) {
+                Some(j) => {
+                    let end = off + j;
+                    let content_end = if end > off && data[end - 1] == b'\r' {
+                        end - 1
+                    } else {
+                        end
+                    };
+                    if !super::skippable(&data[off..content_end]) {
+                        return Ok(Some((off, content_end, end + 1, line)));
+                    }
+                    off = end + 1;
+                    line += 1;
+                }
+                None if self.eof => {
+                    let rest = &data[off..];
+                    let rest = rest.strip_suffix(b"\r").unwrap_or(rest);
+                    return Ok(if super::skippable(rest) {
+                        None
+                    } else {
+                        Some((off, off + rest.len(), data.len(), line))
+                    });
+                }
+                None => {
+                    if data.len() - off > MAX_LINE_LEN {
+                        return Err(self.line_too_long(line));
+                    }
+                    let have = data.len();
+                    self.fill(have + (1 << 16))?;
+                }
+            }
+        }
+    }
+
+    /// The first line that is not blank or a comment, without its line ending, without
+    /// consuming it (`None` if there is none). Used to detect the format.
+    ///
+    /// # Errors
+    /// I/O errors; a line longer than [`MAX_LINE_LEN`].
+    pub fn peek_first_line(&mut self) -> Result<Option<&[u8]>> {
+        Ok(match self.first_content_line()? {
+            Some((a, b, _, _)) => Some(&self.buf[self.pos + a..self.pos + b]),
+            None => None,
+        })
+    }
+
+    /// Consumes the input through the first line that is not blank or a comment, and
+    /// returns that line (without its line ending) and its line number: the CSV header.
+    ///
+    /// # Errors
+    /// I/O errors; a line longer than [`MAX_LINE_LEN`].
+    pub fn take_header(&mut self) -> Result<Option<(Vec<u8>, u64)>> {
+        Ok(match self.first_content_line()? {
+            Some((a, b, next, line)) => {
+                let header = self.buf[self.pos + a..self.pos + b].to_vec();
+                self.pos += next;
+                self.next_line = line + 1;
+                Some((header, line))
+            }
+            None => None,
+        })
+    }
+
+    /// The next chunk of whole lines, or `None` at the end of the input.
+    ///
+    /// # Errors
+    /// I/O errors (decompression errors included); a line longer than [`MAX_LINE_LEN`].
+    pub fn next_chunk(&mut self) -> Result<Option<Chunk>> {
+        self.fill(self.chunk_size)?;
+        let mut searched = 0;
+        let cut = loop {
+            let data = &self.buf[self.pos..];
+            if data.is_empty() {
+                return Ok(None);
+            }
+            if self.eof && data.len() <= self.chunk_size {
+                break data.len();
+            }
+            // The last line end within the target size, else the first one after it.
+            let target = self.chunk_size.min(data.len());
+            if let Some(i) = memchr::memrchr(b'\n', &data[..target]) {
+                break i + 1;
+            }
+            let from = target.max(searched);
+            if let Some(i) = memchr::memchr(b'\n', &data[from..]) {
+                break from + i + 1;
+            }
+            if self.eof {
+                break data.len();
+            }
+            if data.len() > MAX_LINE_LEN {
+                return Err(self.line_too_long(self.next_line));
+            }
+            searched = data.len();
+            let want = data.len() + self.chunk_size;
+            self.fill(want)?;
+        };
+        let bytes = if self.pos == 0 && cut == self.buf.len() {
+            std::mem::take(&mut self.buf)
+        } else {
+            let start = self.pos + cut;
+            let mut next = Vec::with_capacity(self.chunk_size + (1 << 16));
+            next.extend_from_slice(&self.buf[start..]);
+            let mut bytes = std::mem::replace(&mut self.buf, next);
+            bytes.truncate(start);
+            if self.pos > 0 {
+                bytes.drain(..self.pos);
+            }
+            bytes
+        };
+        self.pos = 0;
+        let first_line = self.next_line;
+        self.next_line += count_newlines(&bytes);
+        Ok(Some(Chunk { bytes, first_line }))
+    }
+}
+
+impl<R: Read> Iterator for Chunker<R> {
+    type Item = Result<Chunk>;
+
+    fn next(&mut self) -> Option<Result<Chunk>> {
+        self.next_chunk().transpose()
+    }
+}
+
+fn count_newlines(b: &[u8]) -> u64 {
+    b.iter().map(|&c| (c == b'\n') as u64).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that returns at most `n` bytes per call.
+    struct Trickle<'a>(&'a [u8], usize);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let k = self.0.len().min(self.1).min(buf.len());
+            buf[..k].copy_from_slice(&self.0[..k]);
+            self.0 = &self.0[k..];
+            Ok(k)
+        }
+    }
+
+    #[test]
+    fn chunks_cover_everything() {
+        let data = b"\xEF\xBB\xBF# c\n\nhead\r\nline one\nline two\n\nlast";
+        for size in 1..40 {
+            for trickle in [1, 3, 1000] {
+                let mut c = Chunker::with_chunk_size(Trickle(data, trickle), size);
+                let (h, hl) = c.take_header().unwrap().unwrap();
+                assert_eq!((h.as_slice(), hl), (&b"head"[..], 3));
+                let mut all = Vec::new();
+                let mut line = 4;
+                for chunk in &mut c {
+                    let chunk = chunk.unwrap();
+                    assert_eq!(chunk.first_line, line);
+                    line += count_newlines(&chunk.bytes);
+                    assert!(chunk.bytes.ends_with(b"\n") || chunk.bytes.ends_with(b"last"));
+                    all.extend_from_slice(&chunk.bytes);
+                }
+                assert_eq!(all, b"line one\nline two\n\nlast");
+            }
+        }
+    }
+
+    #[test]
+    fn peek_does_not_consume() {
+        let mut c = Chunker::new(&b"\n# x\n{\"a\":1}\n"[..]);
+        assert_eq!(c.peek_first_line().unwrap(), Some(&b"{\"a\":1}"[..]));
+        let chunk = c.next_chunk().unwrap().unwrap();
+        assert_eq!(chunk.first_line, 1);
+        assert_eq!(chunk.bytes, b"\n# x\n{\"a\":1}\n");
+        let mut empty = Chunker::new(&b"# only a comment"[..]);
+        assert_eq!(empty.peek_first_line().unwrap(), None);
+        assert_eq!(empty.take_header().unwrap(), None);
+        assert!(Chunker::new(&b""[..]).next_chunk().unwrap().is_none());
+    }
+}

@@ -1,0 +1,171 @@
+//! String dictionaries, so parsed rows carry `u32` ids instead of one `String` each.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// FxHash-style hasher: a multiply-rotate over 8-byte words. Fast for the short keys
+/// (device and channel names) interned here; not DoS resistant, which does not matter for
+/// a per-chunk table that the input's own author fills.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher {
+    hash: u64,
+}
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, mut bytes: &[u8]) {
+        while let Some((w, rest)) = bytes.split_first_chunk::<8>() {
+            self.add(u64::from_le_bytes(*w));
+            bytes = rest;
+        }
+        if let Some((w, rest)) = bytes.split_first_chunk::<4>() {
+            self.add(u32::from_le_bytes(*w) as u64);
+            bytes = rest;
+        }
+        for &b in bytes {
+            self.add(b as u64);
+        }
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// A dictionary of names: each distinct name gets the next `u32` id, in first-seen order.
+///
+/// Looking up a name allocates nothing; only a new name is copied. The name interned last
+/// is checked first, so runs of rows from one device cost a byte comparison each.
+///
+/// # Example
+/// ```
+/// use iotarc::ingest::Interner;
+/// let mut d = Interner::new();
+/// assert_eq!(d.intern(b"sensor-1"), Ok(0));
+/// assert_eq!(d.intern(b"sensor-2"), Ok(1));
+/// assert_eq!(d.intern(b"sensor-1"), Ok(0));
+/// assert_eq!(d.names(), ["sensor-1", "sensor-2"]);
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Interner {
+    map: HashMap<Box<[u8]>, u32, BuildHasherDefault<FxHasher>>,
+    names: Vec<String>,
+    last: u32,
+}
+
+impl Interner {
+    /// An empty dictionary.
+    pub fn new() -> Interner {
+        Interner::default()
+    }
+
+    /// The id of `name`, adding it if new.
+    ///
+    /// # Errors
+    /// `name` is new and not valid UTF-8 (names already present were validated when added).
+    #[inline]
+    pub fn intern(&mut self, name: &[u8]) -> Result<u32, std::str::Utf8Error> {
+        if let Some(last) = self.names.get(self.last as usize) {
+            if last.as_bytes() == name {
+                return Ok(self.last);
+            }
+        }
+        let id = match self.map.get(name) {
+            Some(&id) => id,
+            None => self.insert(name)?,
+        };
+        self.last = id;
+        Ok(id)
+    }
+
+    #[cold]
+    fn insert(&mut self, name: &[u8]) -> Result<u32, std::str::Utf8Error> {
+        let s = std::str::from_utf8(name)?;
+        let id = u32::try_from(self.names.len()).expect("fewer than 2^32 distinct names");
+        self.names.push(s.to_owned());
+        self.map.insert(name.into(), id);
+        Ok(id)
+    }
+
+    /// Number of names.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// True if no name was interned.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The name with id `id`, if any.
+    pub fn get(&self, id: u32) -> Option<&str> {
+        self.names.get(id as usize).map(String::as_str)
+    }
+
+    /// All names, indexed by id.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Forgets every name with an id `>= len` (used to undo a rejected line).
+    pub fn truncate(&mut self, len: usize) {
+        if len >= self.names.len() {
+            return;
+        }
+        for name in self.names.drain(len..) {
+            self.map.remove(name.as_bytes());
+        }
+        self.last = 0;
+    }
+
+    /// The names, indexed by id.
+    pub fn into_names(self) -> Vec<String> {
+        self.names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncate_forgets() {
+        let mut d = Interner::new();
+        for n in ["a", "b", "c", "d"] {
+            d.intern(n.as_bytes()).unwrap();
+        }
+        d.truncate(2);
+        assert_eq!(d.names(), ["a", "b"]);
+        assert_eq!(d.intern(b"d"), Ok(2));
+        assert_eq!(d.intern(b"b"), Ok(1));
+        assert!(d.intern(b"\xff").is_err());
+        assert_eq!(d.len(), 3);
+        assert_eq!(d.get(2), Some("d"));
+    }
+
+    #[test]
+    fn many_names() {
+        let mut d = Interner::new();
+        for i in 0..10_000u32 {
+            assert_eq!(d.intern(format!("n{i}").as_bytes()), Ok(i));
+        }
+        for i in (0..10_000u32).rev() {
+            assert_eq!(d.intern(format!("n{i}").as_bytes()), Ok(i));
+        }
+    }
+}
