@@ -24,11 +24,13 @@
 //! ```
 
 pub mod glob;
+pub mod load;
 pub mod manifest;
 pub mod pack;
 pub mod query;
 pub mod sketch;
 
+pub use load::{load, LoadOptions, LoadReport, OnError, Reject};
 pub use manifest::{Manifest, PartitionUnit, SegmentEntry};
 pub use pack::{Origin, PackOptions, PackStats, PackValue, Packer, Rejected};
 pub use query::{Agg, AggRow, Query, QueryStats};

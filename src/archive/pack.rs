@@ -117,7 +117,15 @@ pub struct Packer {
     _lock: File,
     channels: Vec<String>,
     channel_idx: HashMap<String, u32>,
-    buffers: HashMap<(i64, String), Vec<BufRow>>,
+    devices: Vec<String>,
+    device_idx: HashMap<String, u32>,
+    /// (window start, device id) -> index into `bufs`.
+    buf_idx: HashMap<(i64, u32), usize>,
+    bufs: Vec<((i64, u32), Vec<BufRow>)>,
+    /// Last (window, device) pushed and its buffer, and the last window's bounds: rows
+    /// arrive in runs, so most pushes skip both the hash lookup and the window math.
+    last: Option<((i64, u32), usize)>,
+    last_window: (i64, i64),
     buffered: usize,
     written: Vec<SegmentEntry>,
     seq: u64,
@@ -159,7 +167,12 @@ impl Packer {
             _lock: lock,
             channels: Vec::new(),
             channel_idx: HashMap::new(),
-            buffers: HashMap::new(),
+            devices: Vec::new(),
+            device_idx: HashMap::new(),
+            buf_idx: HashMap::new(),
+            bufs: Vec::new(),
+            last: None,
+            last_window: (0, 0),
             buffered: 0,
             written: Vec::new(),
             seq: 0,
@@ -189,22 +202,61 @@ impl Packer {
         self.buffered >= self.opts.flush_rows
     }
 
+    /// Id of a channel name, for [`Packer::push_ids`].
+    pub fn channel_id(&mut self, channel: &str) -> u32 {
+        intern(&mut self.channel_idx, &mut self.channels, channel)
+    }
+
+    /// Id of a device name, for [`Packer::push_ids`].
+    pub fn device_id(&mut self, device: &str) -> u32 {
+        intern(&mut self.device_idx, &mut self.devices, device)
+    }
+
     /// Buffers one row.
     pub fn push(&mut self, device: &str, channel: &str, ts: i64, value: PackValue, origin: Origin) {
-        let ch = match self.channel_idx.get(channel) {
-            Some(&c) => c,
-            None => {
-                let c = self.channels.len() as u32;
-                self.channels.push(channel.to_owned());
-                self.channel_idx.insert(channel.to_owned(), c);
-                c
+        let d = self.device_id(device);
+        let c = self.channel_id(channel);
+        self.push_ids(d, c, ts, value, origin);
+    }
+
+    /// Buffers one row given device and channel ids from [`Packer::device_id`] and
+    /// [`Packer::channel_id`].
+    pub fn push_ids(
+        &mut self,
+        device: u32,
+        channel: u32,
+        ts: i64,
+        value: PackValue,
+        origin: Origin,
+    ) {
+        let (ws, we) = self.last_window;
+        let w = if ts >= ws && ts < we {
+            ws
+        } else {
+            let unit = self.manifest.partition;
+            let w = unit.window_start(ts);
+            self.last_window = (w, unit.window_end(w));
+            w
+        };
+        let key = (w, device);
+        let idx = match self.last {
+            Some((k, i)) if k == key => i,
+            _ => {
+                let i = match self.buf_idx.get(&key) {
+                    Some(&i) => i,
+                    None => {
+                        self.bufs.push((key, Vec::new()));
+                        self.buf_idx.insert(key, self.bufs.len() - 1);
+                        self.bufs.len() - 1
+                    }
+                };
+                self.last = Some((key, i));
+                i
             }
         };
-        let w = self.manifest.partition.window_start(ts);
-        let key = (w, device.to_owned());
-        self.buffers.entry(key).or_default().push(BufRow {
+        self.bufs[idx].1.push(BufRow {
             ts,
-            channel: ch,
+            channel,
             origin,
             value,
         });
@@ -217,14 +269,19 @@ impl Packer {
     /// # Errors
     /// I/O errors.
     pub fn flush(&mut self) -> Result<()> {
-        if self.buffers.is_empty() {
+        if self.bufs.is_empty() {
             return Ok(());
         }
         let generation = self.manifest.generation + 1;
         let mut by_window: BTreeMap<i64, Vec<(String, Vec<BufRow>)>> = BTreeMap::new();
-        for ((w, dev), rows) in self.buffers.drain() {
-            by_window.entry(w).or_default().push((dev, rows));
+        for ((w, dev), rows) in self.bufs.drain(..) {
+            by_window
+                .entry(w)
+                .or_default()
+                .push((self.devices[dev as usize].clone(), rows));
         }
+        self.buf_idx.clear();
+        self.last = None;
         self.buffered = 0;
         let mut jobs = Vec::new();
         for (w, mut devs) in by_window {
@@ -346,6 +403,16 @@ struct JobOut {
 struct Table {
     ts: Vec<i64>,
     columns: Vec<(u32, Column)>,
+}
+
+fn intern(map: &mut HashMap<String, u32>, names: &mut Vec<String>, s: &str) -> u32 {
+    if let Some(&i) = map.get(s) {
+        return i;
+    }
+    let i = names.len() as u32;
+    names.push(s.to_owned());
+    map.insert(s.to_owned(), i);
+    i
 }
 
 /// Picks a channel's type from the types present: integers and floats together become

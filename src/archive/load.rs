@@ -1,0 +1,215 @@
+//! Loading input files into an archive: the library side of `iotarc pack`.
+//!
+//! Each input is read in chunks of whole lines, chunks are parsed in parallel (rayon),
+//! and the rows are fed in input order to a [`Packer`]. A bad row is reported with its
+//! file and line; [`OnError`] decides whether it stops the run (nothing is published) or
+//! is skipped and counted.
+
+use super::pack::{Origin, PackOptions, PackStats, PackValue, Packer};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ingest::{open_input, Batch, Chunker, ParseOptions, Parser, Val};
+use rayon::prelude::*;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// What to do with a row that cannot be parsed or stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnError {
+    /// Stop at the first bad row; publish nothing.
+    Fail,
+    /// Skip bad rows, report each to the reject sink, and count them.
+    Skip,
+}
+
+/// Settings of [`load`].
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// How to parse the inputs.
+    pub parse: ParseOptions,
+    /// How to pack.
+    pub pack: PackOptions,
+    /// Bad-row policy.
+    pub on_error: OnError,
+}
+
+/// Counts of a finished [`load`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoadReport {
+    /// Input files read.
+    pub inputs: usize,
+    /// Bytes read from the inputs (after decompression).
+    pub bytes_in: u64,
+    /// Data lines read (comment and blank lines excluded).
+    pub lines: u64,
+    /// Values parsed (a wide line holds several).
+    pub values: u64,
+    /// Rejected lines and values, in total.
+    pub rejected: u64,
+    /// Packer counts (values written, duplicates, segments, bytes).
+    pub pack: PackStats,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// A rejected row as given to the reject sink: input path, line, reason, line text.
+pub struct Reject<'a> {
+    /// Input path as given.
+    pub input: &'a str,
+    /// 1-based line number.
+    pub line: u64,
+    /// Why the row was refused.
+    pub reason: &'a str,
+    /// The line's text, when known.
+    pub text: Option<&'a str>,
+}
+
+/// Chunks parsed in parallel per round: enough to keep every core busy while bounding
+/// the parsed-but-unpacked rows in memory.
+fn chunks_per_round() -> usize {
+    2 * rayon::current_num_threads().max(1)
+}
+
+fn bad_row(input: &str, line: u64, reason: &str) -> Error {
+    Error::new(ErrorKind::InvalidInput {
+        what: format!("{input}:{line}: {reason}"),
+        line: Some(line),
+    })
+}
+
+/// Loads `inputs` into the archive at `archive` (created if missing) and publishes them
+/// in one manifest commit. `on_reject` sees every skipped row (with [`OnError::Skip`]);
+/// `on_progress` is called with the input bytes consumed so far.
+///
+/// # Errors
+/// With [`OnError::Fail`], the first bad row as [`ErrorKind::InvalidInput`] with
+/// `path:line: reason`; I/O errors; a locked or corrupt archive. On error nothing is
+/// published and every file written by this run is removed.
+pub fn load(
+    archive: &Path,
+    inputs: &[String],
+    opts: &LoadOptions,
+    mut on_reject: impl FnMut(&Reject) -> Result<()>,
+    mut on_progress: impl FnMut(u64),
+) -> Result<LoadReport> {
+    let start = Instant::now();
+    let mut packer = Packer::open(archive, opts.pack.clone())?;
+    let mut report = LoadReport::default();
+    let mut rejected_pack = 0u64;
+    for (ii, input) in inputs.iter().enumerate() {
+        let reader = open_input(input)?;
+        let mut chunker = Chunker::new(reader);
+        let path_hint = if input == "-" {
+            None
+        } else {
+            Some(input.as_str())
+        };
+        let parser =
+            Parser::from_input(&opts.parse, path_hint, &mut chunker).map_err(|e| {
+                match e.kind() {
+                    ErrorKind::InvalidInput {
+                        what,
+                        line: Some(l),
+                    } => bad_row(input, *l, what),
+                    _ => e.with_path(input),
+                }
+            })?;
+        report.inputs += 1;
+        loop {
+            let mut chunks = Vec::with_capacity(chunks_per_round());
+            while chunks.len() < chunks_per_round() {
+                match chunker.next_chunk().map_err(|e| e.with_path(input))? {
+                    Some(c) => chunks.push(c),
+                    None => break,
+                }
+            }
+            if chunks.is_empty() {
+                break;
+            }
+            for c in &chunks {
+                report.bytes_in += c.bytes.len() as u64;
+            }
+            let batches: Vec<Batch> = chunks
+                .par_iter()
+                .map(|c| parser.parse_chunk(&c.bytes, c.first_line))
+                .collect();
+            drop(chunks);
+            for b in batches {
+                report.lines += b.lines;
+                for e in &b.errors {
+                    report.rejected += 1;
+                    match opts.on_error {
+                        OnError::Fail => return Err(bad_row(input, e.line, &e.reason)),
+                        OnError::Skip => on_reject(&Reject {
+                            input,
+                            line: e.line,
+                            reason: &e.reason,
+                            text: Some(&e.text),
+                        })?,
+                    }
+                }
+                push_batch(&mut packer, &b, ii as u32);
+                report.values += b.rows.len() as u64;
+                if packer.should_flush() {
+                    packer.flush()?;
+                    rejected_pack +=
+                        handle_pack_rejects(&mut packer, inputs, opts.on_error, &mut on_reject)?;
+                }
+            }
+            on_progress(report.bytes_in);
+        }
+    }
+    packer.flush()?;
+    rejected_pack += handle_pack_rejects(&mut packer, inputs, opts.on_error, &mut on_reject)?;
+    report.rejected += rejected_pack;
+    report.pack = packer.commit(report.bytes_in)?;
+    report.elapsed = start.elapsed();
+    Ok(report)
+}
+
+fn handle_pack_rejects(
+    packer: &mut Packer,
+    inputs: &[String],
+    on_error: OnError,
+    on_reject: &mut impl FnMut(&Reject) -> Result<()>,
+) -> Result<u64> {
+    let rej = packer.take_rejected();
+    for r in &rej {
+        let input = inputs
+            .get(r.origin.input as usize)
+            .map_or("?", |s| s.as_str());
+        match on_error {
+            OnError::Fail => return Err(bad_row(input, r.origin.line, &r.reason)),
+            OnError::Skip => on_reject(&Reject {
+                input,
+                line: r.origin.line,
+                reason: &r.reason,
+                text: None,
+            })?,
+        }
+    }
+    Ok(rej.len() as u64)
+}
+
+fn push_batch(packer: &mut Packer, b: &Batch, input: u32) {
+    let devs: Vec<u32> = b.devices.iter().map(|d| packer.device_id(d)).collect();
+    let chans: Vec<u32> = b.channels.iter().map(|c| packer.channel_id(c)).collect();
+    for r in &b.rows {
+        let v = match r.value {
+            Val::Missing => PackValue::Missing,
+            Val::F64(x) => PackValue::F64(x),
+            Val::I64(x) => PackValue::I64(x),
+            Val::Bool(x) => PackValue::Bool(x),
+            Val::Str(i) => PackValue::Str(b.strings[i as usize].as_str().into()),
+        };
+        packer.push_ids(
+            devs[r.device as usize],
+            chans[r.channel as usize],
+            r.ts,
+            v,
+            Origin {
+                input,
+                line: r.line,
+            },
+        );
+    }
+}

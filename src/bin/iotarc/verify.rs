@@ -1,0 +1,158 @@
+//! `iotarc verify`: every checksum, every block decoded, statistics recomputed, and the
+//! manifest checked against the segments it lists.
+
+use anyhow::Result;
+use iotarc::archive::{Manifest, SegmentEntry};
+use iotarc::format::stats::ColumnStats;
+use iotarc::{ColumnBuf, Segment, Series};
+use rayon::prelude::*;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// Problems found in one segment, and counts of what was checked.
+struct Checked {
+    problems: Vec<String>,
+    blocks: usize,
+    points: u64,
+}
+
+fn check_segment(path: &Path, entry: Option<&SegmentEntry>) -> Checked {
+    let mut c = Checked {
+        problems: Vec::new(),
+        blocks: 0,
+        points: 0,
+    };
+    let seg = match Segment::open(path) {
+        Ok(s) => s,
+        Err(e) => {
+            c.problems.push(e.to_string());
+            return c;
+        }
+    };
+    let mut ts = Vec::new();
+    let mut col = ColumnBuf::default();
+    for (bi, meta) in seg.footer().blocks.iter().enumerate() {
+        c.blocks += 1;
+        let r = seg.block(bi).and_then(|b| {
+            b.timestamps(&mut ts)?;
+            for (ci, cm) in meta.columns.iter().enumerate() {
+                b.column(ci, &mut col)?;
+                // Recompute the footer statistics from the decoded values.
+                let mut s = Series::new(cm.vtype);
+                let rows: Vec<i64> = if col.all_present() {
+                    ts.clone()
+                } else {
+                    ts.iter().enumerate().filter(|(i, _)| col.is_present(*i)).map(|(_, t)| *t).collect()
+                };
+                s.values = col.values.clone();
+                let got = ColumnStats::compute(&s.values, &rows);
+                let want = &cm.stats;
+                if got.count != want.count || got.first() != want.first() || got.last() != want.last() || got.min() != want.min() || got.max() != want.max() {
+                    return Err(iotarc::Error::corrupt(
+                        format!("column {ci} (channel {:?}): footer statistics disagree with the decoded values", seg.channels()[cm.channel as usize]),
+                        Some(meta.offset),
+                    ));
+                }
+                c.points += got.count;
+            }
+            Ok(())
+        });
+        if let Err(e) = r {
+            c.problems
+                .push(e.with_path(path).with_block(bi).to_string());
+        }
+    }
+    if let Some(e) = entry {
+        let devices: Vec<String> = {
+            let mut d: Vec<String> = seg
+                .devices()
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| seg.footer().blocks.iter().any(|b| b.device as usize == *i))
+                .map(|(_, d)| d.clone())
+                .collect();
+            d.sort();
+            d
+        };
+        let rows: u64 = seg.footer().blocks.iter().map(|b| b.rows).sum();
+        if devices != e.devices || rows != e.rows || seg.len_bytes() != e.bytes {
+            c.problems.push(format!(
+                "{}: manifest entry disagrees with the segment (devices {:?} vs {:?}, rows {} vs {}, bytes {} vs {})",
+                path.display(),
+                e.devices,
+                devices,
+                e.rows,
+                rows,
+                e.bytes,
+                seg.len_bytes()
+            ));
+        }
+    }
+    c
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+}
+
+/// Verifies each path (archive directory or segment file); returns the problem count.
+pub fn run(paths: &[PathBuf]) -> Result<usize> {
+    let mut problems = 0usize;
+    for path in paths {
+        let (checked, label): (Vec<Checked>, String) = if path.is_dir() {
+            let m = match Manifest::read(path) {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("{e}");
+                    problems += 1;
+                    continue;
+                }
+            };
+            let listed: HashSet<PathBuf> = m.segments.iter().map(|e| path.join(&e.path)).collect();
+            let mut files = Vec::new();
+            walk(&path.join("seg"), &mut files);
+            for f in files.iter().filter(|f| !listed.contains(*f)) {
+                eprintln!("warning: {}: not listed in the manifest (left by an interrupted write; safe to delete)", f.display());
+            }
+            let checked = m
+                .segments
+                .par_iter()
+                .map(|e| check_segment(&path.join(&e.path), Some(e)))
+                .collect();
+            (checked, format!("{} segments", m.segments.len()))
+        } else {
+            (vec![check_segment(path, None)], "1 segment".to_string())
+        };
+        let blocks: usize = checked.iter().map(|c| c.blocks).sum();
+        let points: u64 = checked.iter().map(|c| c.points).sum();
+        let mut n = 0;
+        for c in &checked {
+            for p in &c.problems {
+                eprintln!("{p}");
+                n += 1;
+            }
+        }
+        problems += n;
+        if n == 0 {
+            println!(
+                "{}: ok ({label}, {blocks} blocks, {points} values verified)",
+                path.display()
+            );
+        } else {
+            println!(
+                "{}: {n} problem(s) ({label}, {blocks} blocks)",
+                path.display()
+            );
+        }
+    }
+    Ok(problems)
+}

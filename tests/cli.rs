@@ -1,0 +1,476 @@
+//! Integration tests that drive the real `iotarc` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_iotarc"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run iotarc")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Values that must survive bit-exactly, as (text in the input, expected value text out).
+const TRICKY: &[&str] = &[
+    "0.1",
+    "-0.0",
+    "0.0",
+    "1e-300",
+    "5e-324",
+    "1.7976931348623157e308",
+    "-2.5",
+    "NaN",
+    "inf",
+    "-inf",
+    "123456.789012",
+];
+
+fn long_csv(rows: &mut Vec<(i64, String, String, String)>) -> String {
+    let mut s = String::from("timestamp,device,channel,value\n");
+    for i in 0..3000i64 {
+        let ts = 1_700_000_000_000_000 + i * 1_000_000 + (i % 7) * 13;
+        for dev in ["dev-a", "dev-b"] {
+            let temp = format!("{}", ((i as f64 * 0.01).sin() * 300.0).round() / 10.0);
+            let tricky = TRICKY[(i as usize) % TRICKY.len()].to_string();
+            let count = (i * 1_000_003 + if dev == "dev-a" { 0 } else { i64::MAX / 2 }).to_string();
+            let state = ["ok", "warn", "fault, \"quoted\""][(i / 700) as usize % 3].to_string();
+            for (ch, v) in [
+                ("temp", temp),
+                ("tricky", tricky),
+                ("count", count),
+                ("state", state),
+            ] {
+                let cell = if v.contains([',', '"']) {
+                    format!("\"{}\"", v.replace('"', "\"\""))
+                } else {
+                    v.clone()
+                };
+                s.push_str(&format!("{},{dev},{ch},{cell}\n", iso(ts)));
+                rows.push((ts, dev.to_string(), ch.to_string(), v));
+            }
+        }
+    }
+    s
+}
+
+/// RFC 3339 formatting used to build inputs (independent of the binary's own).
+fn iso(ts: i64) -> String {
+    let days = ts.div_euclid(86_400_000_000);
+    let rem = ts.rem_euclid(86_400_000_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    let s = rem / 1_000_000;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        rem % 1_000_000
+    )
+}
+
+fn parse_csv_line(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut q = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, q) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => q = !q,
+            (',', false) => out.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+#[test]
+fn pack_then_raw_query_returns_every_value_bit_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = Vec::new();
+    let input = write(dir.path(), "in.csv", &long_csv(&mut rows));
+    let arch = dir.path().join("arch");
+    let o = run(&[
+        "pack",
+        input.to_str().unwrap(),
+        "-o",
+        arch.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("rejected 0"), "{}", stderr(&o));
+
+    let o = run(&["query", arch.to_str().unwrap(), "--time-format", "epoch-us"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("timestamp,device,channel,value"));
+    let mut got: Vec<(i64, String, String, String)> = lines
+        .map(|l| {
+            let f = parse_csv_line(l);
+            (
+                f[0].parse().unwrap(),
+                f[1].clone(),
+                f[2].clone(),
+                f[3].clone(),
+            )
+        })
+        .collect();
+    let mut want = rows.clone();
+    let key = |r: &(i64, String, String, String)| (r.1.clone(), r.2.clone(), r.0);
+    got.sort_by_key(key);
+    want.sort_by_key(key);
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!((g.0, &g.1, &g.2), (w.0, &w.1, &w.2));
+        // Numbers compare as the f64 / i64 they denote, bit for bit.
+        // (An integer in a channel that also holds decimals comes back as the same f64.)
+        match (g.3.parse::<i64>(), w.3.parse::<f64>()) {
+            (Ok(i), _) => assert_eq!(w.3.parse::<i64>().unwrap(), i, "{g:?}"),
+            (_, Ok(f)) => assert_eq!(
+                g.3.parse::<f64>().unwrap().to_bits(),
+                f.to_bits(),
+                "{g:?} vs {w:?}"
+            ),
+            _ => assert_eq!(g.3, w.3),
+        }
+    }
+
+    let o = run(&["verify", arch.to_str().unwrap()]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+}
+
+#[test]
+fn aggregates_equal_a_naive_computation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = Vec::new();
+    let input = write(dir.path(), "in.csv", &long_csv(&mut rows));
+    let arch = dir.path().join("arch");
+    assert!(run(&[
+        "pack",
+        input.to_str().unwrap(),
+        "-o",
+        arch.to_str().unwrap(),
+        "-q"
+    ])
+    .status
+    .success());
+    let (from, to) = (
+        1_700_000_000_000_000i64 + 123_456_789,
+        1_700_000_000_000_000i64 + 2_345_678_901,
+    );
+    let o = run(&[
+        "query",
+        arch.to_str().unwrap(),
+        "--device",
+        "dev-a",
+        "--channel",
+        "temp",
+        "--from",
+        &iso(from),
+        "--to",
+        &iso(to),
+        "--agg",
+        "count,min,max,sum,avg,first,last,p50,p99",
+        "--output",
+        "jsonl",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    let sel: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.1 == "dev-a" && r.2 == "temp" && r.0 >= from && r.0 < to)
+        .map(|r| r.3.parse().unwrap())
+        .collect();
+    let mut sorted = sel.clone();
+    sorted.sort_by(f64::total_cmp);
+    let rank = |p: f64| sorted[((p / 100.0 * sorted.len() as f64).ceil() as usize).max(1) - 1];
+    assert_eq!(v["count"].as_i64().unwrap() as usize, sel.len());
+    assert_eq!(v["min"].as_f64().unwrap(), sorted[0]);
+    assert_eq!(v["max"].as_f64().unwrap(), *sorted.last().unwrap());
+    let sum: f64 = sel.iter().sum();
+    assert!((v["sum"].as_f64().unwrap() - sum).abs() < 1e-9 * sum.abs().max(1.0));
+    assert!((v["avg"].as_f64().unwrap() - sum / sel.len() as f64).abs() < 1e-9);
+    assert_eq!(v["first"].as_f64().unwrap(), sel[0]);
+    assert_eq!(v["last"].as_f64().unwrap(), *sel.last().unwrap());
+    assert_eq!(v["p50"].as_f64().unwrap(), rank(50.0));
+    assert_eq!(v["p99"].as_f64().unwrap(), rank(99.0));
+
+    // Integer sums are exact even near i64::MAX / 2 per value (the total overflows i64).
+    let o = run(&[
+        "query",
+        arch.to_str().unwrap(),
+        "--device",
+        "dev-b",
+        "--channel",
+        "count",
+        "--agg",
+        "count,sum",
+    ]);
+    let exact: i128 = rows
+        .iter()
+        .filter(|r| r.1 == "dev-b" && r.2 == "count")
+        .map(|r| r.3.parse::<i128>().unwrap())
+        .sum();
+    let line = stdout(&o).lines().nth(1).unwrap().to_string();
+    let sum_text = line.rsplit(',').next().unwrap();
+    assert_eq!(sum_text.parse::<f64>().unwrap(), exact as f64, "{line}");
+
+    // Windowed counts add up to the total, windows aligned to the epoch.
+    let o = run(&[
+        "query",
+        arch.to_str().unwrap(),
+        "--device",
+        "dev-a",
+        "--channel",
+        "temp",
+        "--agg",
+        "count",
+        "--every",
+        "10m",
+        "--explain",
+    ]);
+    assert!(o.status.success());
+    let total: i64 = stdout(&o)
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(total, 3000);
+    assert!(stderr(&o).contains("explain: partitions"), "{}", stderr(&o));
+    assert!(
+        stdout(&o)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .contains(":00:00.000000Z")
+            || stdout(&o).lines().nth(1).unwrap().contains("0:00.000000Z")
+    );
+}
+
+#[test]
+fn bad_rows_fail_with_file_and_line_or_are_skipped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "timestamp,device,channel,value\n\
+                2024-01-01T00:00:00Z,a,t,1.5\n\
+                2024-13-01T00:00:00Z,a,t,2.5\n\
+                2024-01-01T00:00:02Z,a,t,3.5\n\
+                2024-01-01T00:00:03Z,a,t\n";
+    let input = write(dir.path(), "bad.csv", text);
+    let arch = dir.path().join("arch");
+    let o = run(&[
+        "pack",
+        input.to_str().unwrap(),
+        "-o",
+        arch.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad.csv:3:") && err.contains("month 13"),
+        "{err}"
+    );
+    assert!(!arch.exists(), "a failed pack must leave no archive behind");
+
+    let rej = dir.path().join("rejects.txt");
+    let o = run(&[
+        "pack",
+        input.to_str().unwrap(),
+        "-o",
+        arch.to_str().unwrap(),
+        "--on-error",
+        "skip",
+        "--reject-file",
+        rej.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("rejected 2"), "{}", stderr(&o));
+    let r = std::fs::read_to_string(&rej).unwrap();
+    assert!(r.contains("bad.csv:3:") && r.contains("bad.csv:5:"), "{r}");
+    let o = run(&["query", arch.to_str().unwrap(), "--agg", "count"]);
+    assert!(stdout(&o).contains(",2"), "{}", stdout(&o));
+
+    // A forced type rejects what does not parse as that type.
+    let input = write(
+        dir.path(),
+        "typed.csv",
+        "timestamp,device,channel,value\n2024-01-01T00:00:00Z,a,n,1.5\n",
+    );
+    let o = run(&[
+        "pack",
+        input.to_str().unwrap(),
+        "-o",
+        dir.path().join("a2").to_str().unwrap(),
+        "--type",
+        "n=i64",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("typed.csv:2:"), "{}", stderr(&o));
+}
+
+#[test]
+fn verify_catches_a_corrupted_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = Vec::new();
+    let input = write(dir.path(), "in.csv", &long_csv(&mut rows));
+    let arch = dir.path().join("arch");
+    assert!(run(&[
+        "pack",
+        input.to_str().unwrap(),
+        "-o",
+        arch.to_str().unwrap(),
+        "-q"
+    ])
+    .status
+    .success());
+    let m: Vec<PathBuf> = walk(&arch.join("seg"));
+    let seg = &m[0];
+    let mut b = std::fs::read(seg).unwrap();
+    b[100] ^= 0x10;
+    std::fs::write(seg, &b).unwrap();
+    let o = run(&["verify", arch.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(seg.file_name().unwrap().to_str().unwrap())
+            && err.contains("block 0")
+            && err.contains("checksum"),
+        "{err}"
+    );
+}
+
+fn walk(d: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(d).unwrap().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn user_mistakes_give_clean_errors_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "pack",
+        "/nonexistent.csv",
+        "-o",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no such file") && !stderr(&o).contains("panicked"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["query"]);
+    assert_eq!(o.status.code(), Some(2));
+    let mut rows = Vec::new();
+    let input = write(dir.path(), "in.csv", &long_csv(&mut rows));
+    let arch = dir.path().join("arch");
+    assert!(run(&[
+        "pack",
+        input.to_str().unwrap(),
+        "-o",
+        arch.to_str().unwrap(),
+        "-q"
+    ])
+    .status
+    .success());
+    let o = run(&["query", arch.to_str().unwrap(), "--from", "yesterday-ish"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--from"));
+    let o = run(&["query", arch.to_str().unwrap(), "--agg", "median"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&[
+        "query",
+        arch.to_str().unwrap(),
+        "--device",
+        "nobody",
+        "--agg",
+        "count",
+    ]);
+    assert!(o.status.success());
+    assert_eq!(stdout(&o).lines().count(), 1, "header only");
+    assert!(stderr(&o).contains("no device matches \"nobody\""));
+    let o = run(&["query", dir.path().join("missing").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not an iotarc archive"));
+    let o = run(&["stats", arch.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["points"].as_u64().unwrap(), rows.len() as u64);
+}
+
+#[test]
+fn wide_csv_jsonl_and_line_protocol_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let wide = write(
+        dir.path(),
+        "w.csv",
+        "timestamp,device,temp,hum\n2024-01-01 00:00:00,a,20.5,NA\n2024-01-01 00:00:01,a,,41\n",
+    );
+    let jl = write(dir.path(), "j.jsonl", "{\"timestamp\":\"2024-01-01T00:00:02Z\",\"device\":\"a\",\"channel\":\"temp\",\"value\":21.5}\n");
+    let lp = write(
+        dir.path(),
+        "m.lp",
+        "env,device=a temp=22.5 1704067203000000000\n",
+    );
+    let arch = dir.path().join("arch");
+    let o = run(&[
+        "pack",
+        wide.to_str().unwrap(),
+        jl.to_str().unwrap(),
+        "-o",
+        arch.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&[
+        "pack",
+        lp.to_str().unwrap(),
+        "-o",
+        arch.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["query", arch.to_str().unwrap(), "--output", "jsonl"]);
+    let out = stdout(&o);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // temp 20.5, 21.5; hum 41; env.temp 22.5 -- the empty and NA cells are missing, not 0.
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines.iter().all(|l| l["value"].as_f64() != Some(0.0)));
+    assert!(out.contains("\"env.temp\""));
+}
