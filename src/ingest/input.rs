@@ -175,8 +175,10 @@ impl<R: Read> Chunker<R> {
         }
         while !self.eof && self.buf.len() - self.pos < want {
             let old = self.buf.len();
-            let need = (want - (old - self.pos)).max(1 << 16);
-            self.buf.resize(old + need, 0);
+            // Read in steps that grow with the data buffered (64 KiB to 8 MiB), so memory
+            // follows the data actually read, not a (possibly huge) request.
+            let step = (old - self.pos).clamp(1 << 16, 8 << 20);
+            self.buf.resize(old + step, 0);
             match self.reader.read(&mut self.buf[old..]) {
                 Ok(0) => {
                     self.buf.truncate(old);
@@ -309,14 +311,14 @@ impl<R: Read> Chunker<R> {
                 return Err(self.line_too_long(self.next_line));
             }
             searched = data.len();
-            let want = data.len() + self.chunk_size;
+            let want = data.len().saturating_add(self.chunk_size);
             self.fill(want)?;
         };
         let bytes = if self.pos == 0 && cut == self.buf.len() {
             std::mem::take(&mut self.buf)
         } else {
             let start = self.pos + cut;
-            let mut next = Vec::with_capacity(self.chunk_size + (1 << 16));
+            let mut next = Vec::with_capacity(self.chunk_size.min(8 << 20) + (1 << 16));
             next.extend_from_slice(&self.buf[start..]);
             let mut bytes = std::mem::replace(&mut self.buf, next);
             bytes.truncate(start);
@@ -362,7 +364,7 @@ mod tests {
     #[test]
     fn chunks_cover_everything() {
         let data = b"\xEF\xBB\xBF# c\n\nhead\r\nline one\nline two\n\nlast";
-        for size in 1..40 {
+        for size in (1..40).chain([usize::MAX]) {
             for trickle in [1, 3, 1000] {
                 let mut c = Chunker::with_chunk_size(Trickle(data, trickle), size);
                 let (h, hl) = c.take_header().unwrap().unwrap();
