@@ -46,15 +46,19 @@ pub struct DeviceRows {
     pub columns: Vec<(String, Column)>,
 }
 
-/// Generates `rows` readings for device number `idx`, sampled every `interval_us` with
-/// ±0.5 % jitter, starting at `start_us`.
+/// Generates `rows` readings for device number `idx`, sampled every `interval_us`
+/// starting at `start_us`; every third device's timestamps carry ±0.05 % jitter.
 pub fn device(idx: usize, start_us: i64, rows: usize, interval_us: i64, seed: u64) -> DeviceRows {
     let mut r = Rng::new(seed ^ (idx as u64).wrapping_mul(0xA24B_AED4_963E_E407));
-    let jitter = (interval_us / 200).max(1);
+    // Devices that stamp readings with their own clock report on the interval exactly;
+    // one in three is stamped on receipt by a gateway and carries network jitter of up to
+    // ±interval/2000 (±5 ms at 10 s).
+    let jitter = if idx % 3 == 0 { (interval_us / 2000).max(1) } else { 0 };
     let mut ts = Vec::with_capacity(rows);
     let mut t = start_us;
     for _ in 0..rows {
-        ts.push(t + (r.next_u64() % (2 * jitter as u64)) as i64 - jitter);
+        let j = if jitter > 0 { (r.next_u64() % (2 * jitter as u64)) as i64 - jitter } else { 0 };
+        ts.push(t + j);
         t += interval_us;
         // Rare outage: skip up to ten minutes.
         if r.next_u64().is_multiple_of(20_000) {
