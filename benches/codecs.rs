@@ -17,8 +17,12 @@
 //!
 //! A table of bytes/sample and chosen codec per series is printed to stderr before the
 //! benchmarks run (outside any timing loop).
+//!
+//! On a shared machine set `IOTARC_BENCH_CLOCK=cpu` (Linux) to measure the benchmark
+//! thread's CPU time instead of wall time; criterion then prints "µs cpu" and "MB/s cpu".
 
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::measurement::Measurement;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use iotarc::codec::bytes::Cursor;
 use iotarc::codec::int::Allowed;
 use iotarc::codec::{float, int, Options};
@@ -354,13 +358,13 @@ fn print_summary() {
 // Benchmarks
 // ---------------------------------------------------------------------------------------
 
-fn configure(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+fn configure<M: Measurement>(g: &mut BenchmarkGroup<'_, M>) {
     g.sample_size(20);
     g.measurement_time(Duration::from_secs(3));
     g.warm_up_time(Duration::from_secs(1));
 }
 
-fn bench_columns(c: &mut Criterion) {
+fn bench_columns<M: Measurement>(c: &mut Criterion<M>) {
     let opts = Options::default();
     let mut cols: Vec<(String, Vals)> = ts_series()
         .into_iter()
@@ -404,7 +408,7 @@ fn bench_columns(c: &mut Criterion) {
     g.finish();
 }
 
-fn bench_points(c: &mut Criterion) {
+fn bench_points<M: Measurement>(c: &mut Criterion<M>) {
     let opts = Options::default();
     let pairs = pairs();
 
@@ -468,10 +472,24 @@ fn bench_points(c: &mut Criterion) {
     g.finish();
 }
 
+/// Count, sum, min and max of an f64 series, the plain way.
+fn naive_aggregate(s: &Series) -> (usize, f64, f64, f64) {
+    let Values::F64(v) = &s.values else {
+        unreachable!()
+    };
+    let (mut sum, mut lo, mut hi) = (0.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    for &x in v {
+        sum += x;
+        lo = lo.min(x);
+        hi = hi.max(x);
+    }
+    (s.timestamps.len(), sum, lo, hi)
+}
+
 /// 36.5 days at 1 s.
 const SEG_POINTS: usize = 3_153_600;
 
-fn bench_segment(c: &mut Criterion) {
+fn bench_segment<M: Measurement>(c: &mut Criterion<M>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("temp36d.seg");
     // Start at a UTC midnight so blocks sit on the hour grid.
@@ -532,16 +550,21 @@ fn bench_segment(c: &mut Criterion) {
             let mut s = Series::new(ValueType::F64);
             seg.read_series("boiler-7", "temp", TimeRange::ALL, &mut s)
                 .unwrap();
-            let Values::F64(v) = &s.values else {
-                unreachable!()
-            };
-            let (mut sum, mut lo, mut hi) = (0.0f64, f64::INFINITY, f64::NEG_INFINITY);
-            for &x in v {
-                sum += x;
-                lo = lo.min(x);
-                hi = hi.max(x);
+            naive_aggregate(&s)
+        })
+    });
+    // Same, but the Series' buffers are reused across iterations: separates the cost of
+    // growing two 25 MB vectors (realloc copies, page faults) from decoding.
+    let mut reused = Series::new(ValueType::F64);
+    g.bench_function("decode_all_reused_series_then_aggregate/pt16B", |b| {
+        b.iter(|| {
+            reused.timestamps.clear();
+            if let Values::F64(v) = &mut reused.values {
+                v.clear();
             }
-            (s.timestamps.len(), sum, lo, hi)
+            seg.read_series("boiler-7", "temp", TimeRange::ALL, &mut reused)
+                .unwrap();
+            naive_aggregate(&reused)
         })
     });
     g.finish();
@@ -549,11 +572,120 @@ fn bench_segment(c: &mut Criterion) {
     drop(dir);
 }
 
-fn main() {
-    print_summary();
-    let mut c = Criterion::default().configure_from_args();
+/// Thread CPU time as a criterion measurement: on a machine shared with other work, time
+/// the benchmark thread spends descheduled is not counted (cache and memory-bandwidth
+/// interference still is). Selected with `IOTARC_BENCH_CLOCK=cpu`.
+#[cfg(target_os = "linux")]
+mod cpu_clock {
+    use criterion::measurement::{Measurement, ValueFormatter};
+    use criterion::Throughput;
+
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+
+    extern "C" {
+        fn clock_gettime(clk: i32, tp: *mut Timespec) -> i32;
+    }
+
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+
+    fn now_ns() -> u64 {
+        let mut t = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `t` is a valid, writable timespec (two C longs on 64-bit Linux), and
+        // clock_gettime only writes to it.
+        let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut t) };
+        assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+        t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+    }
+
+    /// Nanoseconds of CPU time of the calling thread.
+    pub struct ThreadCpu;
+
+    impl Measurement for ThreadCpu {
+        type Intermediate = u64;
+        type Value = u64;
+        fn start(&self) -> u64 {
+            now_ns()
+        }
+        fn end(&self, i: u64) -> u64 {
+            now_ns() - i
+        }
+        fn add(&self, a: &u64, b: &u64) -> u64 {
+            a + b
+        }
+        fn zero(&self) -> u64 {
+            0
+        }
+        fn to_f64(&self, v: &u64) -> f64 {
+            *v as f64
+        }
+        fn formatter(&self) -> &dyn ValueFormatter {
+            &CpuFormatter
+        }
+    }
+
+    struct CpuFormatter;
+
+    impl ValueFormatter for CpuFormatter {
+        fn scale_values(&self, ns: f64, values: &mut [f64]) -> &'static str {
+            let (f, unit) = if ns < 1e3 {
+                (1.0, "ns cpu")
+            } else if ns < 1e6 {
+                (1e-3, "µs cpu")
+            } else if ns < 1e9 {
+                (1e-6, "ms cpu")
+            } else {
+                (1e-9, "s cpu")
+            };
+            values.iter_mut().for_each(|v| *v *= f);
+            unit
+        }
+
+        fn scale_throughputs(
+            &self,
+            _typical: f64,
+            t: &Throughput,
+            values: &mut [f64],
+        ) -> &'static str {
+            let (per_iter, unit) = match *t {
+                Throughput::Bytes(b) | Throughput::BytesDecimal(b) => (b as f64, "MB/s cpu"),
+                Throughput::Elements(e) => (e as f64, "Melem/s cpu"),
+            };
+            values.iter_mut().for_each(|v| *v = per_iter * 1e3 / *v);
+            unit
+        }
+
+        fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+            "ns"
+        }
+    }
+}
+
+fn run<M: Measurement + 'static>(mut c: Criterion<M>) {
     bench_columns(&mut c);
     bench_points(&mut c);
     bench_segment(&mut c);
     c.final_summary();
+}
+
+fn main() {
+    print_summary();
+    let cpu = std::env::var("IOTARC_BENCH_CLOCK").is_ok_and(|v| v == "cpu");
+    #[cfg(target_os = "linux")]
+    if cpu {
+        eprintln!("measuring thread CPU time (IOTARC_BENCH_CLOCK=cpu)");
+        return run(Criterion::default()
+            .with_measurement(cpu_clock::ThreadCpu)
+            .configure_from_args());
+    }
+    if cpu {
+        eprintln!("IOTARC_BENCH_CLOCK=cpu is only supported on Linux; measuring wall time");
+    }
+    run(Criterion::default().configure_from_args());
 }
