@@ -960,6 +960,115 @@ proptest! {
     }
 }
 
+// ---------------------------------------------------------------- fuzz regressions
+
+/// Options of the `parse_*` fuzz targets, from their flag byte.
+fn fuzz_options(flags: u8, format: Option<Format>, lp: bool) -> ParseOptions {
+    let unit3 = if lp { TimeUnit::Us } else { TimeUnit::Ms };
+    let units = [None, Some(TimeUnit::S), Some(unit3), Some(TimeUnit::Ns)];
+    let prefix = if lp { "m." } else { "" };
+    let types = [
+        ("a", ValueType::I64),
+        ("b", ValueType::F64),
+        ("c", ValueType::Bool),
+        ("d", ValueType::Str),
+    ];
+    ParseOptions {
+        format,
+        time_unit: units[(flags >> 1 & 3) as usize],
+        tz: match flags >> 3 & 3 {
+            0 => Tz::Utc,
+            1 => Tz::Fixed(-3600),
+            _ => "Europe/Berlin".parse().unwrap(),
+        },
+        types: if flags & 0x20 != 0 {
+            types
+                .iter()
+                .map(|&(n, t)| (format!("{prefix}{n}"), t))
+                .collect()
+        } else {
+            Default::default()
+        },
+        device_tag: if lp && flags & 1 != 0 {
+            "host"
+        } else {
+            "device"
+        }
+        .into(),
+        ..opts()
+    }
+}
+
+/// Parses like the fuzz targets: through a Chunker of `size`, or `None` on an error.
+fn fuzz_parse(o: &ParseOptions, data: &[u8], size: usize) -> Option<Batch> {
+    let mut chunks = Chunker::with_chunk_size(data, size);
+    let parser = Parser::from_input(o, None, &mut chunks).ok()?;
+    let mut out = Batch::default();
+    for chunk in chunks {
+        let chunk = chunk.ok()?;
+        out.append(parser.parse_chunk(&chunk.bytes, chunk.first_line));
+    }
+    Some(out)
+}
+
+/// Replays `tests/data/fuzz-regressions/parse_*-*.bin` (inputs that once crashed an ingest
+/// fuzz target) with the target's own checks: no panic, and chunked parsing equals
+/// parsing in one piece (which once overflowed with `usize::MAX` as the chunk size).
+#[test]
+fn ingest_fuzz_regressions() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz-regressions");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let Some((target, _)) = name.split_once('-') else {
+            continue;
+        };
+        if !target.starts_with("parse_") || !name.ends_with(".bin") {
+            continue;
+        }
+        let data = std::fs::read(&path).unwrap();
+        if target == "parse_time" {
+            if let Some((&flags, text)) = data.split_first() {
+                let unit = [
+                    None,
+                    Some(TimeUnit::S),
+                    Some(TimeUnit::Ms),
+                    Some(TimeUnit::Us),
+                    Some(TimeUnit::Ns),
+                ][(flags & 7) as usize % 5];
+                let _ = iotarc::ingest::parse_timestamp(text, unit, &Tz::Utc);
+            }
+            seen += 1;
+            continue;
+        }
+        let [flags, size, rest @ ..] = data.as_slice() else {
+            continue;
+        };
+        let o = match target {
+            "parse_csv" => fuzz_options(
+                *flags,
+                match (flags & 1, flags & 0x40) {
+                    (_, 0x40) => None,
+                    (0, _) => Some(Format::CsvLong),
+                    _ => Some(Format::CsvWide),
+                },
+                false,
+            ),
+            "parse_jsonl" => {
+                fuzz_options(*flags, (flags & 0x40 == 0).then_some(Format::Jsonl), false)
+            }
+            "parse_lineproto" => fuzz_options(*flags, Some(Format::LineProtocol), true),
+            other => panic!("{name}: unknown ingest fuzz target {other:?}"),
+        };
+        let whole = fuzz_parse(&o, rest, usize::MAX);
+        let chunked = fuzz_parse(&o, rest, *size as usize % 64 + 1);
+        assert_eq!(whole, chunked, "{name}");
+        seen += 1;
+    }
+    assert!(seen >= 2, "regression files missing");
+}
+
 // ---------------------------------------------------------------- speed
 
 /// Measures `parse_chunk` throughput per format on one core:
