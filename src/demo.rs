@@ -53,11 +53,19 @@ pub fn device(idx: usize, start_us: i64, rows: usize, interval_us: i64, seed: u6
     // Devices that stamp readings with their own clock report on the interval exactly;
     // one in three is stamped on receipt by a gateway and carries network jitter of up to
     // ±interval/2000 (±5 ms at 10 s).
-    let jitter = if idx % 3 == 0 { (interval_us / 2000).max(1) } else { 0 };
+    let jitter = if idx.is_multiple_of(3) {
+        (interval_us / 2000).max(1)
+    } else {
+        0
+    };
     let mut ts = Vec::with_capacity(rows);
     let mut t = start_us;
     for _ in 0..rows {
-        let j = if jitter > 0 { (r.next_u64() % (2 * jitter as u64)) as i64 - jitter } else { 0 };
+        let j = if jitter > 0 {
+            (r.next_u64() % (2 * jitter as u64)) as i64 - jitter
+        } else {
+            0
+        };
         ts.push(t + j);
         t += interval_us;
         // Rare outage: skip up to ten minutes.

@@ -97,9 +97,14 @@ fn candidate_exponents(v: &[f64]) -> Vec<usize> {
     out
 }
 
-fn encode_decimal(v: &[f64], e: usize, opts: &Options) -> Option<Vec<u8>> {
+/// DECIMAL exceptions: (position, raw bits).
+type Exceptions = Vec<(usize, u64)>;
+
+/// Mantissas at exponent `e` (exception positions repeat the previous mantissa) and the
+/// exceptions; `None` when more than a quarter of the values are exceptions.
+fn decimal_parts(v: &[f64], e: usize) -> Option<(Vec<i64>, Exceptions)> {
     let mut mant = Vec::with_capacity(v.len());
-    let mut exc: Vec<(usize, u64)> = Vec::new();
+    let mut exc: Exceptions = Vec::new();
     let mut prev = 0i64;
     for (i, &x) in v.iter().enumerate() {
         match decimal_mantissa(x, e) {
@@ -116,12 +121,16 @@ fn encode_decimal(v: &[f64], e: usize, opts: &Options) -> Option<Vec<u8>> {
             }
         }
     }
-    let mut out = Vec::with_capacity(v.len() + 16);
+    Some((mant, exc))
+}
+
+fn write_decimal(e: usize, mant: &[i64], exc: &[(usize, u64)], opts: &Options) -> Vec<u8> {
+    let mut out = Vec::with_capacity(mant.len() + 16);
     out.push(DECIMAL);
     out.push(e as u8);
     put_varint(&mut out, exc.len() as u64);
     let mut last = None;
-    for &(pos, bits) in &exc {
+    for &(pos, bits) in exc {
         let gap = match last {
             None => pos,
             Some(p) => pos - p - 1,
@@ -130,8 +139,29 @@ fn encode_decimal(v: &[f64], e: usize, opts: &Options) -> Option<Vec<u8>> {
         put_varint(&mut out, gap as u64);
         out.extend_from_slice(&bits.to_le_bytes());
     }
-    int::encode(&mant, Allowed::DECIMAL_INNER, false, opts, &mut out);
-    Some(out)
+    int::encode(mant, Allowed::DECIMAL_INNER, false, opts, &mut out);
+    out
+}
+
+/// The DECIMAL encoding at the best candidate exponent. With several candidates they are
+/// ranked by estimated size (exceptions cost about 9 bytes each) and only the winner is
+/// encoded.
+fn encode_decimal(v: &[f64], opts: &Options) -> Option<Vec<u8>> {
+    let cands = candidate_exponents(v);
+    let mut best: Option<(usize, usize, Vec<i64>, Exceptions)> = None;
+    for &e in &cands {
+        let Some((mant, exc)) = decimal_parts(v, e) else {
+            continue;
+        };
+        if cands.len() == 1 {
+            return Some(write_decimal(e, &mant, &exc, opts));
+        }
+        let est = exc.len() * 9 + int::estimate(&mant, opts);
+        if best.as_ref().is_none_or(|b| est < b.1) {
+            best = Some((e, est, mant, exc));
+        }
+    }
+    best.map(|(e, _, mant, exc)| write_decimal(e, &mant, &exc, opts))
 }
 
 /// Appends the best encoding of `v` (codec byte then payload) and returns the codec.
@@ -155,12 +185,10 @@ pub fn encode(v: &[f64], opts: &Options, out: &mut Vec<u8>) -> u8 {
         consider(&mut best, buf);
     }
     let mut decimal_small = false;
-    for e in candidate_exponents(v) {
-        if let Some(buf) = encode_decimal(v, e, opts) {
-            // Below 2 bytes per value Gorilla cannot win on real data; skip the trial.
-            decimal_small |= buf.len() < 2 * n;
-            consider(&mut best, buf);
-        }
+    if let Some(buf) = encode_decimal(v, opts) {
+        // Below 2 bytes per value Gorilla cannot win on real data; skip the trial.
+        decimal_small = buf.len() < 2 * n;
+        consider(&mut best, buf);
     }
     if !decimal_small || opts.exhaustive {
         let mut buf = vec![GORILLA_XOR];

@@ -128,6 +128,40 @@ fn spread_bits(it: impl Iterator<Item = i64>) -> u32 {
     }
 }
 
+/// The IntStream input of a transform and whether it is a signed difference stream.
+fn transformed(v: &[i64], t: u8) -> (Vec<i64>, bool) {
+    match t {
+        DELTA => (
+            v.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect(),
+            true,
+        ),
+        DOD => (
+            v.windows(3)
+                .map(|w| {
+                    w[2].wrapping_sub(w[1])
+                        .wrapping_sub(w[1].wrapping_sub(w[0]))
+                })
+                .collect(),
+            true,
+        ),
+        _ => (v.to_vec(), false),
+    }
+}
+
+/// Estimated encoded size of `v` with the best of FOR, DELTA and DOD (see
+/// [`intstream::estimate`]); used to rank alternatives without encoding them.
+pub fn estimate(v: &[i64], opts: &Options) -> usize {
+    let n = v.len();
+    let mut best = intstream::estimate(v, false, opts);
+    for t in [DELTA, DOD] {
+        if n > 2 {
+            let (vals, signed) = transformed(v, t);
+            best = best.min(intstream::estimate(&vals, signed, opts) + 16);
+        }
+    }
+    best + 1
+}
+
 /// Appends the best encoding of `v` among `allowed` (codec byte then payload) and returns
 /// the codec chosen. `timestamps` also tries Gorilla delta-of-delta.
 pub fn encode(
@@ -181,42 +215,44 @@ pub fn encode(
     }
     let narrowest = candidates.iter().map(|c| c.1).min().unwrap_or(64);
     let trial_all = opts.zstd_level.is_some() && n >= 64;
-    let mut first_of_width = true;
-    for &(transform, w) in &candidates {
-        // Trials that cannot win are skipped: a transform more than 4 bits wider than the
-        // narrowest one, and DOD when it is wider than DELTA (differencing noise twice).
-        let keep = if trial_all {
-            w <= narrowest + 4 && !(transform == DOD && w > w_delta)
-        } else {
-            w == narrowest && std::mem::take(&mut first_of_width)
-        };
-        if !keep {
-            continue;
-        }
-        let mut buf = Vec::with_capacity(n + 32);
-        buf.push(transform);
-        match transform {
-            DELTA => {
-                buf.extend_from_slice(&v[0].to_le_bytes());
-                let d: Vec<i64> = v.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
-                intstream::encode(&d, true, opts, &mut buf);
+    // Without zstd the packed size follows from the width: take the narrowest. With zstd,
+    // width is a poor proxy (a noisy series can have deltas as wide as its values yet far
+    // lower entropy): rank the plausible transforms by estimated size and encode only the
+    // winner. Implausible ones are skipped: more than 4 bits wider than the narrowest, and
+    // DOD when it is wider than DELTA (differencing noise twice).
+    let kept: Vec<u8> = candidates
+        .iter()
+        .filter(|&&(t, w)| {
+            if trial_all {
+                w <= narrowest + 4 && !(t == DOD && w > w_delta)
+            } else {
+                w == narrowest
             }
-            DOD => {
-                buf.extend_from_slice(&v[0].to_le_bytes());
-                buf.extend_from_slice(&v[1].wrapping_sub(v[0]).to_le_bytes());
-                let d: Vec<i64> = v
-                    .windows(3)
-                    .map(|w| {
-                        w[2].wrapping_sub(w[1])
-                            .wrapping_sub(w[1].wrapping_sub(w[0]))
-                    })
-                    .collect();
-                intstream::encode(&d, true, opts, &mut buf);
-            }
-            _ => intstream::encode(v, false, opts, &mut buf),
-        }
-        consider(&mut best, transform, buf);
+        })
+        .map(|c| c.0)
+        .collect();
+    let transform = if kept.len() > 1 {
+        kept.iter()
+            .copied()
+            .min_by_key(|&t| {
+                let (vals, signed) = transformed(v, t);
+                intstream::estimate(&vals, signed, opts)
+            })
+            .unwrap_or(FOR)
+    } else {
+        kept.first().copied().unwrap_or(FOR)
+    };
+    let mut buf = Vec::with_capacity(n + 32);
+    buf.push(transform);
+    if transform != FOR {
+        buf.extend_from_slice(&v[0].to_le_bytes());
     }
+    if transform == DOD {
+        buf.extend_from_slice(&v[1].wrapping_sub(v[0]).to_le_bytes());
+    }
+    let (vals, signed) = transformed(v, transform);
+    intstream::encode(&vals, signed, opts, &mut buf);
+    consider(&mut best, transform, buf);
 
     if allowed.has(RLE) && run_count(v) <= n / 4 {
         let bits: Vec<u64> = v.iter().map(|&x| x as u64).collect();

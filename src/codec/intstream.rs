@@ -137,6 +137,38 @@ fn planes_zstd(res: &[u64], w: u32, level: i32) -> Option<(u8, Vec<u8>)> {
     Some((nbytes as u8, scratch::zstd_compress(&planes, level)?))
 }
 
+/// Estimated size in bytes of `encode(values, signed, ..)`, from the order-0 entropy of
+/// each byte plane plus a table allowance: one histogram pass per plane and no zstd call,
+/// which is enough to rank candidate transforms before encoding only the winner.
+pub fn estimate(values: &[i64], signed: bool, opts: &Options) -> usize {
+    let n = values.len();
+    let (res, w) = if signed {
+        let (_, _, r, w) = zigzag_residuals(values);
+        (r, w)
+    } else {
+        let mut r = Vec::new();
+        let (_, _, max) = residuals(values, &mut r);
+        (r, bit_width(max))
+    };
+    let bitpack = packed_len(n, w).map_or(usize::MAX / 2, |l| l + 11);
+    if opts.zstd_level.is_none() || n < ZSTD_MIN_VALUES || w == 0 {
+        return bitpack;
+    }
+    let mut bits = 0f64;
+    let mut table = 0usize;
+    for k in 0..w.div_ceil(8) {
+        let mut hist = [0u32; 256];
+        for &r in &res {
+            hist[((r >> (8 * k)) & 0xff) as usize] += 1;
+        }
+        for &c in hist.iter().filter(|&&c| c > 0) {
+            bits -= c as f64 * (c as f64 / n as f64).log2();
+            table += 1;
+        }
+    }
+    bitpack.min((bits / 8.0) as usize + table / 2 + 24)
+}
+
 /// Appends the IntStream encoding of `values`. `signed` says the values are differences
 /// scattered around zero (deltas), for which the zstd stage uses zigzag planes; otherwise
 /// it uses planes of offsets from the minimum. (Trying both costs a second zstd pass and
