@@ -13,7 +13,8 @@
 
 use iotarc::codec::bytes::Cursor;
 use iotarc::codec::{boolean, float, gorilla, int, intstream, string, validity};
-use iotarc::{Bitmap, ColumnBuf, Segment, Series, StrValues, TimeRange, ValueType};
+use iotarc::format::stats::TypedStats;
+use iotarc::{Bitmap, ColumnBuf, ColumnStats, Segment, Series, StrValues, TimeRange, ValueType};
 use std::path::{Path, PathBuf};
 
 const MAX_COUNT: usize = 4096;
@@ -174,4 +175,50 @@ fn files_in_dirs(dir: &Path) -> Vec<PathBuf> {
         .collect();
     dirs.sort();
     dirs
+}
+
+/// segment_open found footer statistics whose i64 sums overflow i128 when merged: a
+/// panic with overflow checks, and a silently wrapped sum without (so the no-panic replay
+/// above alone would pass in release builds). Merging must report the corruption, with
+/// the block whose statistics are bad.
+#[test]
+fn i64_sum_overflow_in_footer_stats_is_corrupt() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz-regressions/segment_open-i64-sum-overflow.bin");
+    let data = std::fs::read(path).unwrap();
+    let seg = Segment::from_bytes(data[1..].to_vec()).unwrap();
+    let mut errors = Vec::new();
+    for dev in seg.devices() {
+        for ch in seg.channels() {
+            if let Err(e) = seg.aggregate(dev, ch, TimeRange::ALL) {
+                errors.push(e);
+            }
+        }
+    }
+    assert!(!errors.is_empty(), "the overflowing sum was accepted");
+    for e in &errors {
+        assert!(e.is_corruption(), "{e}");
+        assert!(e.block().is_some(), "{e}");
+    }
+
+    let stats = |sum: i128| ColumnStats {
+        count: 1,
+        first_ts: 0,
+        last_ts: 0,
+        typed: Some(TypedStats::I64 {
+            min: 0,
+            max: 0,
+            first: 0,
+            last: 0,
+            sum,
+            sumsq: Default::default(),
+        }),
+    };
+    let mut a = stats(i128::MAX);
+    assert!(a.merge(&stats(1)).unwrap_err().is_corruption());
+    let mut b = stats(i128::MIN);
+    assert!(b.merge(&stats(-1)).unwrap_err().is_corruption());
+    let mut c = stats(i128::MAX - 1);
+    c.merge(&stats(1)).unwrap();
+    assert_eq!(c.sum_i128(), Some(i128::MAX));
 }

@@ -327,7 +327,8 @@ impl Segment {
             };
             if range.covers(meta.ts_min, meta.ts_max) {
                 let cm = &meta.columns[ci];
-                agg.stats.merge(&cm.stats)?;
+                // Stored statistics come from the file: name the block if they are bad.
+                agg.stats.merge(&cm.stats).map_err(self.ctx(bi))?;
                 agg.missing += meta.rows - cm.stats.count;
                 agg.blocks_from_footer += 1;
                 continue;

@@ -242,7 +242,9 @@ impl ColumnStats {
     /// and `o`'s last, so merging in row order is exact).
     ///
     /// # Errors
-    /// [`crate::ErrorKind::InvalidInput`] if the two sides hold different value types.
+    /// [`crate::ErrorKind::InvalidInput`] if the two sides hold different value types;
+    /// [`crate::ErrorKind::Corrupt`] if i64 sums overflow i128 (only corrupt statistics
+    /// can make them).
     pub fn merge(&mut self, o: &ColumnStats) -> Result<()> {
         let Some(ot) = &o.typed else { return Ok(()) };
         let Some(st) = &mut self.typed else {
@@ -306,9 +308,16 @@ impl ColumnStats {
                     sumsq: q2,
                 },
             ) => {
+                // Valid blocks' sums cannot overflow i128 (|sum| <= 2^20 rows * 2^63), but a
+                // footer's stored sum is any i128 the file holds: report it as corrupt
+                // instead of overflowing (a panic with overflow checks, a wrapped sum
+                // without). Found by the segment_open fuzz target.
+                let Some(total) = sum.checked_add(*s2) else {
+                    return Err(Error::corrupt("i64 statistics: sum overflows i128", None));
+                };
                 *min = (*min).min(*lo2);
                 *max = (*max).max(*hi2);
-                *sum += s2;
+                *sum = total;
                 sumsq.merge(q2);
                 if take_first {
                     *first = *f2;
