@@ -88,13 +88,54 @@ pub fn load(
     archive: &Path,
     inputs: &[String],
     opts: &LoadOptions,
-    mut on_reject: impl FnMut(&Reject) -> Result<()>,
+    on_reject: impl FnMut(&Reject) -> Result<()> + Send,
     mut on_progress: impl FnMut(u64),
 ) -> Result<LoadReport> {
     let start = Instant::now();
-    let mut packer = Packer::open(archive, opts.pack.clone())?;
+    let packer = Packer::open(archive, opts.pack.clone())?;
     let mut report = LoadReport::default();
-    let mut rejected_pack = 0u64;
+    // Parsing (parallel, this thread driving rayon) and packing (serial, a second thread)
+    // overlap: the packer pushes round N while round N + 1 is parsed. The channel holds
+    // at most two rounds, which bounds the parsed-but-unpacked rows in memory.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(u32, Vec<Batch>)>(2);
+    let on_error = opts.on_error;
+    let (consumer_result, producer_result) = std::thread::scope(|s| {
+        let consumer = s.spawn(move || consume(packer, rx, inputs, on_error, on_reject));
+        let produced = produce(inputs, opts, &tx, &mut report, &mut on_progress);
+        drop(tx);
+        (consumer.join(), produced)
+    });
+    let (packer, counts) = match consumer_result {
+        Ok(r) => r?,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    // A producer error (I/O, unreadable input) wins only if the consumer did not fail
+    // first; dropping the packer removes what it wrote.
+    producer_result?;
+    report.lines = counts.lines;
+    report.values = counts.values;
+    report.rejected = counts.rejected;
+    report.pack = packer.commit(report.bytes_in)?;
+    report.elapsed = start.elapsed();
+    Ok(report)
+}
+
+#[derive(Default)]
+struct Counts {
+    lines: u64,
+    values: u64,
+    rejected: u64,
+}
+
+/// Reads and parses every input, sending parsed rounds to the packer thread. Stops early
+/// (without error) if the packer thread has hung up, which it does when it fails.
+fn produce(
+    inputs: &[String],
+    opts: &LoadOptions,
+    tx: &std::sync::mpsc::SyncSender<(u32, Vec<Batch>)>,
+    report: &mut LoadReport,
+    on_progress: &mut impl FnMut(u64),
+) -> Result<()> {
     for (ii, input) in inputs.iter().enumerate() {
         let reader = open_input(input)?;
         let mut chunker = Chunker::new(reader);
@@ -133,37 +174,55 @@ pub fn load(
                 .map(|c| parser.parse_chunk(&c.bytes, c.first_line))
                 .collect();
             drop(chunks);
-            for b in batches {
-                report.lines += b.lines;
-                for e in &b.errors {
-                    report.rejected += 1;
-                    match opts.on_error {
-                        OnError::Fail => return Err(bad_row(input, e.line, &e.reason)),
-                        OnError::Skip => on_reject(&Reject {
-                            input,
-                            line: e.line,
-                            reason: &e.reason,
-                            text: Some(&e.text),
-                        })?,
-                    }
-                }
-                push_batch(&mut packer, &b, ii as u32);
-                report.values += b.rows.len() as u64;
-                if packer.should_flush() {
-                    packer.flush()?;
-                    rejected_pack +=
-                        handle_pack_rejects(&mut packer, inputs, opts.on_error, &mut on_reject)?;
-                }
+            if tx.send((ii as u32, batches)).is_err() {
+                return Ok(());
             }
             on_progress(report.bytes_in);
         }
     }
+    Ok(())
+}
+
+/// The packer thread: applies the bad-row policy, pushes rows, flushes when the buffer
+/// bound is reached.
+fn consume(
+    mut packer: Packer,
+    rx: std::sync::mpsc::Receiver<(u32, Vec<Batch>)>,
+    inputs: &[String],
+    on_error: OnError,
+    mut on_reject: impl FnMut(&Reject) -> Result<()>,
+) -> Result<(Packer, Counts)> {
+    let mut counts = Counts::default();
+    let mut rejected_pack = 0u64;
+    for (ii, batches) in rx {
+        let input = inputs[ii as usize].as_str();
+        for b in batches {
+            counts.lines += b.lines;
+            for e in &b.errors {
+                counts.rejected += 1;
+                match on_error {
+                    OnError::Fail => return Err(bad_row(input, e.line, &e.reason)),
+                    OnError::Skip => on_reject(&Reject {
+                        input,
+                        line: e.line,
+                        reason: &e.reason,
+                        text: Some(&e.text),
+                    })?,
+                }
+            }
+            push_batch(&mut packer, &b, ii);
+            counts.values += b.rows.len() as u64;
+            if packer.should_flush() {
+                packer.flush()?;
+                rejected_pack +=
+                    handle_pack_rejects(&mut packer, inputs, on_error, &mut on_reject)?;
+            }
+        }
+    }
     packer.flush()?;
-    rejected_pack += handle_pack_rejects(&mut packer, inputs, opts.on_error, &mut on_reject)?;
-    report.rejected += rejected_pack;
-    report.pack = packer.commit(report.bytes_in)?;
-    report.elapsed = start.elapsed();
-    Ok(report)
+    rejected_pack += handle_pack_rejects(&mut packer, inputs, on_error, &mut on_reject)?;
+    counts.rejected += rejected_pack;
+    Ok((packer, counts))
 }
 
 fn handle_pack_rejects(
