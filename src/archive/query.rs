@@ -397,7 +397,7 @@ impl<'a> Query<'a> {
         };
         for (device, segs) in &plan.by_device {
             for channel in &plan.channels[device] {
-                let mut acc: BTreeMap<i64, WinAcc> = BTreeMap::new();
+                let mut acc = Windows::default();
                 for &si in segs {
                     let seg = &plan.segments[si];
                     let Some(ch) = seg.channel_id(channel) else {
@@ -413,9 +413,7 @@ impl<'a> Query<'a> {
                             && self.range.covers(meta.ts_min, meta.ts_max)
                             && win(meta.ts_min) == win(meta.ts_max)
                         {
-                            let a = acc
-                                .entry(win(meta.ts_min))
-                                .or_insert_with(|| WinAcc::new(cm.vtype, false));
+                            let a = acc.get(win(meta.ts_min), || WinAcc::new(cm.vtype, false));
                             a.stats.merge(&cm.stats)?;
                             plan.stats.blocks_from_footer += 1;
                             continue;
@@ -436,9 +434,8 @@ impl<'a> Query<'a> {
                             };
                             let mut part = Series::new(cm.vtype);
                             append_rows(&ts, &col, r, e, &mut part)?;
-                            let wa = acc.entry(w).or_insert_with(|| {
-                                WinAcc::new(cm.vtype, need_values && self.approx)
-                            });
+                            let wa =
+                                acc.get(w, || WinAcc::new(cm.vtype, need_values && self.approx));
                             wa.stats
                                 .merge(&ColumnStats::compute(&part.values, &part.timestamps))?;
                             if need_values {
@@ -448,7 +445,7 @@ impl<'a> Query<'a> {
                         }
                     }
                 }
-                for (w, a) in acc {
+                for (w, a) in acc.0 {
                     if a.stats.count == 0 {
                         continue;
                     }
@@ -481,6 +478,33 @@ fn channel_type(seg: &Segment, device: &str, channel: &str, range: TimeRange) ->
     seg.blocks_for(device, range)
         .iter()
         .find_map(|&bi| seg.footer().blocks[bi].column(ch).map(|c| c.vtype))
+}
+
+/// Per-window accumulators in window order. Blocks arrive in time order (segments sorted
+/// by partition, blocks by time), so almost every lookup hits the last window or appends;
+/// only overlapping segments of one partition insert in the middle.
+#[derive(Default)]
+struct Windows(Vec<(i64, WinAcc)>);
+
+impl Windows {
+    fn get(&mut self, w: i64, make: impl FnOnce() -> WinAcc) -> &mut WinAcc {
+        let v = &mut self.0;
+        let i = match v.last() {
+            Some((last, _)) if *last == w => v.len() - 1,
+            Some((last, _)) if *last > w => match v.binary_search_by_key(&w, |e| e.0) {
+                Ok(i) => i,
+                Err(i) => {
+                    v.insert(i, (w, make()));
+                    i
+                }
+            },
+            _ => {
+                v.push((w, make()));
+                v.len() - 1
+            }
+        };
+        &mut v[i].1
+    }
 }
 
 impl WinAcc {

@@ -118,8 +118,20 @@ impl Trailer {
         if len < min {
             return Err(Error::truncated("segment (header + trailer)", min, len));
         }
+        Trailer::parse(&file[file.len() - TRAILER_LEN..], len)
+    }
+
+    /// Validates the trailer given its 48 bytes and the file length (for readers that
+    /// fetch only the end of the file).
+    ///
+    /// # Errors
+    /// As [`Trailer::read`].
+    pub fn parse(t: &[u8], len: u64) -> Result<Trailer> {
+        let min = (HEADER_LEN + TRAILER_LEN) as u64;
+        if len < min || t.len() != TRAILER_LEN {
+            return Err(Error::truncated("segment (header + trailer)", min, len));
+        }
         let at = len - TRAILER_LEN as u64;
-        let t = &file[at as usize..];
         let bad = |what: String, off: u64| Error::corrupt(what, Some(at + off));
         if t[40..48] != MAGIC {
             return Err(bad(

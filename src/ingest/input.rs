@@ -343,7 +343,9 @@ impl<R: Read> Iterator for Chunker<R> {
 }
 
 fn count_newlines(b: &[u8]) -> u64 {
-    b.iter().map(|&c| (c == b'\n') as u64).sum()
+    // memchr's SIMD search is several times faster than a byte loop here, and this runs
+    // over every input byte on the reading thread.
+    memchr::memchr_iter(b'\n', b).count() as u64
 }
 
 #[cfg(test)]

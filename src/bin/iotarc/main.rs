@@ -500,14 +500,12 @@ fn query(a: QueryArgs) -> Result<ExitCode> {
         let mut io_err: Option<std::io::Error> = None;
         let stats = q.run_raw(|dev, ch, t, v| {
             let r = match a.output {
-                OutputFormat::Csv => writeln!(
-                    out,
-                    "{},{},{},{}",
-                    output::time(t, tf),
-                    output::csv_field(dev),
-                    output::csv_field(ch),
-                    output::csv_field(&output::value_text(v))
-                ),
+                OutputFormat::Csv => (|| {
+                    output::write_time(&mut out, t, tf)?;
+                    write!(out, ",{},{},", output::csv_field(dev), output::csv_field(ch))?;
+                    output::write_value_csv(&mut out, v)?;
+                    out.write_all(b"\n")
+                })(),
                 OutputFormat::Jsonl => {
                     let ts = match tf {
                         TimeFormat::Rfc3339 => serde_json::Value::from(output::rfc3339(t)),
@@ -565,8 +563,23 @@ fn query(a: QueryArgs) -> Result<ExitCode> {
             OutputFormat::Csv => {
                 writeln!(out, "{}", header.join(","))?;
                 for r in &rows {
-                    let c: Vec<String> = cells(r).iter().map(|s| output::csv_field(s)).collect();
-                    writeln!(out, "{}", c.join(","))?;
+                    write!(
+                        out,
+                        "{},{}",
+                        output::csv_field(&r.device),
+                        output::csv_field(&r.channel)
+                    )?;
+                    if let Some(w) = r.window {
+                        out.write_all(b",")?;
+                        output::write_time(&mut out, w, tf)?;
+                    }
+                    for v in &r.values {
+                        out.write_all(b",")?;
+                        if let Some(v) = v {
+                            output::write_value_csv(&mut out, v)?;
+                        }
+                    }
+                    out.write_all(b"\n")?;
                 }
             }
             OutputFormat::Jsonl => {

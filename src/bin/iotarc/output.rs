@@ -26,31 +26,70 @@ pub enum OutputFormat {
 
 const DAY_US: i64 = 86_400_000_000;
 
-/// RFC 3339 UTC with six fractional digits.
-pub fn rfc3339(ts: i64) -> String {
+/// Writes `ts` as RFC 3339 UTC with six fractional digits, without allocating (this runs
+/// once per output row).
+pub fn write_rfc3339(out: &mut impl Write, ts: i64) -> io::Result<()> {
     let days = ts.div_euclid(DAY_US);
     let rem = ts.rem_euclid(DAY_US);
     let (y, m, d) = civil_from_days(days);
     let secs = rem / 1_000_000;
     let us = rem % 1_000_000;
-    let year = if (0..=9999).contains(&y) {
-        format!("{y:04}")
+    if (0..=9999).contains(&y) {
+        let mut b = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut v: u64| {
+            for k in (0..width).rev() {
+                b[at + k] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, y as u64);
+        put(5, 2, m as u64);
+        put(8, 2, d as u64);
+        put(11, 2, (secs / 3600) as u64);
+        put(14, 2, (secs / 60 % 60) as u64);
+        put(17, 2, (secs % 60) as u64);
+        put(20, 6, us as u64);
+        out.write_all(&b)
     } else {
-        format!("{y:+07}")
-    };
-    format!(
-        "{year}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{us:06}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+        write!(
+            out,
+            "{y:+07}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{us:06}Z",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        )
+    }
+}
+
+/// RFC 3339 UTC with six fractional digits.
+pub fn rfc3339(ts: i64) -> String {
+    let mut v = Vec::with_capacity(27);
+    let _ = write_rfc3339(&mut v, ts);
+    String::from_utf8(v).unwrap_or_default()
+}
+
+/// Writes a timestamp in the chosen format.
+pub fn write_time(out: &mut impl Write, ts: i64, f: TimeFormat) -> io::Result<()> {
+    match f {
+        TimeFormat::Rfc3339 => write_rfc3339(out, ts),
+        TimeFormat::EpochUs => write!(out, "{ts}"),
+    }
 }
 
 /// A timestamp in the chosen format.
 pub fn time(ts: i64, f: TimeFormat) -> String {
-    match f {
-        TimeFormat::Rfc3339 => rfc3339(ts),
-        TimeFormat::EpochUs => ts.to_string(),
+    let mut v = Vec::with_capacity(27);
+    let _ = write_time(&mut v, ts, f);
+    String::from_utf8(v).unwrap_or_default()
+}
+
+/// Writes a value as a CSV field (the text of [`value_text`], quoted by [`csv_field`]).
+pub fn write_value_csv(out: &mut impl Write, v: &Value) -> io::Result<()> {
+    match v {
+        Value::F64(x) => write!(out, "{x:?}"),
+        Value::I64(x) => write!(out, "{x}"),
+        Value::Bool(x) => write!(out, "{x}"),
+        Value::Str(s) => out.write_all(csv_field(s).as_bytes()),
     }
 }
 
@@ -66,11 +105,11 @@ pub fn value_text(v: &Value) -> String {
 }
 
 /// A CSV field, quoted when it holds a comma, quote, CR or LF.
-pub fn csv_field(s: &str) -> String {
+pub fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
     if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+        format!("\"{}\"", s.replace('"', "\"\"")).into()
     } else {
-        s.to_string()
+        s.into()
     }
 }
 
