@@ -111,6 +111,22 @@ fn parse_csv_line(line: &str) -> Vec<String> {
     out
 }
 
+/// Packs the `long_csv` corpus into `dir/arch`; returns its rows and the archive path.
+fn packed_corpus(dir: &Path) -> (Vec<(i64, String, String, String)>, PathBuf) {
+    let mut rows = Vec::new();
+    let input = write(dir, "in.csv", &long_csv(&mut rows));
+    let arch = dir.join("arch");
+    let o = run(&[
+        "pack",
+        input.to_str().unwrap(),
+        "-o",
+        arch.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    (rows, arch)
+}
+
 #[test]
 fn pack_then_raw_query_returns_every_value_bit_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -169,18 +185,7 @@ fn pack_then_raw_query_returns_every_value_bit_exactly() {
 #[test]
 fn aggregates_equal_a_naive_computation() {
     let dir = tempfile::tempdir().unwrap();
-    let mut rows = Vec::new();
-    let input = write(dir.path(), "in.csv", &long_csv(&mut rows));
-    let arch = dir.path().join("arch");
-    assert!(run(&[
-        "pack",
-        input.to_str().unwrap(),
-        "-o",
-        arch.to_str().unwrap(),
-        "-q"
-    ])
-    .status
-    .success());
+    let (rows, arch) = packed_corpus(dir.path());
     let (from, to) = (
         1_700_000_000_000_000i64 + 123_456_789,
         1_700_000_000_000_000i64 + 2_345_678_901,
@@ -337,18 +342,7 @@ fn bad_rows_fail_with_file_and_line_or_are_skipped_and_counted() {
 #[test]
 fn verify_catches_a_corrupted_byte() {
     let dir = tempfile::tempdir().unwrap();
-    let mut rows = Vec::new();
-    let input = write(dir.path(), "in.csv", &long_csv(&mut rows));
-    let arch = dir.path().join("arch");
-    assert!(run(&[
-        "pack",
-        input.to_str().unwrap(),
-        "-o",
-        arch.to_str().unwrap(),
-        "-q"
-    ])
-    .status
-    .success());
+    let (_rows, arch) = packed_corpus(dir.path());
     let m: Vec<PathBuf> = walk(&arch.join("seg"));
     let seg = &m[0];
     let mut b = std::fs::read(seg).unwrap();
@@ -395,18 +389,7 @@ fn user_mistakes_give_clean_errors_and_exit_codes() {
     );
     let o = run(&["query"]);
     assert_eq!(o.status.code(), Some(2));
-    let mut rows = Vec::new();
-    let input = write(dir.path(), "in.csv", &long_csv(&mut rows));
-    let arch = dir.path().join("arch");
-    assert!(run(&[
-        "pack",
-        input.to_str().unwrap(),
-        "-o",
-        arch.to_str().unwrap(),
-        "-q"
-    ])
-    .status
-    .success());
+    let (rows, arch) = packed_corpus(dir.path());
     let o = run(&["query", arch.to_str().unwrap(), "--from", "yesterday-ish"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--from"));

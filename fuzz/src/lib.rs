@@ -202,3 +202,85 @@ pub fn options(zstd: Option<u8>, exhaustive: bool) -> iotarc::codec::Options {
         exhaustive,
     }
 }
+
+/// Parser options from a fuzzer flag byte: time unit (bits 1-2, the last choice being
+/// `unit3`), time zone (bits 3-4), forced types for channels `<prefix>a..d` (bit 5).
+pub fn parse_options(
+    flags: u8,
+    format: Option<iotarc::ingest::Format>,
+    unit3: iotarc::ingest::TimeUnit,
+    prefix: &str,
+) -> iotarc::ingest::ParseOptions {
+    use iotarc::ingest::{ParseOptions, TimeUnit, Tz};
+    use iotarc::ValueType;
+    let units = [None, Some(TimeUnit::S), Some(unit3), Some(TimeUnit::Ns)];
+    let types = [
+        ("a", ValueType::I64),
+        ("b", ValueType::F64),
+        ("c", ValueType::Bool),
+        ("d", ValueType::Str),
+    ];
+    ParseOptions {
+        format,
+        time_unit: units[(flags >> 1 & 3) as usize],
+        tz: match flags >> 3 & 3 {
+            0 => Tz::Utc,
+            1 => Tz::Fixed(-3600),
+            _ => "Europe/Berlin".parse().expect("bundled zone"),
+        },
+        types: if flags & 0x20 != 0 {
+            types
+                .iter()
+                .map(|&(n, t)| (format!("{prefix}{n}"), t))
+                .collect()
+        } else {
+            Default::default()
+        },
+        ..ParseOptions::default()
+    }
+}
+
+/// Asserts that a batch's ids are in range and every dictionary entry is used.
+pub fn check_batch(b: &iotarc::ingest::Batch) {
+    let mut used = (
+        vec![false; b.devices.len()],
+        vec![false; b.channels.len()],
+        vec![false; b.strings.len()],
+    );
+    for r in &b.rows {
+        used.0[r.device as usize] = true;
+        used.1[r.channel as usize] = true;
+        if let iotarc::ingest::Val::Str(i) = r.value {
+            used.2[i as usize] = true;
+        }
+    }
+    assert!(used.0.iter().chain(&used.1).chain(&used.2).all(|&u| u));
+}
+
+/// Parses `data` in chunks of `size` bytes, checking each batch; `None` if the input is
+/// refused as a whole (e.g. no CSV header).
+pub fn parse_in_chunks(
+    opts: &iotarc::ingest::ParseOptions,
+    data: &[u8],
+    size: usize,
+) -> Option<iotarc::ingest::Batch> {
+    use iotarc::ingest::{Batch, Chunker, Parser};
+    let mut chunks = Chunker::with_chunk_size(data, size);
+    let parser = Parser::from_input(opts, None, &mut chunks).ok()?;
+    let mut out = Batch::default();
+    for chunk in chunks {
+        let chunk = chunk.ok()?;
+        let b = parser.parse_chunk(&chunk.bytes, chunk.first_line);
+        check_batch(&b);
+        out.append(b);
+    }
+    Some(out)
+}
+
+/// The property of every parse target: no panic, consistent batches, and parsing in
+/// small chunks gives exactly the batch of parsing in one piece.
+pub fn check_parser(opts: &iotarc::ingest::ParseOptions, data: &[u8], size_byte: u8) {
+    let whole = parse_in_chunks(opts, data, usize::MAX);
+    let chunked = parse_in_chunks(opts, data, size_byte as usize % 64 + 1);
+    assert_eq!(whole, chunked);
+}
