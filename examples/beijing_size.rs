@@ -45,8 +45,8 @@ struct Args {
     /// WriterOptions::target_rows.
     #[arg(long, default_value_t = 8192)]
     target_rows: usize,
-    /// zstd level for the codecs' entropy stages, or `none`.
-    #[arg(long, default_value = "3")]
+    /// zstd level for the codecs' entropy stages, or `none` (default: the library's, 1).
+    #[arg(long, default_value = "1")]
     zstd_level: String,
     /// Also run every target-rows value in {1024, ..., 32768} and print a summary table.
     #[arg(long)]
