@@ -164,3 +164,34 @@ proptest! {
         prop_assert_eq!(f64_bits(&s.values), vals.iter().map(|f| f.to_bits()).collect::<Vec<_>>());
     }
 }
+
+#[test]
+fn rows_of_blocks_without_the_channel_count_as_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.seg");
+    let mut w = SegmentWriter::create(
+        &path,
+        WriterOptions {
+            target_rows: 10,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let day = 86_400_000_000i64;
+    // Day 0: channels a and b; day 1: only a (b added part-way, then dropped).
+    let ts0: Vec<i64> = (0..10).map(|i| i * 1_000_000).collect();
+    let ts1: Vec<i64> = (0..10).map(|i| day + i * 1_000_000).collect();
+    let col = |n: usize| Column::dense(Values::F64(vec![1.0; n]));
+    w.add("d", &ts0, &[("a", &col(10)), ("b", &col(10))])
+        .unwrap();
+    w.add("d", &ts1, &[("a", &col(10))]).unwrap();
+    w.finish().unwrap();
+    let seg = Segment::open(&path).unwrap();
+    let all = seg.aggregate("d", "b", TimeRange::ALL).unwrap();
+    assert_eq!((all.stats.count, all.missing), (10, 10));
+    // An edge block without the channel: only its rows in range count.
+    let part = seg
+        .aggregate("d", "b", TimeRange::new(5_000_000, day + 3_000_000))
+        .unwrap();
+    assert_eq!((part.stats.count, part.missing), (5, 3));
+}

@@ -377,6 +377,17 @@ impl Segment {
         for &bi in self.blocks_for(device, range) {
             let meta: &BlockMeta = &self.footer.blocks[bi];
             let Some(ci) = meta.columns.iter().position(|c| c.channel == ch) else {
+                // The channel has no value in this block: its rows in range are missing
+                // (spec §12.1), which needs only the timestamps of an edge block.
+                if range.covers(meta.ts_min, meta.ts_max) {
+                    agg.missing += meta.rows;
+                    agg.blocks_from_footer += 1;
+                } else {
+                    self.block(bi)?.timestamps(&mut ts).map_err(self.ctx(bi))?;
+                    let (a, b) = rows_in_range(&ts, range);
+                    agg.missing += (b - a) as u64;
+                    agg.blocks_decoded += 1;
+                }
                 continue;
             };
             if range.covers(meta.ts_min, meta.ts_max) {
