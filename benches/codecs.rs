@@ -301,7 +301,9 @@ fn print_summary() {
     let opts = Options::default();
     let mut out = Vec::new();
     eprintln!();
-    eprintln!("=== iotarc codec summary: {N} values per series, default options (zstd level 1) ===");
+    eprintln!(
+        "=== iotarc codec summary: {N} values per series, default options (zstd level 1) ==="
+    );
     eprintln!(
         "{:<28} {:>9} {:>12} {:<22}",
         "series", "bytes", "bytes/value", "codec"
