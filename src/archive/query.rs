@@ -334,7 +334,15 @@ impl<'a> Query<'a> {
                         };
                         let mut s = Series::new(t);
                         seg.read_series(device, channel, self.range, &mut s)?;
-                        plan.stats.blocks_decoded += seg.blocks_for(device, self.range).len();
+                        // Only blocks holding the channel are decoded by read_series.
+                        let ch = seg.channel_id(channel);
+                        plan.stats.blocks_decoded += seg
+                            .blocks_for(device, self.range)
+                            .iter()
+                            .filter(|&&bi| {
+                                ch.is_some_and(|c| seg.footer().blocks[bi].column(c).is_some())
+                            })
+                            .count();
                         series.push(s);
                     }
                     k = end;
@@ -419,8 +427,8 @@ impl<'a> Query<'a> {
                             continue;
                         }
                         let block = seg.block(bi)?;
-                        block.timestamps(&mut ts).map_err(|e| ctx(e, seg, bi))?;
-                        block.column(ci, &mut col).map_err(|e| ctx(e, seg, bi))?;
+                        block.timestamps(&mut ts).map_err(seg.ctx(bi))?;
+                        block.column(ci, &mut col).map_err(seg.ctx(bi))?;
                         plan.stats.blocks_decoded += 1;
                         let (a, b) = rows_in_range(&ts, self.range);
                         let mut r = a;
@@ -461,14 +469,6 @@ impl<'a> Query<'a> {
         }
         plan.stats.elapsed = start.elapsed();
         Ok((rows, plan.stats))
-    }
-}
-
-fn ctx(e: Error, seg: &Segment, bi: usize) -> Error {
-    let e = e.with_block(bi);
-    match seg.path() {
-        Some(p) => e.with_path(p),
-        None => e,
     }
 }
 

@@ -286,25 +286,20 @@ impl Segment {
     /// # Errors
     /// Corrupt block (length or checksum), with the path and block index attached.
     pub fn block(&self, i: usize) -> Result<Block<'_>> {
-        let ctx = |e: Error| {
-            let e = e.with_block(i);
-            match &self.path {
-                Some(p) => e.with_path(p),
-                None => e,
-            }
-        };
+        let ctx = self.ctx(i);
         let meta = self
             .footer
             .blocks
             .get(i)
             .ok_or_else(|| ctx(Error::invalid_input(format!("no block {i}"))))?;
         // The footer reader checked that every block lies inside the data region.
-        let all = self.data.all().map_err(ctx)?;
+        let all = self.data.all().map_err(&ctx)?;
         let bytes = &all[meta.offset as usize..(meta.offset + meta.len) as usize];
         Block::new(meta, bytes).map_err(ctx)
     }
 
-    fn ctx(&self, i: usize) -> impl Fn(Error) -> Error + '_ {
+    /// Attaches this segment's path and block `i` to an error.
+    pub(crate) fn ctx(&self, i: usize) -> impl Fn(Error) -> Error + '_ {
         move |e: Error| {
             let e = e.with_block(i);
             match &self.path {
