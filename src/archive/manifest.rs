@@ -43,6 +43,54 @@ pub enum PartitionUnit {
     Month,
 }
 
+/// What happens when the same (device, channel, timestamp) is present more than once
+/// (archive.md §6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dedup {
+    /// The latest arrival wins.
+    #[default]
+    Last,
+    /// The earliest arrival wins.
+    First,
+    /// Every copy is kept.
+    KeepAll,
+}
+
+impl Dedup {
+    /// Parses `last`, `first` or `keep-all`.
+    pub fn parse(s: &str) -> Option<Dedup> {
+        match s {
+            "last" => Some(Dedup::Last),
+            "first" => Some(Dedup::First),
+            "keep-all" => Some(Dedup::KeepAll),
+            _ => None,
+        }
+    }
+
+    /// The name used on the command line and in the manifest.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dedup::Last => "last",
+            Dedup::First => "first",
+            Dedup::KeepAll => "keep-all",
+        }
+    }
+}
+
+/// The streaming writer's record of which WAL records are in segments (archive.md §7).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalState {
+    /// Every WAL record with a lower seq is wholly in live segments.
+    pub replay_from: u64,
+    /// Seal window unit of the buffers named in `sealed`.
+    pub seal_unit: PartitionUnit,
+    /// `(device, seal window start, upto)`: that buffer's points from records with seq
+    /// `<= upto` are in live segments.
+    #[serde(default)]
+    pub sealed: Vec<(String, i64, u64)>,
+}
+
 const HOUR: i64 = 3_600_000_000;
 const DAY: i64 = 24 * HOUR;
 
@@ -159,6 +207,9 @@ pub struct SegmentEntry {
     pub bytes: u64,
     /// Generation of the commit that added it.
     pub generation: u64,
+    /// Arrival order: a higher seq holds later arrivals (archive.md §6).
+    #[serde(default)]
+    pub seq: u64,
 }
 
 /// The manifest body.
@@ -173,6 +224,15 @@ pub struct Manifest {
     /// Bytes of input packed so far (for compression ratios).
     #[serde(default)]
     pub input_bytes: u64,
+    /// Duplicate policy.
+    #[serde(default)]
+    pub dedup: Dedup,
+    /// The seq the next new segment gets.
+    #[serde(default)]
+    pub next_seq: Option<u64>,
+    /// Streaming-writer state, if a streaming writer has committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal: Option<WalState>,
     /// Live segments, sorted by (partition, path).
     pub segments: Vec<SegmentEntry>,
 }
@@ -185,8 +245,50 @@ impl Manifest {
             generation: 0,
             partition,
             input_bytes: 0,
+            dedup: Dedup::Last,
+            next_seq: Some(0),
+            wal: None,
             segments: Vec::new(),
         }
+    }
+
+    /// Allocates the seq of a new segment.
+    pub fn alloc_seq(&mut self) -> u64 {
+        let s = self.next_seq.unwrap_or(0);
+        self.next_seq = Some(s + 1);
+        s
+    }
+
+    /// Assigns seqs to a manifest written before they existed, and checks them.
+    fn fix_seqs(&mut self) -> Result<()> {
+        match self.next_seq {
+            None => {
+                let mut order: Vec<usize> = (0..self.segments.len()).collect();
+                order.sort_by(|&a, &b| {
+                    let (x, y) = (&self.segments[a], &self.segments[b]);
+                    (x.generation, &x.path).cmp(&(y.generation, &y.path))
+                });
+                for (k, i) in order.into_iter().enumerate() {
+                    self.segments[i].seq = k as u64;
+                }
+                self.next_seq = Some(self.segments.len() as u64);
+            }
+            Some(next) => {
+                let mut seen = std::collections::HashSet::with_capacity(self.segments.len());
+                for s in &self.segments {
+                    if s.seq >= next || !seen.insert(s.seq) {
+                        return Err(Error::corrupt(
+                            format!(
+                                "segment {} has seq {} (duplicate, or not below next_seq {next})",
+                                s.path, s.seq
+                            ),
+                            None,
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reads and validates `dir/MANIFEST`.
@@ -236,7 +338,7 @@ impl Manifest {
         if xxh3_64(body) != u64_at(32) {
             return Err(ctx(Error::corrupt("manifest checksum mismatch", Some(32))));
         }
-        let m: Manifest = serde_json::from_slice(body).map_err(|e| {
+        let mut m: Manifest = serde_json::from_slice(body).map_err(|e| {
             ctx(Error::corrupt(
                 format!("manifest JSON: {e}"),
                 Some(ENVELOPE as u64),
@@ -248,6 +350,7 @@ impl Manifest {
                 Some(16),
             )));
         }
+        m.fix_seqs().map_err(ctx)?;
         Ok(m)
     }
 
@@ -304,6 +407,49 @@ pub fn lock(dir: &Path) -> Result<File> {
         ))),
         Err(std::fs::TryLockError::Error(e)) => Err(Error::from(e).with_path(&path)),
     }
+}
+
+/// Deletes every file under `dir/seg/` that `manifest` does not list (what a crashed
+/// writer left behind: unpublished segments, temp files, compaction inputs), and the
+/// partition directories that become empty. Call only while holding the lock.
+///
+/// # Errors
+/// I/O errors other than a missing `seg/` directory.
+pub fn remove_orphans(dir: &Path, manifest: &Manifest) -> Result<usize> {
+    let seg = dir.join("seg");
+    let live: std::collections::HashSet<&str> =
+        manifest.segments.iter().map(|s| s.path.as_str()).collect();
+    let parts = match fs::read_dir(&seg) {
+        Ok(p) => p,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::from(e).with_path(&seg)),
+    };
+    let mut removed = 0;
+    for part in parts {
+        let part = part.map_err(|e| Error::from(e).with_path(&seg))?;
+        let pdir = part.path();
+        if !pdir.is_dir() {
+            continue;
+        }
+        let io = |e: std::io::Error| Error::from(e).with_path(&pdir);
+        for f in fs::read_dir(&pdir).map_err(io)? {
+            let f = f.map_err(io)?;
+            let rel = format!(
+                "seg/{}/{}",
+                part.file_name().to_string_lossy(),
+                f.file_name().to_string_lossy()
+            );
+            if !live.contains(rel.as_str()) {
+                fs::remove_file(f.path()).map_err(io)?;
+                removed += 1;
+            }
+        }
+        let _ = fs::remove_dir(&pdir); // only if empty
+    }
+    if removed > 0 {
+        sync_dir(&seg.join("x"))?;
+    }
+    Ok(removed)
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ pub mod query;
 pub mod sketch;
 
 pub use load::{load, LoadOptions, LoadReport, OnError, Reject};
-pub use manifest::{Manifest, PartitionUnit, SegmentEntry};
+pub use manifest::{Dedup, Manifest, PartitionUnit, SegmentEntry};
 pub use pack::{Origin, PackOptions, PackStats, PackValue, Packer, Rejected};
 pub use query::{Agg, AggRow, Query, QueryStats};
 

@@ -4,7 +4,7 @@
 //! [`Packer::commit`] replaces the manifest; [`Packer::abort`] (or dropping the packer)
 //! deletes every file written so far.
 
-use super::manifest::{self, ChannelInfo, Manifest, PartitionUnit, SegmentEntry};
+use super::manifest::{self, ChannelInfo, Dedup, Manifest, PartitionUnit, SegmentEntry};
 use crate::codec::validity::Bitmap;
 use crate::error::{Error, Result};
 use crate::format::writer::{SegmentWriter, WriterOptions};
@@ -50,11 +50,23 @@ pub struct Origin {
     pub line: u64,
 }
 
-struct BufRow {
+pub(crate) struct BufRow {
     ts: i64,
     channel: u32,
     origin: Origin,
     value: PackValue,
+}
+
+impl BufRow {
+    /// A buffered row; `origin` orders duplicates (a later origin is a later arrival).
+    pub(crate) fn new(ts: i64, channel: u32, origin: Origin, value: PackValue) -> BufRow {
+        BufRow {
+            ts,
+            channel,
+            origin,
+            value,
+        }
+    }
 }
 
 /// A row the packer refused while pivoting, with where it came from.
@@ -77,6 +89,9 @@ pub struct PackOptions {
     pub flush_rows: usize,
     /// Rows per segment before a window's devices are split into another segment.
     pub max_segment_rows: usize,
+    /// Duplicate policy of a new archive; `Some` for an existing archive must match its
+    /// policy.
+    pub dedup: Option<Dedup>,
 }
 
 impl Default for PackOptions {
@@ -86,6 +101,7 @@ impl Default for PackOptions {
             writer: WriterOptions::default(),
             flush_rows: 8 << 20,
             max_segment_rows: 16 << 20,
+            dedup: None,
         }
     }
 }
@@ -157,8 +173,22 @@ impl Packer {
                     dir.display()
                 )));
             }
-            Manifest::new(opts.partition)
+            let mut m = Manifest::new(opts.partition);
+            m.dedup = opts.dedup.unwrap_or_default();
+            m
         };
+        if let Some(d) = opts.dedup {
+            if d != manifest.dedup {
+                return Err(Error::invalid_input(format!(
+                    "archive {} deduplicates with policy {}, not {}; the policy is fixed when the archive is created",
+                    dir.display(),
+                    manifest.dedup.name(),
+                    d.name()
+                )));
+            }
+        }
+        manifest::remove_orphans(&dir, &manifest)?;
+        let seq = manifest.next_seq.unwrap_or(0);
         Ok(Packer {
             dir,
             created_dir,
@@ -175,7 +205,7 @@ impl Packer {
             last_window: (0, 0),
             buffered: 0,
             written: Vec::new(),
-            seq: 0,
+            seq,
             stats: PackStats::default(),
             rejected: Vec::new(),
             committed: false,
@@ -307,16 +337,20 @@ impl Packer {
         let channels = &self.channels;
         let dir = &self.dir;
         let wopts = &self.opts.writer;
+        let dedup = self.manifest.dedup;
         let results: Vec<Result<JobOut>> = jobs
             .into_par_iter()
             .enumerate()
             .map(|(k, (w, group))| {
-                let rel = format!(
-                    "seg/{}/g{generation:06}-{:04}.seg",
-                    unit.label(w),
-                    first_seq + k as u64
-                );
-                write_segment(dir, &rel, w, group, channels, wopts, generation)
+                let seq = first_seq + k as u64;
+                let rel = segment_path(unit, w, generation, seq);
+                let meta = SegMeta {
+                    window: w,
+                    generation,
+                    seq,
+                    dedup,
+                };
+                write_segment(dir, &rel, &meta, group, channels, wopts)
             })
             .collect();
         let mut first_err = None;
@@ -352,6 +386,7 @@ impl Packer {
         let mut m = self.manifest.clone();
         m.generation += 1;
         m.input_bytes += input_bytes;
+        m.next_seq = Some(self.seq);
         m.segments.append(&mut self.written.clone());
         m.segments
             .sort_by(|a, b| (a.partition, &a.path).cmp(&(b.partition, &b.path)));
@@ -393,16 +428,33 @@ impl Drop for Packer {
     }
 }
 
-struct JobOut {
-    entry: Option<SegmentEntry>,
-    duplicates: u64,
-    rejected: Vec<Rejected>,
+pub(crate) struct JobOut {
+    pub(crate) entry: Option<SegmentEntry>,
+    pub(crate) duplicates: u64,
+    pub(crate) rejected: Vec<Rejected>,
 }
 
 /// A device's rows pivoted into a table.
-struct Table {
-    ts: Vec<i64>,
-    columns: Vec<(u32, Column)>,
+pub(crate) struct Table {
+    pub(crate) ts: Vec<i64>,
+    pub(crate) columns: Vec<(u32, Column)>,
+}
+
+/// Where a new segment goes in the archive.
+pub(crate) struct SegMeta {
+    /// Partition window start.
+    pub(crate) window: i64,
+    /// Generation of the commit that will publish it.
+    pub(crate) generation: u64,
+    /// Its arrival-order seq.
+    pub(crate) seq: u64,
+    /// Duplicate policy applied while pivoting.
+    pub(crate) dedup: Dedup,
+}
+
+/// The relative path of a new segment.
+pub(crate) fn segment_path(unit: PartitionUnit, window: i64, generation: u64, seq: u64) -> String {
+    format!("seg/{}/g{generation:06}-{seq:04}.seg", unit.label(window))
 }
 
 fn intern(map: &mut HashMap<String, u32>, names: &mut Vec<String>, s: &str) -> u32 {
@@ -440,37 +492,65 @@ fn channel_type(counts: &[u64; 4]) -> ValueType {
     }
 }
 
-fn pivot(rows: &mut [BufRow], channels: &[String], device: &str) -> (Table, u64, Vec<Rejected>) {
+/// Pivots one device's rows into a table: one row per distinct timestamp (several under
+/// [`Dedup::KeepAll`] when a channel repeats a timestamp), one column per channel.
+/// Duplicates of a (timestamp, channel) are resolved by `dedup` in origin order; a
+/// missing value never wins over a present one.
+pub(crate) fn pivot(
+    rows: &mut [BufRow],
+    channels: &[String],
+    device: &str,
+    dedup: Dedup,
+) -> (Table, u64, Vec<Rejected>) {
     // The key is unique per row (input, line), so an unstable sort gives the same order
-    // as a stable one: among duplicates, "last" means last in the input. (pdqsort is also
-    // near-linear on the mostly sorted runs real inputs have.)
+    // as a stable one. (pdqsort is also near-linear on the mostly sorted runs real
+    // inputs have.)
     rows.sort_unstable_by_key(|r| (r.ts, r.channel, r.origin.input, r.origin.line));
     let mut ts: Vec<i64> = Vec::new();
-    let mut row_of = Vec::with_capacity(rows.len());
-    for r in rows.iter() {
-        if ts.last() != Some(&r.ts) {
-            ts.push(r.ts);
-        }
-        row_of.push(ts.len() - 1);
-    }
-    let n = ts.len();
     let mut rejected = Vec::new();
     let mut duplicates = 0u64;
-    // Per channel: (row, value index) of the winning value for each row.
+    // Per channel: (row, index into `rows`) of each surviving value, rows increasing.
     let mut per_channel: BTreeMap<u32, Vec<(usize, usize)>> = BTreeMap::new();
-    for (k, r) in rows.iter().enumerate() {
-        let slot = per_channel.entry(r.channel).or_default();
-        match slot.last_mut() {
-            Some(last) if last.0 == row_of[k] => {
-                duplicates += 1;
-                // Last non-missing value wins.
-                if r.value != PackValue::Missing {
-                    last.1 = k;
+    let present = |k: usize| rows[k].value != PackValue::Missing;
+    let mut i = 0;
+    while i < rows.len() {
+        let t = rows[i].ts;
+        let j = i + rows[i..].partition_point(|r| r.ts == t);
+        let base = ts.len();
+        let mut nrows = 1;
+        let mut a = i;
+        while a < j {
+            let ch = rows[a].channel;
+            let b = a + rows[a..j].partition_point(|r| r.channel == ch);
+            duplicates += (b - a - 1) as u64;
+            let slot = per_channel.entry(ch).or_default();
+            match dedup {
+                Dedup::Last => {
+                    let w = (a..b).rev().find(|&k| present(k)).unwrap_or(b - 1);
+                    slot.push((base, w));
+                }
+                Dedup::First => {
+                    let w = (a..b).find(|&k| present(k)).unwrap_or(a);
+                    slot.push((base, w));
+                }
+                Dedup::KeepAll => {
+                    let mut r = 0;
+                    for k in (a..b).filter(|&k| present(k)) {
+                        slot.push((base + r, k));
+                        r += 1;
+                    }
+                    if r == 0 {
+                        slot.push((base, a));
+                    }
+                    nrows = nrows.max(r);
                 }
             }
-            _ => slot.push((row_of[k], k)),
+            a = b;
         }
+        ts.extend(std::iter::repeat_n(t, nrows));
+        i = j;
     }
+    let n = ts.len();
     let mut columns = Vec::new();
     for (ch, slots) in per_channel {
         let mut counts = [0u64; 4];
@@ -560,14 +640,15 @@ fn show(v: &PackValue) -> String {
     }
 }
 
-fn write_segment(
+/// Pivots each device's rows and writes them as one segment at `dir/rel`. Returns no
+/// entry when every row was refused.
+pub(crate) fn write_segment(
     dir: &Path,
     rel: &str,
-    window: i64,
+    meta: &SegMeta,
     group: Vec<(String, Vec<BufRow>)>,
     channels: &[String],
     wopts: &WriterOptions,
-    generation: u64,
 ) -> Result<JobOut> {
     let path = dir.join(rel);
     if let Some(p) = path.parent() {
@@ -583,7 +664,7 @@ fn write_segment(
     let mut devices = Vec::new();
     let mut chan_types: BTreeMap<u32, Vec<String>> = BTreeMap::new();
     for (device, mut buf) in group {
-        let (table, dups, rej) = pivot(&mut buf, channels, &device);
+        let (table, dups, rej) = pivot(&mut buf, channels, &device, meta.dedup);
         drop(buf);
         out.duplicates += dups;
         out.rejected.extend(rej);
@@ -619,7 +700,7 @@ fn write_segment(
     let summary = writer.finish()?;
     out.entry = Some(SegmentEntry {
         path: rel.to_owned(),
-        partition: window,
+        partition: meta.window,
         devices,
         channels: chan_types
             .into_iter()
@@ -633,7 +714,8 @@ fn write_segment(
         rows,
         points,
         bytes: summary.bytes,
-        generation,
+        generation: meta.generation,
+        seq: meta.seq,
     });
     Ok(out)
 }

@@ -7,9 +7,10 @@
 //! Percentiles need the values themselves, so they decode every block in range.
 
 use super::glob::Glob;
+use super::manifest::{Dedup, Manifest};
 use super::sketch::{self, Sketch};
 use super::Archive;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::format::block::ColumnBuf;
 use crate::format::reader::{append_rows, rows_in_range, Segment, Series};
 use crate::format::stats::ColumnStats;
@@ -133,13 +134,33 @@ pub struct Query<'a> {
 
 struct Plan {
     segments: Vec<Segment>,
-    /// device -> indices into `segments`, in (partition, generation) order.
+    /// device -> indices into `segments`, in (partition, seq) order.
     by_device: BTreeMap<String, Vec<usize>>,
     /// device -> channels (sorted) to visit.
     channels: BTreeMap<String, Vec<String>>,
-    /// segment index -> partition start.
-    partition_of: Vec<i64>,
+    /// segment index -> arrival-order seq.
+    seq_of: Vec<u64>,
+    dedup: Dedup,
     stats: QueryStats,
+}
+
+/// A block holding the queried channel for the queried device.
+#[derive(Clone, Copy)]
+struct BlockRef {
+    seg: usize,
+    block: usize,
+    /// Index of the channel's column within the block.
+    col: usize,
+    ts_min: i64,
+    ts_max: i64,
+}
+
+/// A maximal group of blocks whose time intervals overlap (archive.md §5).
+enum Run {
+    /// Blocks of one segment: footers are exact for them.
+    Single(BlockRef),
+    /// Blocks of two or more segments: decoded and deduplicated together.
+    Merge(Vec<BlockRef>),
 }
 
 enum PctStore {
@@ -218,8 +239,26 @@ impl<'a> Query<'a> {
         self.channels.is_empty() || self.channels.iter().any(|g| g.matches(c))
     }
 
+    /// Plans against the archive's manifest; if a listed segment has meanwhile been
+    /// removed by compaction, re-reads `MANIFEST` and plans against the new snapshot
+    /// (archive.md §8).
     fn plan(&self) -> Result<Plan> {
-        let m = self.archive.manifest();
+        let mut fresh;
+        let mut m = self.archive.manifest();
+        let mut attempts = 0;
+        loop {
+            match self.plan_on(m) {
+                Err(e) if attempts < 8 && is_not_found(&e) => {
+                    attempts += 1;
+                    fresh = Manifest::read(self.archive.dir())?;
+                    m = &fresh;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn plan_on(&self, m: &Manifest) -> Result<Plan> {
         let unit = m.partition;
         let mut stats = QueryStats {
             segments_total: m.segments.len(),
@@ -282,15 +321,10 @@ impl<'a> Query<'a> {
             }
         }
         for list in by_device.values_mut() {
-            list.sort_by_key(|&k| {
-                (
-                    m.segments[kept[k]].partition,
-                    m.segments[kept[k]].generation,
-                )
-            });
+            list.sort_by_key(|&k| (m.segments[kept[k]].partition, m.segments[kept[k]].seq));
         }
         stats.devices_matched = by_device.len();
-        let partition_of = kept.iter().map(|&i| m.segments[i].partition).collect();
+        let seq_of = kept.iter().map(|&i| m.segments[i].seq).collect();
         let channels = channels
             .into_iter()
             .map(|(d, s)| (d, s.into_iter().collect()))
@@ -299,7 +333,8 @@ impl<'a> Query<'a> {
             segments,
             by_device,
             channels,
-            partition_of,
+            seq_of,
+            dedup: m.dedup,
             stats,
         })
     }
@@ -315,62 +350,33 @@ impl<'a> Query<'a> {
     ) -> Result<QueryStats> {
         let start = Instant::now();
         let mut plan = self.plan()?;
-        let mut series = Vec::new();
-        'outer: for (device, segs) in &plan.by_device {
-            for channel in &plan.channels[device] {
-                let mut k = 0;
-                while k < segs.len() {
-                    // Segments of one partition may overlap in time; partitions do not.
-                    let part = plan.partition_of[segs[k]];
-                    let mut end = k;
-                    while end < segs.len() && plan.partition_of[segs[end]] == part {
-                        end += 1;
-                    }
-                    series.clear();
-                    for &si in &segs[k..end] {
-                        let seg = &plan.segments[si];
-                        let Some(t) = channel_type(seg, device, channel, self.range) else {
-                            continue;
-                        };
-                        let mut s = Series::new(t);
-                        seg.read_series(device, channel, self.range, &mut s)?;
-                        // Only blocks holding the channel are decoded by read_series.
-                        let ch = seg.channel_id(channel);
-                        plan.stats.blocks_decoded += seg
-                            .blocks_for(device, self.range)
-                            .iter()
-                            .filter(|&&bi| {
-                                ch.is_some_and(|c| seg.footer().blocks[bi].column(c).is_some())
-                            })
-                            .count();
-                        series.push(s);
-                    }
-                    k = end;
-                    if series.len() == 1 {
-                        let s = &series[0];
-                        for (i, &t) in s.timestamps.iter().enumerate() {
-                            let v = s.values.get(i).unwrap_or(Value::I64(0));
-                            if !sink(device, channel, t, &v)? {
-                                break 'outer;
-                            }
+        let mut ts = Vec::new();
+        let mut col = ColumnBuf::default();
+        let mut blocks = Vec::new();
+        let by_device = std::mem::take(&mut plan.by_device);
+        let channels = std::mem::take(&mut plan.channels);
+        'outer: for (device, segs) in &by_device {
+            for channel in &channels[device] {
+                let runs = plan.runs(device, channel, self.range, segs, &mut blocks);
+                for run in runs {
+                    let series = match run {
+                        Run::Single(b) => {
+                            let seg = &plan.segments[b.seg];
+                            let block = seg.block(b.block)?;
+                            block.timestamps(&mut ts).map_err(seg.ctx(b.block))?;
+                            block.column(b.col, &mut col).map_err(seg.ctx(b.block))?;
+                            let (lo, hi) = rows_in_range(&ts, self.range);
+                            let mut s = Series::new(col.values.value_type());
+                            append_rows(&ts, &col, lo, hi, &mut s).map_err(seg.ctx(b.block))?;
+                            plan.stats.blocks_decoded += 1;
+                            s
                         }
-                    } else if series.len() > 1 {
-                        let mut all: Vec<(i64, usize, usize)> = series
-                            .iter()
-                            .enumerate()
-                            .flat_map(|(si, s)| {
-                                s.timestamps
-                                    .iter()
-                                    .enumerate()
-                                    .map(move |(i, &t)| (t, si, i))
-                            })
-                            .collect();
-                        all.sort_by_key(|x| x.0); // stable: older segments first on ties
-                        for (t, si, i) in all {
-                            let v = series[si].values.get(i).unwrap_or(Value::I64(0));
-                            if !sink(device, channel, t, &v)? {
-                                break 'outer;
-                            }
+                        Run::Merge(refs) => plan.merge(&refs, self.range)?,
+                    };
+                    for (i, &t) in series.timestamps.iter().enumerate() {
+                        let v = series.values.get(i).unwrap_or(Value::I64(0));
+                        if !sink(device, channel, t, &v)? {
+                            break 'outer;
                         }
                     }
                 }
@@ -403,54 +409,77 @@ impl<'a> Query<'a> {
             self.every
                 .map_or(i64::MIN, |e| t.div_euclid(e).saturating_mul(e))
         };
-        for (device, segs) in &plan.by_device {
-            for channel in &plan.channels[device] {
+        let mut blocks = Vec::new();
+        let by_device = std::mem::take(&mut plan.by_device);
+        let channels = std::mem::take(&mut plan.channels);
+        for (device, segs) in &by_device {
+            for channel in &channels[device] {
                 let mut acc = Windows::default();
-                for &si in segs {
-                    let seg = &plan.segments[si];
-                    let Some(ch) = seg.channel_id(channel) else {
-                        continue;
-                    };
-                    for &bi in seg.blocks_for(device, self.range) {
-                        let meta = &seg.footer().blocks[bi];
-                        let Some(ci) = meta.columns.iter().position(|c| c.channel == ch) else {
-                            continue;
-                        };
-                        let cm = &meta.columns[ci];
-                        if !need_values
-                            && self.range.covers(meta.ts_min, meta.ts_max)
-                            && win(meta.ts_min) == win(meta.ts_max)
-                        {
-                            let a = acc.get(win(meta.ts_min), || WinAcc::new(cm.vtype, false));
-                            a.stats.merge(&cm.stats)?;
-                            plan.stats.blocks_from_footer += 1;
-                            continue;
-                        }
-                        let block = seg.block(bi)?;
-                        block.timestamps(&mut ts).map_err(seg.ctx(bi))?;
-                        block.column(ci, &mut col).map_err(seg.ctx(bi))?;
-                        plan.stats.blocks_decoded += 1;
-                        let (a, b) = rows_in_range(&ts, self.range);
-                        let mut r = a;
-                        while r < b {
-                            let w = win(ts[r]);
-                            let e = match self.every {
-                                None => b,
-                                Some(len) => {
-                                    r + ts[r..b].partition_point(|&t| t < w.saturating_add(len))
+                let runs = plan.runs(device, channel, self.range, segs, &mut blocks);
+                for run in runs {
+                    let b = match run {
+                        Run::Single(b) => b,
+                        Run::Merge(refs) => {
+                            let merged = plan.merge(&refs, self.range)?;
+                            let t = merged.values.value_type();
+                            let mut r = 0;
+                            let n = merged.timestamps.len();
+                            while r < n {
+                                let w = win(merged.timestamps[r]);
+                                let e = match self.every {
+                                    None => n,
+                                    Some(len) => {
+                                        r + merged.timestamps[r..]
+                                            .partition_point(|&t| t < w.saturating_add(len))
+                                    }
+                                };
+                                let vals = slice_values(&merged.values, r, e);
+                                let wa = acc.get(w, || WinAcc::new(t, need_values && self.approx));
+                                wa.stats
+                                    .merge(&ColumnStats::compute(&vals, &merged.timestamps[r..e]))?;
+                                if need_values {
+                                    wa.push_values(&vals);
                                 }
-                            };
-                            let mut part = Series::new(cm.vtype);
-                            append_rows(&ts, &col, r, e, &mut part)?;
-                            let wa =
-                                acc.get(w, || WinAcc::new(cm.vtype, need_values && self.approx));
-                            wa.stats
-                                .merge(&ColumnStats::compute(&part.values, &part.timestamps))?;
-                            if need_values {
-                                wa.push_values(&part.values);
+                                r = e;
                             }
-                            r = e;
+                            continue;
                         }
+                    };
+                    let seg = &plan.segments[b.seg];
+                    let meta = &seg.footer().blocks[b.block];
+                    let cm = &meta.columns[b.col];
+                    if !need_values
+                        && self.range.covers(meta.ts_min, meta.ts_max)
+                        && win(meta.ts_min) == win(meta.ts_max)
+                    {
+                        let a = acc.get(win(meta.ts_min), || WinAcc::new(cm.vtype, false));
+                        a.stats.merge(&cm.stats).map_err(seg.ctx(b.block))?;
+                        plan.stats.blocks_from_footer += 1;
+                        continue;
+                    }
+                    let block = seg.block(b.block)?;
+                    block.timestamps(&mut ts).map_err(seg.ctx(b.block))?;
+                    block.column(b.col, &mut col).map_err(seg.ctx(b.block))?;
+                    plan.stats.blocks_decoded += 1;
+                    let (lo, hi) = rows_in_range(&ts, self.range);
+                    let mut r = lo;
+                    while r < hi {
+                        let w = win(ts[r]);
+                        let e = match self.every {
+                            None => hi,
+                            Some(len) => {
+                                r + ts[r..hi].partition_point(|&t| t < w.saturating_add(len))
+                            }
+                        };
+                        let mut part = Series::new(cm.vtype);
+                        append_rows(&ts, &col, r, e, &mut part)?;
+                        let wa = acc.get(w, || WinAcc::new(cm.vtype, need_values && self.approx));
+                        wa.stats
+                            .merge(&ColumnStats::compute(&part.values, &part.timestamps))?;
+                        if need_values {
+                            wa.push_values(&part.values);
+                        }
+                        r = e;
                     }
                 }
                 for (w, a) in acc.0 {
@@ -472,12 +501,143 @@ impl<'a> Query<'a> {
     }
 }
 
-/// The type of `channel` for `device` in the first block of `seg` that has it in range.
-fn channel_type(seg: &Segment, device: &str, channel: &str, range: TimeRange) -> Option<ValueType> {
-    let ch = seg.channel_id(channel)?;
-    seg.blocks_for(device, range)
-        .iter()
-        .find_map(|&bi| seg.footer().blocks[bi].column(ch).map(|c| c.vtype))
+fn is_not_found(e: &Error) -> bool {
+    matches!(e.kind(), ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound)
+}
+
+impl Plan {
+    /// The blocks of `segs` holding `channel` for `device` in `range`, grouped into runs
+    /// in time order (archive.md §5). `blocks` is scratch space.
+    fn runs(
+        &self,
+        device: &str,
+        channel: &str,
+        range: TimeRange,
+        segs: &[usize],
+        blocks: &mut Vec<BlockRef>,
+    ) -> Vec<Run> {
+        blocks.clear();
+        for &si in segs {
+            let seg = &self.segments[si];
+            let Some(ch) = seg.channel_id(channel) else {
+                continue;
+            };
+            for &bi in seg.blocks_for(device, range) {
+                let meta = &seg.footer().blocks[bi];
+                if let Some(col) = meta.columns.iter().position(|c| c.channel == ch) {
+                    blocks.push(BlockRef {
+                        seg: si,
+                        block: bi,
+                        col,
+                        ts_min: meta.ts_min,
+                        ts_max: meta.ts_max,
+                    });
+                }
+            }
+        }
+        // Segments arrive sorted by (partition, seq) and each one's blocks by time, so
+        // this is nearly sorted already.
+        blocks.sort_by_key(|b| (b.ts_min, self.seq_of[b.seg]));
+        let mut runs = Vec::new();
+        let mut i = 0;
+        while i < blocks.len() {
+            let mut end = blocks[i].ts_max;
+            let mut j = i + 1;
+            let mut mixed = false;
+            while j < blocks.len() && blocks[j].ts_min <= end {
+                end = end.max(blocks[j].ts_max);
+                mixed |= blocks[j].seg != blocks[i].seg;
+                j += 1;
+            }
+            if mixed {
+                runs.push(Run::Merge(blocks[i..j].to_vec()));
+            } else {
+                runs.extend(blocks[i..j].iter().map(|&b| Run::Single(b)));
+            }
+            i = j;
+        }
+        runs
+    }
+
+    /// Decodes a run of overlapping blocks from several segments and returns the points
+    /// in `range` that survive the dedup policy, sorted by time.
+    ///
+    /// # Errors
+    /// Corrupt blocks; a channel whose type differs between the blocks.
+    fn merge(&mut self, refs: &[BlockRef], range: TimeRange) -> Result<Series> {
+        let mut parts = Vec::with_capacity(refs.len());
+        let mut ts = Vec::new();
+        let mut col = ColumnBuf::default();
+        for b in refs {
+            let seg = &self.segments[b.seg];
+            let block = seg.block(b.block)?;
+            block.timestamps(&mut ts).map_err(seg.ctx(b.block))?;
+            block.column(b.col, &mut col).map_err(seg.ctx(b.block))?;
+            let (lo, hi) = rows_in_range(&ts, range);
+            let mut s = Series::new(col.values.value_type());
+            append_rows(&ts, &col, lo, hi, &mut s).map_err(seg.ctx(b.block))?;
+            self.stats.blocks_decoded += 1;
+            parts.push((self.seq_of[b.seg], s));
+        }
+        let t = parts[0].1.values.value_type();
+        if let Some((_, other)) = parts.iter().find(|p| p.1.values.value_type() != t) {
+            return Err(Error::invalid_input(format!(
+                "channel is {} in one segment and {} in an overlapping one",
+                t,
+                other.values.value_type()
+            )));
+        }
+        // (timestamp, seq, part, index): the sort puts copies of one timestamp in arrival
+        // order, so "last" is the end of each group and "first" its start.
+        let mut order: Vec<(i64, u64, usize, usize)> = parts
+            .iter()
+            .enumerate()
+            .flat_map(|(p, (seq, s))| {
+                s.timestamps
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, &t)| (t, *seq, p, i))
+            })
+            .collect();
+        order.sort_unstable();
+        let mut out = Series::new(t);
+        let mut k = 0;
+        while k < order.len() {
+            let t0 = order[k].0;
+            let e = k + order[k..].partition_point(|x| x.0 == t0);
+            let pick = match self.dedup {
+                Dedup::Last => e - 1..e,
+                Dedup::First => k..k + 1,
+                Dedup::KeepAll => k..e,
+            };
+            for &(t, _, p, i) in &order[pick] {
+                out.timestamps.push(t);
+                push_value(&mut out.values, &parts[p].1.values, i);
+            }
+            k = e;
+        }
+        Ok(out)
+    }
+}
+
+/// Appends `src[i]` to `dst`, which has the same type (checked by the caller).
+fn push_value(dst: &mut Values, src: &Values, i: usize) {
+    match (dst, src) {
+        (Values::F64(d), Values::F64(s)) => d.push(s[i]),
+        (Values::I64(d), Values::I64(s)) => d.push(s[i]),
+        (Values::Bool(d), Values::Bool(s)) => d.push(s[i]),
+        (Values::Str(d), Values::Str(s)) => d.push(s.get(i).unwrap_or("")),
+        _ => {}
+    }
+}
+
+/// `v[a..b]` as owned values.
+fn slice_values(v: &Values, a: usize, b: usize) -> Values {
+    let mut out = Values::empty(v.value_type());
+    for i in a..b {
+        push_value(&mut out, v, i);
+    }
+    out
 }
 
 /// Per-window accumulators in window order. Blocks arrive in time order (segments sorted
