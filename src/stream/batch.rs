@@ -1,0 +1,477 @@
+//! Point batches: the payload of a WAL record.
+//!
+//! A [`PointBatch`] is what one producer call hands to the streaming writer: points with
+//! device and channel names interned into two small per-batch tables. Its byte encoding
+//! ([`PointBatch::encode`], [`PointBatch::decode`]) is specified in `format-spec/wal.md`
+//! §5; decoding checks every count, index, tag and string and never panics.
+
+use crate::codec::bytes::{unzigzag, zigzag, Cursor};
+use crate::error::{Error, Result};
+use crate::model::Value;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+/// Value tag: f64 followed by its 8 bytes, little-endian bit pattern.
+pub const TAG_F64: u8 = 0;
+/// Value tag: i64 as a zigzag varint.
+pub const TAG_I64: u8 = 1;
+/// Value tag: `false` (no value bytes).
+pub const TAG_FALSE: u8 = 2;
+/// Value tag: `true` (no value bytes).
+pub const TAG_TRUE: u8 = 3;
+/// Value tag: string, varint byte length then UTF-8 bytes.
+pub const TAG_STR: u8 = 4;
+
+/// Fewest bytes one encoded point can take: device index, channel index, timestamp delta
+/// (one varint byte each) and the tag byte. Point counts are checked against this.
+pub const MIN_POINT_BYTES: usize = 4;
+
+/// A batch of points as accepted from one producer call; names are local to the batch.
+///
+/// Build one with [`push`](PointBatch::push), which interns names, or from tables with
+/// [`from_parts`](PointBatch::from_parts). Equality compares the three tables (values
+/// bit-exactly, see [`Value`]).
+///
+/// ```
+/// use iotarc::model::Value;
+/// use iotarc::stream::batch::PointBatch;
+/// let mut b = PointBatch::default();
+/// b.push("boiler-7", "temp", 1_700_000_000_000_000, Value::F64(21.5));
+/// b.push("boiler-7", "on", 1_700_000_000_000_000, Value::Bool(true));
+/// let mut bytes = Vec::new();
+/// b.encode(&mut bytes);
+/// assert_eq!(PointBatch::decode(&bytes)?, b);
+/// assert_eq!((b.devices.len(), b.channels.len(), b.len()), (1, 2, 2));
+/// # Ok::<(), iotarc::Error>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct PointBatch {
+    /// Device names; points refer to them by index. Names are unique.
+    pub devices: Vec<String>,
+    /// Channel names; points refer to them by index. Names are unique.
+    pub channels: Vec<String>,
+    /// (device index, channel index, timestamp µs, value)
+    pub points: Vec<(u32, u32, i64, Value)>,
+    /// Name → index maps used by `push`; rebuilt from the tables when stale.
+    index: NameIndex,
+}
+
+/// Lookup tables for [`PointBatch::push`]. Kept in step with the public tables by `push`;
+/// if the tables were edited directly the map is rebuilt (its length no longer matches).
+#[derive(Clone, Default)]
+struct NameIndex {
+    devices: HashMap<String, u32>,
+    channels: HashMap<String, u32>,
+}
+
+impl PartialEq for PointBatch {
+    fn eq(&self, other: &PointBatch) -> bool {
+        self.devices == other.devices
+            && self.channels == other.channels
+            && self.points == other.points
+    }
+}
+
+impl fmt::Debug for PointBatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PointBatch")
+            .field("devices", &self.devices)
+            .field("channels", &self.channels)
+            .field("points", &self.points)
+            .finish()
+    }
+}
+
+/// Index of `name` in `table`, appending it if new. `hints` are indices tried first
+/// (cheap string compares); the hash map is consulted only when they miss.
+#[inline]
+fn intern(
+    table: &mut Vec<String>,
+    map: &mut HashMap<String, u32>,
+    name: &str,
+    hints: [u32; 2],
+) -> u32 {
+    for h in hints {
+        if table.get(h as usize).is_some_and(|n| n == name) {
+            return h;
+        }
+    }
+    intern_slow(table, map, name)
+}
+
+#[cold]
+fn intern_slow(table: &mut Vec<String>, map: &mut HashMap<String, u32>, name: &str) -> u32 {
+    if map.len() != table.len() {
+        // The tables were built by decode/from_parts or edited directly: rebuild.
+        map.clear();
+        for (i, n) in table.iter().enumerate() {
+            map.entry(n.clone()).or_insert(i as u32);
+        }
+    }
+    if let Some(&i) = map.get(name) {
+        if table.get(i as usize).is_some_and(|n| n == name) {
+            return i;
+        }
+    }
+    // A table of u32::MAX names would need hundreds of GB; indices always fit.
+    let i = table.len() as u32;
+    table.push(name.to_owned());
+    map.insert(name.to_owned(), i);
+    i
+}
+
+impl PointBatch {
+    /// A batch of the given tables, taken as they are (no checks: [`encode`](Self::encode)
+    /// writes whatever it is given, and [`decode`](Self::decode) is where bytes are
+    /// validated).
+    pub fn from_parts(
+        devices: Vec<String>,
+        channels: Vec<String>,
+        points: Vec<(u32, u32, i64, Value)>,
+    ) -> PointBatch {
+        PointBatch {
+            devices,
+            channels,
+            points,
+            index: NameIndex::default(),
+        }
+    }
+
+    /// Appends one point, interning the device and channel names.
+    ///
+    /// Consecutive points of the same device, and channels that repeat in the same order
+    /// (as rows of a wide table do), are resolved by comparing against the previous
+    /// point's indices; other names go through a hash map. Names must stay unique in
+    /// the tables: if you edit `devices` or `channels` directly, do not introduce
+    /// duplicates.
+    #[inline]
+    pub fn push(&mut self, device: &str, channel: &str, ts: i64, value: Value) {
+        let (pd, pc) = match self.points.last() {
+            Some(&(d, c, _, _)) => (d, c),
+            None => (u32::MAX, u32::MAX),
+        };
+        let d = intern(
+            &mut self.devices,
+            &mut self.index.devices,
+            device,
+            [pd, u32::MAX],
+        );
+        let next = pc.wrapping_add(1);
+        let next = if next as usize >= self.channels.len() {
+            0
+        } else {
+            next
+        };
+        let c = intern(
+            &mut self.channels,
+            &mut self.index.channels,
+            channel,
+            [next, pc],
+        );
+        self.points.push((d, c, ts, value));
+    }
+
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// True if there are no points.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// Removes every point and name, keeping the allocations.
+    pub fn clear(&mut self) {
+        self.devices.clear();
+        self.channels.clear();
+        self.points.clear();
+        self.index.devices.clear();
+        self.index.channels.clear();
+    }
+
+    /// Appends the encoding of the batch (`format-spec/wal.md` §5) to `out`.
+    ///
+    /// The encoding is canonical: shortest varints, tables and points in order. A batch
+    /// whose points refer to indices outside the tables, or whose tables hold duplicate
+    /// names, encodes without complaint but does not decode.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let names: usize = self
+            .devices
+            .iter()
+            .chain(&self.channels)
+            .map(|n| n.len() + 2)
+            .sum();
+        // f64 points with small indices and deltas take about 13-16 bytes.
+        out.reserve(names + 20 + self.points.len() * 16);
+        put_table(out, &self.devices);
+        put_table(out, &self.channels);
+        put_var(out, self.points.len() as u64);
+        let mut prev: i64 = 0;
+        for (d, c, ts, v) in &self.points {
+            put_var(out, u64::from(*d));
+            put_var(out, u64::from(*c));
+            put_var(out, zigzag(ts.wrapping_sub(prev)));
+            prev = *ts;
+            match v {
+                Value::F64(x) => {
+                    out.push(TAG_F64);
+                    out.extend_from_slice(&x.to_bits().to_le_bytes());
+                }
+                Value::I64(x) => {
+                    out.push(TAG_I64);
+                    put_var(out, zigzag(*x));
+                }
+                Value::Bool(false) => out.push(TAG_FALSE),
+                Value::Bool(true) => out.push(TAG_TRUE),
+                Value::Str(s) => {
+                    out.push(TAG_STR);
+                    put_var(out, s.len() as u64);
+                    out.extend_from_slice(s.as_bytes());
+                }
+            }
+        }
+    }
+
+    /// Decodes a batch written by [`encode`](Self::encode).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt) (offsets are within `bytes`) if
+    /// a count exceeds what the remaining bytes could hold, a name is not valid UTF-8 or
+    /// appears twice in its table, a point's device or channel index is out of range, a
+    /// value tag is unknown, a varint is malformed, a field runs past the end, or bytes
+    /// follow the last point. Nothing is allocated from a count before it is checked
+    /// against the bytes left.
+    pub fn decode(bytes: &[u8]) -> Result<PointBatch> {
+        let mut c = Cursor::new(bytes);
+        let devices = get_table(&mut c, "device")?;
+        let channels = get_table(&mut c, "channel")?;
+        let at = c.pos() as u64;
+        let n = c.varint("point count")?;
+        let max = (c.remaining() / MIN_POINT_BYTES) as u64;
+        if n > max {
+            return Err(Error::corrupt(
+                format!(
+                    "point count {n} exceeds the {max} points the {} bytes left could hold",
+                    c.remaining()
+                ),
+                Some(at),
+            ));
+        }
+        let (nd, nc) = (devices.len() as u64, channels.len() as u64);
+        let mut points = Vec::with_capacity(n as usize);
+        let mut prev: i64 = 0;
+        for i in 0..n {
+            let at = c.pos() as u64;
+            let d = c.varint("point device index")?;
+            if d >= nd {
+                return Err(Error::corrupt(
+                    format!("point {i}: device index {d} out of range (table has {nd} names)"),
+                    Some(at),
+                ));
+            }
+            let at = c.pos() as u64;
+            let ch = c.varint("point channel index")?;
+            if ch >= nc {
+                return Err(Error::corrupt(
+                    format!("point {i}: channel index {ch} out of range (table has {nc} names)"),
+                    Some(at),
+                ));
+            }
+            let ts = prev.wrapping_add(unzigzag(c.varint("point timestamp delta")?));
+            prev = ts;
+            let at = c.pos() as u64;
+            let v = match c.u8("point value tag")? {
+                TAG_F64 => Value::F64(f64::from_bits(c.u64("f64 value")?)),
+                TAG_I64 => Value::I64(unzigzag(c.varint("i64 value")?)),
+                TAG_FALSE => Value::Bool(false),
+                TAG_TRUE => Value::Bool(true),
+                TAG_STR => Value::Str(c.str("string value")?.to_owned()),
+                t => {
+                    return Err(Error::corrupt(
+                        format!("point {i}: unknown value tag {t}"),
+                        Some(at),
+                    ))
+                }
+            };
+            // d < nd and ch < nc, both table lengths, so they fit in u32.
+            points.push((d as u32, ch as u32, ts, v));
+        }
+        c.finish("point batch")?;
+        Ok(PointBatch::from_parts(devices, channels, points))
+    }
+}
+
+/// Appends `v` as an unsigned LEB128 varint (the shortest form).
+#[inline(always)]
+fn put_var(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_table(out: &mut Vec<u8>, names: &[String]) {
+    put_var(out, names.len() as u64);
+    for n in names {
+        put_var(out, n.len() as u64);
+        out.extend_from_slice(n.as_bytes());
+    }
+}
+
+/// Tables this small are checked for duplicates by comparing every pair.
+const SMALL_TABLE: usize = 16;
+
+fn get_table(c: &mut Cursor<'_>, kind: &str) -> Result<Vec<String>> {
+    let at = c.pos() as u64;
+    let n = c.varint(&format!("{kind} count"))?;
+    // Every name takes at least its one-byte length.
+    if n > c.remaining() as u64 {
+        return Err(Error::corrupt(
+            format!("{kind} count {n} exceeds the {} bytes left", c.remaining()),
+            Some(at),
+        ));
+    }
+    let mut names: Vec<&str> = Vec::with_capacity(n as usize);
+    let mut seen: HashSet<&str> = HashSet::new();
+    let what = format!("{kind} name");
+    for i in 0..n {
+        let at = c.pos() as u64;
+        let s = c.str(&what)?;
+        let dup = if names.len() < SMALL_TABLE {
+            names.contains(&s)
+        } else {
+            if seen.is_empty() {
+                seen.reserve(n as usize);
+                seen.extend(names.iter().copied());
+            }
+            !seen.insert(s)
+        };
+        if dup {
+            return Err(Error::corrupt(
+                format!("{kind} name {i} ({s:?}) appears twice in the table"),
+                Some(at),
+            ));
+        }
+        names.push(s);
+    }
+    Ok(names.into_iter().map(str::to_owned).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn sample() -> PointBatch {
+        let mut b = PointBatch::default();
+        b.push("a", "t", -5, Value::F64(-0.0));
+        b.push("a", "n", i64::MIN, Value::I64(i64::MAX));
+        b.push("b", "t", i64::MAX, Value::Bool(true));
+        b.push("b", "n", 0, Value::Bool(false));
+        b.push("a", "s", 7, Value::Str("héllo".into()));
+        b.push(
+            "c",
+            "t",
+            8,
+            Value::F64(f64::from_bits(0x7ff0_0000_dead_beef)),
+        );
+        b
+    }
+
+    #[test]
+    fn push_interns_names() {
+        let b = sample();
+        assert_eq!(b.devices, ["a", "b", "c"]);
+        assert_eq!(b.channels, ["t", "n", "s"]);
+        let idx: Vec<(u32, u32)> = b.points.iter().map(|p| (p.0, p.1)).collect();
+        assert_eq!(idx, [(0, 0), (0, 1), (1, 0), (1, 1), (0, 2), (2, 0)]);
+        assert_eq!(b.len(), 6);
+    }
+
+    #[test]
+    fn push_after_decode_and_direct_edits_stays_unique() {
+        let mut bytes = Vec::new();
+        sample().encode(&mut bytes);
+        let mut b = PointBatch::decode(&bytes).unwrap();
+        b.push("b", "s", 1, Value::I64(1));
+        b.push("d", "s", 1, Value::I64(1));
+        assert_eq!(b.devices, ["a", "b", "c", "d"]);
+        b.devices.push("e".into());
+        b.push("e", "t", 1, Value::I64(1));
+        assert_eq!(b.devices.len(), 5);
+        assert_eq!(b.points.last().unwrap().0, 4);
+        // Many devices: the hash path.
+        for i in 0..1000 {
+            b.push(&format!("dev{}", i % 100), "t", i, Value::I64(i));
+        }
+        assert_eq!(b.devices.len(), 105);
+        let mut bytes = Vec::new();
+        b.encode(&mut bytes);
+        assert_eq!(PointBatch::decode(&bytes).unwrap(), b);
+    }
+
+    #[test]
+    fn exact_bytes() {
+        let mut b = PointBatch::default();
+        b.push("d", "c", 300, Value::I64(-1));
+        b.push("d", "c", 299, Value::Bool(true));
+        let mut out = Vec::new();
+        b.encode(&mut out);
+        assert_eq!(
+            out,
+            [1, 1, b'd', 1, 1, b'c', 2, 0, 0, 0xd8, 0x04, TAG_I64, 1, 0, 0, 1, TAG_TRUE]
+        );
+    }
+
+    fn corrupt_at(bytes: &[u8]) -> (String, Option<u64>) {
+        match PointBatch::decode(bytes).unwrap_err().kind() {
+            ErrorKind::Corrupt { what, offset } => (what.clone(), *offset),
+            ErrorKind::Truncated { what, .. } => (format!("truncated {what}"), None),
+            k => panic!("unexpected {k:?}"),
+        }
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let mut good = Vec::new();
+        sample().encode(&mut good);
+        // Every strict prefix fails, and so does a trailing byte.
+        for n in 0..good.len() {
+            assert!(PointBatch::decode(&good[..n]).is_err(), "prefix {n}");
+        }
+        let mut long = good.clone();
+        long.push(0);
+        assert!(corrupt_at(&long).0.contains("trailing"));
+        // Huge counts are rejected before allocating.
+        assert!(corrupt_at(&[0xff, 0xff, 0xff, 0xff, 0x0f])
+            .0
+            .contains("device count"));
+        assert!(corrupt_at(&[0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f])
+            .0
+            .contains("point count"));
+        assert!(corrupt_at(&[0, 0, 1, 0, 0, 0, 0])
+            .0
+            .contains("device index 0"));
+        assert!(corrupt_at(&[1, 0, 0, 1, 0, 0, 0, 0])
+            .0
+            .contains("channel index 0"));
+        let (what, at) = corrupt_at(&[1, 0, 1, 0, 1, 0, 0, 0, 9]);
+        assert!(what.contains("unknown value tag 9"), "{what}");
+        assert_eq!(at, Some(8));
+        assert!(corrupt_at(&[2, 1, b'x', 1, b'x', 0, 0]).0.contains("twice"));
+        assert!(corrupt_at(&[1, 1, 0xff, 0, 0]).0.contains("UTF-8"));
+        // Duplicates in a big table (the hash path).
+        let mut big = PointBatch::default();
+        for i in 0..40 {
+            big.push(&format!("d{i}"), "c", 0, Value::Bool(true));
+        }
+        big.devices[30] = "d3".into();
+        let mut bytes = Vec::new();
+        big.encode(&mut bytes);
+        assert!(corrupt_at(&bytes)
+            .0
+            .contains("device name 30 (\"d3\") appears twice"));
+    }
+}
