@@ -9,7 +9,6 @@ use crate::codec::bytes::{unzigzag, zigzag, Cursor};
 use crate::error::{Error, Result};
 use crate::model::Value;
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 
 /// Value tag: f64 followed by its 8 bytes, little-endian bit pattern.
 pub const TAG_F64: u8 = 0;
@@ -28,9 +27,9 @@ pub const MIN_POINT_BYTES: usize = 4;
 
 /// A batch of points as accepted from one producer call; names are local to the batch.
 ///
-/// Build one with [`push`](PointBatch::push), which interns names, or from tables with
-/// [`from_parts`](PointBatch::from_parts). Equality compares the three tables (values
-/// bit-exactly, see [`Value`]).
+/// Build one with [`push`](PointBatch::push), which interns names, or with a
+/// [`BatchBuilder`] when a batch holds many distinct devices. Equality compares values
+/// bit-exactly (see [`Value`]).
 ///
 /// ```
 /// use iotarc::model::Value;
@@ -44,7 +43,7 @@ pub const MIN_POINT_BYTES: usize = 4;
 /// assert_eq!((b.devices.len(), b.channels.len(), b.len()), (1, 2, 2));
 /// # Ok::<(), iotarc::Error>(())
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct PointBatch {
     /// Device names; points refer to them by index. Names are unique.
     pub devices: Vec<String>,
@@ -52,40 +51,28 @@ pub struct PointBatch {
     pub channels: Vec<String>,
     /// (device index, channel index, timestamp µs, value)
     pub points: Vec<(u32, u32, i64, Value)>,
-    /// Name → index maps used by `push`; rebuilt from the tables when stale.
-    index: NameIndex,
 }
 
-/// Lookup tables for [`PointBatch::push`]. Kept in step with the public tables by `push`;
-/// if the tables were edited directly the map is rebuilt (its length no longer matches).
-#[derive(Clone, Default)]
-struct NameIndex {
-    devices: HashMap<String, u32>,
-    channels: HashMap<String, u32>,
-}
-
-impl PartialEq for PointBatch {
-    fn eq(&self, other: &PointBatch) -> bool {
-        self.devices == other.devices
-            && self.channels == other.channels
-            && self.points == other.points
-    }
-}
-
-impl fmt::Debug for PointBatch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PointBatch")
-            .field("devices", &self.devices)
-            .field("channels", &self.channels)
-            .field("points", &self.points)
-            .finish()
-    }
-}
-
-/// Index of `name` in `table`, appending it if new. `hints` are indices tried first
-/// (cheap string compares); the hash map is consulted only when they miss.
+/// Index of `name` in `table`, appending it if new: the `hints` first, then a scan from
+/// the most recently added name backwards.
 #[inline]
-fn intern(
+fn intern_scan(table: &mut Vec<String>, name: &str, hints: [u32; 2]) -> u32 {
+    for h in hints {
+        if table.get(h as usize).is_some_and(|n| n == name) {
+            return h;
+        }
+    }
+    if let Some(i) = table.iter().rev().position(|n| n == name) {
+        return (table.len() - 1 - i) as u32;
+    }
+    // A table of u32::MAX names would need hundreds of GB; indices always fit.
+    table.push(name.to_owned());
+    (table.len() - 1) as u32
+}
+
+/// Index of `name` in `table` via `map`, appending it to both if new (`hints` first).
+#[inline]
+fn intern_map(
     table: &mut Vec<String>,
     map: &mut HashMap<String, u32>,
     name: &str,
@@ -96,34 +83,35 @@ fn intern(
             return h;
         }
     }
-    intern_slow(table, map, name)
-}
-
-#[cold]
-fn intern_slow(table: &mut Vec<String>, map: &mut HashMap<String, u32>, name: &str) -> u32 {
-    if map.len() != table.len() {
-        // The tables were built by decode/from_parts or edited directly: rebuild.
-        map.clear();
-        for (i, n) in table.iter().enumerate() {
-            map.entry(n.clone()).or_insert(i as u32);
-        }
-    }
     if let Some(&i) = map.get(name) {
-        if table.get(i as usize).is_some_and(|n| n == name) {
-            return i;
-        }
+        return i;
     }
-    // A table of u32::MAX names would need hundreds of GB; indices always fit.
     let i = table.len() as u32;
     table.push(name.to_owned());
     map.insert(name.to_owned(), i);
     i
 }
 
+/// Index hints from the previous point: its device; for channels, the one after the
+/// previous point's (wrapping: rows of a wide table repeat their channels in order),
+/// then the same one.
+#[inline]
+fn hints(b: &PointBatch) -> ([u32; 2], [u32; 2]) {
+    let Some(&(d, c, _, _)) = b.points.last() else {
+        return ([u32::MAX; 2], [u32::MAX; 2]);
+    };
+    let next = c.wrapping_add(1);
+    let next = if next as usize >= b.channels.len() {
+        0
+    } else {
+        next
+    };
+    ([d, u32::MAX], [next, c])
+}
+
 impl PointBatch {
     /// A batch of the given tables, taken as they are (no checks: [`encode`](Self::encode)
-    /// writes whatever it is given, and [`decode`](Self::decode) is where bytes are
-    /// validated).
+    /// writes whatever it is given; [`decode`](Self::decode) is where bytes are checked).
     pub fn from_parts(
         devices: Vec<String>,
         channels: Vec<String>,
@@ -133,41 +121,22 @@ impl PointBatch {
             devices,
             channels,
             points,
-            index: NameIndex::default(),
         }
     }
 
     /// Appends one point, interning the device and channel names.
     ///
     /// Consecutive points of the same device, and channels that repeat in the same order
-    /// (as rows of a wide table do), are resolved by comparing against the previous
-    /// point's indices; other names go through a hash map. Names must stay unique in
-    /// the tables: if you edit `devices` or `channels` directly, do not introduce
-    /// duplicates.
+    /// (as rows of a wide table do), are found by comparing against the previous point's
+    /// indices; other names by scanning the table from its newest name back, which is
+    /// fine for tens of names. For batches with many distinct devices use a
+    /// [`BatchBuilder`], which keeps a hash map. Names must stay unique in the tables:
+    /// if you edit `devices` or `channels` directly, do not introduce duplicates.
     #[inline]
     pub fn push(&mut self, device: &str, channel: &str, ts: i64, value: Value) {
-        let (pd, pc) = match self.points.last() {
-            Some(&(d, c, _, _)) => (d, c),
-            None => (u32::MAX, u32::MAX),
-        };
-        let d = intern(
-            &mut self.devices,
-            &mut self.index.devices,
-            device,
-            [pd, u32::MAX],
-        );
-        let next = pc.wrapping_add(1);
-        let next = if next as usize >= self.channels.len() {
-            0
-        } else {
-            next
-        };
-        let c = intern(
-            &mut self.channels,
-            &mut self.index.channels,
-            channel,
-            [next, pc],
-        );
+        let (hd, hc) = hints(self);
+        let d = intern_scan(&mut self.devices, device, hd);
+        let c = intern_scan(&mut self.channels, channel, hc);
         self.points.push((d, c, ts, value));
     }
 
@@ -186,8 +155,6 @@ impl PointBatch {
         self.devices.clear();
         self.channels.clear();
         self.points.clear();
-        self.index.devices.clear();
-        self.index.channels.clear();
     }
 
     /// Appends the encoding of the batch (`format-spec/wal.md` §5) to `out`.
@@ -298,7 +265,67 @@ impl PointBatch {
             points.push((d as u32, ch as u32, ts, v));
         }
         c.finish("point batch")?;
-        Ok(PointBatch::from_parts(devices, channels, points))
+        Ok(PointBatch {
+            devices,
+            channels,
+            points,
+        })
+    }
+}
+
+/// Builds a [`PointBatch`] with hash maps for name interning, so that pushing stays
+/// O(1) however many distinct devices and channels the batch holds.
+///
+/// ```
+/// use iotarc::model::Value;
+/// use iotarc::stream::batch::BatchBuilder;
+/// let mut b = BatchBuilder::default();
+/// for i in 0..10_000 {
+///     b.push(&format!("meter-{i}"), "kwh", 1_700_000_000_000_000, Value::I64(i));
+/// }
+/// let batch = b.take();
+/// assert_eq!((batch.devices.len(), batch.len()), (10_000, 10_000));
+/// assert!(b.is_empty());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct BatchBuilder {
+    batch: PointBatch,
+    devices: HashMap<String, u32>,
+    channels: HashMap<String, u32>,
+}
+
+impl BatchBuilder {
+    /// Appends one point, interning the device and channel names.
+    #[inline]
+    pub fn push(&mut self, device: &str, channel: &str, ts: i64, value: Value) {
+        let (hd, hc) = hints(&self.batch);
+        let b = &mut self.batch;
+        let d = intern_map(&mut b.devices, &mut self.devices, device, hd);
+        let c = intern_map(&mut b.channels, &mut self.channels, channel, hc);
+        b.points.push((d, c, ts, value));
+    }
+
+    /// Number of points pushed since the last [`take`](Self::take).
+    pub fn len(&self) -> usize {
+        self.batch.len()
+    }
+
+    /// True if no point was pushed since the last [`take`](Self::take).
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+    }
+
+    /// The batch built so far.
+    pub fn batch(&self) -> &PointBatch {
+        &self.batch
+    }
+
+    /// Returns the batch built so far and starts an empty one (keeping the maps'
+    /// allocations).
+    pub fn take(&mut self) -> PointBatch {
+        self.devices.clear();
+        self.channels.clear();
+        std::mem::take(&mut self.batch)
     }
 }
 
@@ -402,7 +429,6 @@ mod tests {
         b.push("e", "t", 1, Value::I64(1));
         assert_eq!(b.devices.len(), 5);
         assert_eq!(b.points.last().unwrap().0, 4);
-        // Many devices: the hash path.
         for i in 0..1000 {
             b.push(&format!("dev{}", i % 100), "t", i, Value::I64(i));
         }
@@ -410,6 +436,24 @@ mod tests {
         let mut bytes = Vec::new();
         b.encode(&mut bytes);
         assert_eq!(PointBatch::decode(&bytes).unwrap(), b);
+    }
+
+    #[test]
+    fn builder_matches_push() {
+        let mut plain = PointBatch::default();
+        let mut built = BatchBuilder::default();
+        for i in 0..3000i64 {
+            let d = format!("dev{}", (i * 7) % 300);
+            let c = ["t", "h", "p"][(i % 3) as usize];
+            plain.push(&d, c, i, Value::I64(i));
+            built.push(&d, c, i, Value::I64(i));
+        }
+        assert_eq!(built.len(), 3000);
+        assert_eq!(built.batch(), &plain);
+        assert_eq!(built.take(), plain);
+        assert!(built.is_empty());
+        built.push("x", "y", 0, Value::Bool(true));
+        assert_eq!(built.take().devices, ["x"]);
     }
 
     #[test]
