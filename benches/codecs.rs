@@ -11,6 +11,11 @@
 //!   `format::block::{encode, Block}` (adds footer statistics on encode, checksum and
 //!   ordering checks on decode). `point_decode` is the headline metric: the target is
 //!   >= 1 GB/s per core (62.5 M points/s) for decode and >= 300 MB/s for encode.
+//! - `every_codec_encode` / `every_codec_decode`: one fixture per codec id of every value
+//!   type (i64: raw, const, linear, for, delta, dod, rle, gorilla-dod; f64: raw, const,
+//!   rle, gorilla-xor, decimal; bool: bitpack, const; string: dict-zstd), each built so
+//!   that the encoder's own choice is that codec (checked before timing). Throughput is
+//!   `Throughput::Elements(n)` (values/s); bytes per value are in the summary table.
 //! - `footer_aggregate`: a 3,153,600-point segment (36.5 days at 1 s): aggregate from
 //!   footers, aggregate with both range edges mid-block, decode-everything-then-aggregate,
 //!   and `Segment::open`.
@@ -25,11 +30,11 @@ use criterion::measurement::Measurement;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use iotarc::codec::bytes::Cursor;
 use iotarc::codec::int::Allowed;
-use iotarc::codec::{float, int, Options};
+use iotarc::codec::{boolean, float, int, string, Options};
 use iotarc::format::block;
 use iotarc::{
-    Block, Column, ColumnBuf, Segment, SegmentWriter, Series, TimeRange, ValueType, Values,
-    WriterOptions,
+    Block, Column, ColumnBuf, Segment, SegmentWriter, Series, StrValues, TimeRange, ValueType,
+    Values, WriterOptions,
 };
 use std::hint::black_box;
 use std::time::Duration;
@@ -294,6 +299,226 @@ fn as_column(v: &Vals) -> Column {
 }
 
 // ---------------------------------------------------------------------------------------
+// One fixture per codec
+// ---------------------------------------------------------------------------------------
+
+/// A column of any value type.
+#[derive(Clone)]
+enum AnyCol {
+    I(Vec<i64>),
+    /// Timestamps: the integer encoder with Gorilla delta-of-delta among the candidates.
+    Ts(Vec<i64>),
+    F(Vec<f64>),
+    B(Vec<bool>),
+    S(StrValues),
+}
+
+/// (name, column, codec the encoder must choose, options).
+struct CodecCase {
+    name: &'static str,
+    col: AnyCol,
+    want: &'static str,
+    opts: Options,
+}
+
+fn every_codec_cases() -> Vec<CodecCase> {
+    let d = Options::default();
+    // Gorilla delta-of-delta is only tried without zstd (it loses to zstd byte planes).
+    let no_zstd = Options {
+        zstd_level: None,
+        ..Options::default()
+    };
+    let mut r = Rng::new(77);
+    let random: Vec<i64> = (0..N).map(|_| r.next_u64() as i64).collect();
+    let small: Vec<i64> = (0..N).map(|_| r.range(0, 999)).collect();
+    // Smoothly changing step (an accelerating counter): its deltas drift, so
+    // delta-of-deltas are tiny.
+    let mut step = 1_000i64;
+    let mut x = 0i64;
+    let accel: Vec<i64> = (0..N)
+        .map(|_| {
+            step += r.range(-3, 3);
+            x += step;
+            x
+        })
+        .collect();
+    // 64 runs of large random values.
+    let runs: Vec<i64> = (0..N)
+        .map(|i| {
+            let mut q = Rng::new(1000 + (i / (N / 64)) as u64);
+            q.next_u64() as i64
+        })
+        .collect();
+    // 1 s timestamps where one in a hundred arrives a few ms late.
+    let rare_jitter: Vec<i64> = (0..N as i64)
+        .map(|i| T0 + i * SEC + if i % 100 == 37 { 3_217 } else { 0 })
+        .collect();
+    let random_f: Vec<f64> = (0..N).map(|_| f64::from_bits(r.next_u64())).collect();
+    let runs_f: Vec<f64> = (0..N)
+        .map(|i| {
+            let mut q = Rng::new(2000 + (i / (N / 32)) as u64);
+            q.f64() * 1e3
+        })
+        .collect();
+    let bools: Vec<bool> = (0..N).map(|_| r.next_u64() & 1 == 1).collect();
+    let status = [
+        "ok",
+        "ok",
+        "ok",
+        "ok",
+        "ok",
+        "ok",
+        "warn",
+        "fault",
+        "maintenance",
+    ];
+    let strs: StrValues = (0..N)
+        .map(|i| {
+            // Runs of a state, as a device's status would be.
+            let mut q = Rng::new(3000 + (i / 97) as u64);
+            status[q.range(0, status.len() as i64 - 1) as usize]
+        })
+        .collect();
+    let reg = ts_regular(N);
+    let c = |name, col, want, opts: &Options| CodecCase {
+        name,
+        col,
+        want,
+        opts: opts.clone(),
+    };
+    vec![
+        c("i64:raw/random64", AnyCol::I(random), "raw", &d),
+        c("i64:const", AnyCol::I(vec![42; N]), "const", &d),
+        c("i64:linear/ts_regular", AnyCol::Ts(reg), "linear", &d),
+        c("i64:for/small_random", AnyCol::I(small), "for", &d),
+        c(
+            "i64:delta/energy_counter",
+            AnyCol::I(energy(N, 7)),
+            "delta",
+            &d,
+        ),
+        c("i64:dod/accelerating", AnyCol::I(accel), "dod", &d),
+        c("i64:rle/64_runs", AnyCol::I(runs), "rle", &d),
+        c(
+            "i64:gorilla-dod/ts_rare_jitter_nozstd",
+            AnyCol::Ts(rare_jitter),
+            "gorilla-dod",
+            &no_zstd,
+        ),
+        c("f64:raw/random_bits", AnyCol::F(random_f), "raw", &d),
+        c("f64:const", AnyCol::F(vec![21.5; N]), "const", &d),
+        c(
+            "f64:rle/32_runs_full_precision",
+            AnyCol::F(runs_f),
+            "rle",
+            &d,
+        ),
+        c(
+            "f64:gorilla-xor/f32_sensor",
+            AnyCol::F(vibration(N, 4).iter().map(|&x| x as f32 as f64).collect()),
+            "gorilla-xor",
+            &d,
+        ),
+        c(
+            "f64:decimal/temperature",
+            AnyCol::F(temperature(&ts_regular(N), 1)),
+            "decimal",
+            &d,
+        ),
+        c("bool:bitpack/random", AnyCol::B(bools), "bitpack", &d),
+        c("bool:const", AnyCol::B(vec![true; N]), "const", &d),
+        c("string:dict-zstd/status", AnyCol::S(strs), "dict-zstd", &d),
+    ]
+}
+
+/// Encodes a case; returns the codec's name.
+fn enc_any(col: &AnyCol, opts: &Options, out: &mut Vec<u8>) -> &'static str {
+    match col {
+        AnyCol::I(v) => int::name(int::encode(v, Allowed::ALL, false, opts, out)),
+        AnyCol::Ts(v) => int::name(int::encode(v, Allowed::ALL, true, opts, out)),
+        AnyCol::F(v) => float::name(float::encode(v, opts, out)),
+        AnyCol::B(v) => boolean::name(boolean::encode(v, out)),
+        AnyCol::S(v) => string::name(string::encode(v, opts, out)),
+    }
+}
+
+/// Decode buffers of every type.
+struct AnyBufs {
+    i: Vec<i64>,
+    f: Vec<f64>,
+    b: Vec<bool>,
+    s: StrValues,
+}
+
+fn dec_any(col: &AnyCol, bytes: &[u8], b: &mut AnyBufs) {
+    let mut c = Cursor::new(bytes);
+    match col {
+        AnyCol::I(_) | AnyCol::Ts(_) => {
+            int::decode(&mut c, Allowed::ALL, &mut b.i).unwrap();
+        }
+        AnyCol::F(_) => {
+            float::decode(&mut c, &mut b.f).unwrap();
+        }
+        AnyCol::B(_) => {
+            boolean::decode(&mut c, &mut b.b).unwrap();
+        }
+        AnyCol::S(_) => {
+            string::decode(&mut c, N, &mut b.s).unwrap();
+        }
+    }
+}
+
+fn bench_every_codec<M: Measurement>(c: &mut Criterion<M>) {
+    let cases = every_codec_cases();
+    let mut g = c.benchmark_group("every_codec_encode");
+    configure(&mut g);
+    g.throughput(Throughput::Elements(N as u64));
+    for k in &cases {
+        let mut out = Vec::with_capacity(16 * N);
+        g.bench_function(k.name, |b| {
+            b.iter(|| {
+                out.clear();
+                enc_any(black_box(&k.col), &k.opts, &mut out)
+            })
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("every_codec_decode");
+    configure(&mut g);
+    g.throughput(Throughput::Elements(N as u64));
+    let mut bufs = AnyBufs {
+        i: vec![0; N],
+        f: vec![0.0; N],
+        b: vec![false; N],
+        s: StrValues::default(),
+    };
+    for k in &cases {
+        let mut enc = Vec::new();
+        enc_any(&k.col, &k.opts, &mut enc);
+        // Round trip once, outside timing.
+        dec_any(&k.col, &enc, &mut bufs);
+        match &k.col {
+            AnyCol::I(v) | AnyCol::Ts(v) => assert_eq!(&bufs.i, v, "{}", k.name),
+            AnyCol::F(v) => assert!(
+                bufs.f
+                    .iter()
+                    .zip(v)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{}",
+                k.name
+            ),
+            AnyCol::B(v) => assert_eq!(&bufs.b, v, "{}", k.name),
+            AnyCol::S(v) => assert_eq!(&bufs.s, v, "{}", k.name),
+        }
+        g.bench_function(k.name, |b| {
+            b.iter(|| dec_any(&k.col, black_box(&enc), &mut bufs))
+        });
+    }
+    g.finish();
+}
+
+// ---------------------------------------------------------------------------------------
 // Summary table (printed once, outside timing)
 // ---------------------------------------------------------------------------------------
 
@@ -329,6 +554,24 @@ fn print_summary() {
             out.len() as f64 / N as f64,
             codec_name(&p.vals, c)
         );
+    }
+    eprintln!();
+    eprintln!("every codec: one fixture each; the encoder's own choice must be the named codec");
+    eprintln!(
+        "{:<40} {:>9} {:>12} {:<14}",
+        "fixture", "bytes", "bytes/value", "chosen"
+    );
+    for k in every_codec_cases() {
+        out.clear();
+        let got = enc_any(&k.col, &k.opts, &mut out);
+        eprintln!(
+            "{:<40} {:>9} {:>12.3} {:<14}",
+            k.name,
+            out.len(),
+            out.len() as f64 / N as f64,
+            got
+        );
+        assert_eq!(got, k.want, "fixture {} should select {}", k.name, k.want);
     }
     eprintln!();
     eprintln!("points (timestamp + value), codec level and as one encoded block (chunk flags + footer stats excluded):");
@@ -671,6 +914,7 @@ mod cpu_clock {
 
 fn run<M: Measurement + 'static>(mut c: Criterion<M>) {
     bench_columns(&mut c);
+    bench_every_codec(&mut c);
     bench_points(&mut c);
     bench_segment(&mut c);
     c.final_summary();
