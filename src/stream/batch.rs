@@ -5,7 +5,7 @@
 //! ([`PointBatch::encode`], [`PointBatch::decode`]) is specified in `format-spec/wal.md`
 //! §5; decoding checks every count, index, tag and string and never panics.
 
-use crate::codec::bytes::{unzigzag, zigzag, Cursor};
+use crate::codec::bytes::{unzigzag, zigzag, Cursor, MAX_VARINT_LEN};
 use crate::error::{Error, Result};
 use crate::model::Value;
 use std::collections::{HashMap, HashSet};
@@ -228,49 +228,122 @@ impl PointBatch {
         let (nd, nc) = (devices.len() as u64, channels.len() as u64);
         let mut points = Vec::with_capacity(n as usize);
         let mut prev: i64 = 0;
+        let mut pos = c.pos();
         for i in 0..n {
-            let at = c.pos() as u64;
-            let d = c.varint("point device index")?;
-            if d >= nd {
-                return Err(Error::corrupt(
-                    format!("point {i}: device index {d} out of range (table has {nd} names)"),
-                    Some(at),
-                ));
-            }
-            let at = c.pos() as u64;
-            let ch = c.varint("point channel index")?;
-            if ch >= nc {
-                return Err(Error::corrupt(
-                    format!("point {i}: channel index {ch} out of range (table has {nc} names)"),
-                    Some(at),
-                ));
-            }
-            let ts = prev.wrapping_add(unzigzag(c.varint("point timestamp delta")?));
-            prev = ts;
-            let at = c.pos() as u64;
-            let v = match c.u8("point value tag")? {
-                TAG_F64 => Value::F64(f64::from_bits(c.u64("f64 value")?)),
-                TAG_I64 => Value::I64(unzigzag(c.varint("i64 value")?)),
-                TAG_FALSE => Value::Bool(false),
-                TAG_TRUE => Value::Bool(true),
-                TAG_STR => Value::Str(c.str("string value")?.to_owned()),
-                t => {
-                    return Err(Error::corrupt(
-                        format!("point {i}: unknown value tag {t}"),
-                        Some(at),
-                    ))
+            let start = pos;
+            let p = match fast_point(bytes, &mut pos, nd, nc, prev) {
+                Some(p) => p,
+                None => {
+                    // Strings, and every error (reported by the checked reader).
+                    let mut c = Cursor::new(&bytes[start..]);
+                    let p =
+                        slow_point(&mut c, i, nd, nc, prev).map_err(|e| e.rebase(start as u64))?;
+                    pos = start + c.pos();
+                    p
                 }
             };
-            // d < nd and ch < nc, both table lengths, so they fit in u32.
-            points.push((d as u32, ch as u32, ts, v));
+            prev = p.2;
+            points.push(p);
         }
-        c.finish("point batch")?;
+        Cursor::new(&bytes[pos..])
+            .finish("point batch")
+            .map_err(|e| e.rebase(pos as u64))?;
         Ok(PointBatch {
             devices,
             channels,
             points,
         })
     }
+}
+
+type Point = (u32, u32, i64, Value);
+
+/// Reads a varint as [`Cursor::varint`] does, without building errors: `None` for
+/// anything it would reject.
+#[inline(always)]
+fn get_var(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let b = *buf.get(*pos)?;
+    if b < 0x80 {
+        *pos += 1;
+        return Some(u64::from(b));
+    }
+    let mut v = 0u64;
+    for i in 0..MAX_VARINT_LEN {
+        let b = *buf.get(*pos + i)?;
+        if i == MAX_VARINT_LEN - 1 && b > 1 {
+            return None;
+        }
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            *pos += i + 1;
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The hot path of [`PointBatch::decode`]: one valid point of a non-string value, or
+/// `None` (with `pos` anywhere) for strings and anything invalid, which
+/// [`slow_point`] then reads again from the start of the point.
+#[inline(always)]
+fn fast_point(bytes: &[u8], pos: &mut usize, nd: u64, nc: u64, prev: i64) -> Option<Point> {
+    let d = get_var(bytes, pos)?;
+    let ch = get_var(bytes, pos)?;
+    let dt = get_var(bytes, pos)?;
+    if d >= nd || ch >= nc {
+        return None;
+    }
+    let tag = *bytes.get(*pos)?;
+    *pos += 1;
+    let v = match tag {
+        TAG_F64 => {
+            let b: [u8; 8] = bytes.get(*pos..*pos + 8)?.try_into().ok()?;
+            *pos += 8;
+            Value::F64(f64::from_bits(u64::from_le_bytes(b)))
+        }
+        TAG_I64 => Value::I64(unzigzag(get_var(bytes, pos)?)),
+        TAG_FALSE => Value::Bool(false),
+        TAG_TRUE => Value::Bool(true),
+        _ => return None,
+    };
+    // d < nd and ch < nc, both table lengths, so they fit in u32.
+    Some((d as u32, ch as u32, prev.wrapping_add(unzigzag(dt)), v))
+}
+
+/// Reads point `i` with the checked reader, reporting exactly what is wrong.
+fn slow_point(c: &mut Cursor<'_>, i: u64, nd: u64, nc: u64, prev: i64) -> Result<Point> {
+    let at = c.pos() as u64;
+    let d = c.varint("point device index")?;
+    if d >= nd {
+        return Err(Error::corrupt(
+            format!("point {i}: device index {d} out of range (table has {nd} names)"),
+            Some(at),
+        ));
+    }
+    let at = c.pos() as u64;
+    let ch = c.varint("point channel index")?;
+    if ch >= nc {
+        return Err(Error::corrupt(
+            format!("point {i}: channel index {ch} out of range (table has {nc} names)"),
+            Some(at),
+        ));
+    }
+    let ts = prev.wrapping_add(unzigzag(c.varint("point timestamp delta")?));
+    let at = c.pos() as u64;
+    let v = match c.u8("point value tag")? {
+        TAG_F64 => Value::F64(f64::from_bits(c.u64("f64 value")?)),
+        TAG_I64 => Value::I64(unzigzag(c.varint("i64 value")?)),
+        TAG_FALSE => Value::Bool(false),
+        TAG_TRUE => Value::Bool(true),
+        TAG_STR => Value::Str(c.str("string value")?.to_owned()),
+        t => {
+            return Err(Error::corrupt(
+                format!("point {i}: unknown value tag {t}"),
+                Some(at),
+            ))
+        }
+    };
+    Ok((d as u32, ch as u32, ts, v))
 }
 
 /// Builds a [`PointBatch`] with hash maps for name interning, so that pushing stays
@@ -454,6 +527,78 @@ mod tests {
         assert!(built.is_empty());
         built.push("x", "y", 0, Value::Bool(true));
         assert_eq!(built.take().devices, ["x"]);
+    }
+
+    /// `decode` with every point read by the checked reader.
+    fn decode_reference(bytes: &[u8]) -> Result<PointBatch> {
+        let mut c = Cursor::new(bytes);
+        let devices = get_table(&mut c, "device")?;
+        let channels = get_table(&mut c, "channel")?;
+        let n = c.varint("point count")?;
+        if n > (c.remaining() / MIN_POINT_BYTES) as u64 {
+            return Err(Error::corrupt("count", None));
+        }
+        let (nd, nc) = (devices.len() as u64, channels.len() as u64);
+        let mut points = Vec::new();
+        let mut prev = 0;
+        for i in 0..n {
+            let p = slow_point(&mut c, i, nd, nc, prev)?;
+            prev = p.2;
+            points.push(p);
+        }
+        c.finish("point batch")?;
+        Ok(PointBatch::from_parts(devices, channels, points))
+    }
+
+    proptest::proptest! {
+        /// The fast path agrees with the checked reader on valid and mutated input,
+        /// including non-minimal and overlong varints.
+        #[test]
+        fn fast_path_agrees_with_checked_reader(
+            seed in proptest::collection::vec(
+                (0u8..4, proptest::prelude::any::<i64>(), proptest::prelude::any::<u64>()), 0..20),
+            flips in proptest::collection::vec((proptest::prelude::any::<usize>(), 0u8..=255), 0..3),
+        ) {
+            let mut b = PointBatch::default();
+            for (k, ts, x) in &seed {
+                let v = match k {
+                    0 => Value::F64(f64::from_bits(*x)),
+                    1 => Value::I64(*x as i64),
+                    2 => Value::Bool(x & 1 == 1),
+                    _ => Value::Str(format!("{x}")),
+                };
+                b.push(&format!("d{}", x % 3), &format!("c{}", x % 5), *ts, v);
+            }
+            let mut bytes = Vec::new();
+            b.encode(&mut bytes);
+            for (at, x) in &flips {
+                if !bytes.is_empty() {
+                    let i = at % bytes.len();
+                    bytes[i] ^= x;
+                }
+            }
+            let fast = PointBatch::decode(&bytes);
+            let slow = decode_reference(&bytes);
+            proptest::prop_assert_eq!(fast.is_ok(), slow.is_ok(), "{:?} vs {:?}", fast, slow);
+            if let (Ok(f), Ok(s)) = (fast, slow) {
+                proptest::prop_assert_eq!(f, s);
+            }
+        }
+    }
+
+    #[test]
+    fn non_minimal_varints_decode() {
+        // One point: device 0 as `80 00`, channel 0 as `80 80 00`, delta 1 as `82 00`
+        // (zigzag 1 = -1), i64 -1 as `81 80 80 80 80 80 80 80 80 00`.
+        let bytes = [
+            1, 1, b'd', 1, 1, b'c', 1, 0x80, 0, 0x80, 0x80, 0, 0x81, 0, TAG_I64, 0x81, 0x80, 0x80,
+            0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0,
+        ];
+        let b = PointBatch::decode(&bytes).unwrap();
+        assert_eq!(b.points, [(0, 0, -1, Value::I64(-1))]);
+        let mut overlong = bytes.to_vec();
+        overlong.insert(16, 0x80);
+        assert!(PointBatch::decode(&overlong).is_err());
     }
 
     #[test]
