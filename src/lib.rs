@@ -31,6 +31,7 @@ pub mod error;
 pub mod format;
 pub mod ingest;
 pub mod model;
+pub mod stream;
 
 pub use codec::validity::Bitmap;
 pub use codec::StrValues;
@@ -41,3 +42,18 @@ pub use format::reader::{Aggregate, Segment, Series};
 pub use format::stats::ColumnStats;
 pub use format::writer::{SegmentSummary, SegmentWriter, WriterOptions};
 pub use model::{Column, TimeRange, Value, ValueType, Values};
+
+/// Crash-test hook: aborts the process (as `kill -9` would stop it) at the named step
+/// when the environment variable `IOTARC_FAILPOINT` equals the name. Steps:
+/// `seal-after-write`, `seal-after-commit`, `compact-after-write`,
+/// `compact-after-commit`.
+pub(crate) fn failpoint(name: &str) {
+    static FP: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if FP
+        .get_or_init(|| std::env::var("IOTARC_FAILPOINT").ok())
+        .as_deref()
+        == Some(name)
+    {
+        std::process::abort();
+    }
+}

@@ -23,6 +23,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod compact;
 pub mod glob;
 pub mod load;
 pub mod manifest;
@@ -30,6 +31,7 @@ pub mod pack;
 pub mod query;
 pub mod sketch;
 
+pub use compact::{compact, CompactOptions, CompactReport};
 pub use load::{load, LoadOptions, LoadReport, OnError, Reject};
 pub use manifest::{Dedup, Manifest, PartitionUnit, SegmentEntry};
 pub use pack::{Origin, PackOptions, PackStats, PackValue, Packer, Rejected};

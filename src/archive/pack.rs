@@ -640,6 +640,103 @@ fn show(v: &PackValue) -> String {
     }
 }
 
+/// Writes pivoted device tables into one new segment and builds its manifest entry.
+pub(crate) struct SegmentBuilder {
+    path: PathBuf,
+    rel: String,
+    writer: SegmentWriter,
+    min_ts: i64,
+    max_ts: i64,
+    rows: u64,
+    points: u64,
+    devices: Vec<String>,
+    chan_types: BTreeMap<u32, Vec<String>>,
+}
+
+impl SegmentBuilder {
+    /// Starts `dir/rel` (creating its partition directory).
+    pub(crate) fn create(dir: &Path, rel: &str, wopts: &WriterOptions) -> Result<SegmentBuilder> {
+        let path = dir.join(rel);
+        if let Some(p) = path.parent() {
+            fs::create_dir_all(p).map_err(|e| Error::from(e).with_path(p))?;
+        }
+        let writer = SegmentWriter::create(&path, wopts.clone())?;
+        Ok(SegmentBuilder {
+            path,
+            rel: rel.to_owned(),
+            writer,
+            min_ts: i64::MAX,
+            max_ts: i64::MIN,
+            rows: 0,
+            points: 0,
+            devices: Vec::new(),
+            chan_types: BTreeMap::new(),
+        })
+    }
+
+    /// Adds one device's table (devices in ascending name order); an empty table is
+    /// skipped.
+    pub(crate) fn add(&mut self, device: String, table: &Table, channels: &[String]) -> Result<()> {
+        if table.ts.is_empty() {
+            return Ok(());
+        }
+        let cols: Vec<(&str, &Column)> = table
+            .columns
+            .iter()
+            .map(|(c, col)| (channels[*c as usize].as_str(), col))
+            .collect();
+        self.writer
+            .add(&device, &table.ts, &cols)
+            .map_err(|e| e.with_path(&self.path))?;
+        self.min_ts = self.min_ts.min(table.ts[0]);
+        self.max_ts = self.max_ts.max(table.ts[table.ts.len() - 1]);
+        self.rows += table.ts.len() as u64;
+        for (c, col) in &table.columns {
+            self.points += col.values.len() as u64;
+            let t = col.values.value_type().name().to_string();
+            let e = self.chan_types.entry(*c).or_default();
+            if !e.contains(&t) {
+                e.push(t);
+            }
+        }
+        self.devices.push(device);
+        Ok(())
+    }
+
+    /// Seals the file (atomically) and returns its entry; `None`, writing nothing, when
+    /// no row was added.
+    pub(crate) fn finish(
+        self,
+        meta: &SegMeta,
+        channels: &[String],
+    ) -> Result<Option<SegmentEntry>> {
+        if self.rows == 0 {
+            return Ok(None);
+        }
+        let summary = self.writer.finish()?;
+        Ok(Some(SegmentEntry {
+            path: self.rel,
+            partition: meta.window,
+            devices: self.devices,
+            channels: self
+                .chan_types
+                .into_iter()
+                .map(|(c, types)| ChannelInfo {
+                    name: channels[c as usize].clone(),
+                    types,
+                })
+                .collect(),
+            min_ts: self.min_ts,
+            max_ts: self.max_ts,
+            rows: self.rows,
+            points: self.points,
+            bytes: summary.bytes,
+            generation: meta.generation,
+            seq: meta.seq,
+        }))
+    }
+}
+
 /// Pivots each device's rows and writes them as one segment at `dir/rel`. Returns no
 /// entry when every row was refused.
 pub(crate) fn write_segment(
@@ -650,72 +747,19 @@ pub(crate) fn write_segment(
     channels: &[String],
     wopts: &WriterOptions,
 ) -> Result<JobOut> {
-    let path = dir.join(rel);
-    if let Some(p) = path.parent() {
-        fs::create_dir_all(p).map_err(|e| Error::from(e).with_path(p))?;
-    }
-    let mut writer = SegmentWriter::create(&path, wopts.clone())?;
+    let mut b = SegmentBuilder::create(dir, rel, wopts)?;
     let mut out = JobOut {
         entry: None,
         duplicates: 0,
         rejected: Vec::new(),
     };
-    let (mut min_ts, mut max_ts, mut rows, mut points) = (i64::MAX, i64::MIN, 0u64, 0u64);
-    let mut devices = Vec::new();
-    let mut chan_types: BTreeMap<u32, Vec<String>> = BTreeMap::new();
     for (device, mut buf) in group {
         let (table, dups, rej) = pivot(&mut buf, channels, &device, meta.dedup);
         drop(buf);
         out.duplicates += dups;
         out.rejected.extend(rej);
-        if table.ts.is_empty() {
-            continue;
-        }
-        let cols: Vec<(&str, &Column)> = table
-            .columns
-            .iter()
-            .map(|(c, col)| (channels[*c as usize].as_str(), col))
-            .collect();
-        writer
-            .add(&device, &table.ts, &cols)
-            .map_err(|e| e.with_path(&path))?;
-        min_ts = min_ts.min(table.ts[0]);
-        max_ts = max_ts.max(table.ts[table.ts.len() - 1]);
-        rows += table.ts.len() as u64;
-        for (c, col) in &table.columns {
-            points += col.values.len() as u64;
-            let t = col.values.value_type().name().to_string();
-            let e = chan_types.entry(*c).or_default();
-            if !e.contains(&t) {
-                e.push(t);
-            }
-        }
-        devices.push(device);
+        b.add(device, &table, channels)?;
     }
-    if rows == 0 {
-        // Every row of the group was refused: write nothing.
-        drop(writer);
-        return Ok(out);
-    }
-    let summary = writer.finish()?;
-    out.entry = Some(SegmentEntry {
-        path: rel.to_owned(),
-        partition: meta.window,
-        devices,
-        channels: chan_types
-            .into_iter()
-            .map(|(c, types)| ChannelInfo {
-                name: channels[c as usize].clone(),
-                types,
-            })
-            .collect(),
-        min_ts,
-        max_ts,
-        rows,
-        points,
-        bytes: summary.bytes,
-        generation: meta.generation,
-        seq: meta.seq,
-    });
+    out.entry = b.finish(meta, channels)?;
     Ok(out)
 }

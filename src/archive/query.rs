@@ -435,8 +435,10 @@ impl<'a> Query<'a> {
                                 };
                                 let vals = slice_values(&merged.values, r, e);
                                 let wa = acc.get(w, || WinAcc::new(t, need_values && self.approx));
-                                wa.stats
-                                    .merge(&ColumnStats::compute(&vals, &merged.timestamps[r..e]))?;
+                                wa.stats.merge(&ColumnStats::compute(
+                                    &vals,
+                                    &merged.timestamps[r..e],
+                                ))?;
                                 if need_values {
                                     wa.push_values(&vals);
                                 }

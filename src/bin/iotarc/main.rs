@@ -2,6 +2,7 @@
 //! 0 success, 1 runtime error, 2 usage error.
 
 mod demo;
+mod ingest;
 mod output;
 
 use anyhow::{anyhow, Context, Result};
@@ -55,6 +56,11 @@ enum Cmd {
     },
     /// Generate a sensor corpus, pack it, print stats and run sample queries with timings.
     Demo(demo::DemoArgs),
+    /// Write an endless stream (stdin or a followed file) into an archive: WAL-backed,
+    /// tolerant of late, out-of-order and repeated points.
+    Ingest(ingest::IngestArgs),
+    /// Merge each partition's small and late segments into sorted, deduplicated ones.
+    Compact(ingest::CompactArgs),
 }
 
 #[derive(Args)]
@@ -65,6 +71,31 @@ struct PackArgs {
     /// Archive directory.
     #[arg(short, long)]
     output: PathBuf,
+    #[command(flatten)]
+    input: InputArgs,
+    /// Partition window of a new archive.
+    #[arg(long, default_value = "day", value_parser = ["hour", "day", "week", "month"])]
+    partition: String,
+    /// What to do with a bad row.
+    #[arg(long, default_value = "fail", value_parser = ["fail", "skip"])]
+    on_error: String,
+    /// With --on-error skip, write each rejected line with its reason here.
+    #[arg(long)]
+    reject_file: Option<PathBuf>,
+    /// Target rows per block.
+    #[arg(long, default_value_t = 8192)]
+    block_rows: usize,
+    /// Buffered rows before a flush (bounds memory at roughly 64 bytes per row).
+    #[arg(long, default_value_t = 8 << 20)]
+    buffer_rows: usize,
+    /// No progress bar or summary.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// How input lines are parsed (shared by pack and ingest).
+#[derive(Args)]
+struct InputArgs {
     /// Input format (default: from the extension, then the content).
     #[arg(long, value_parser = ["csv", "csv-long", "csv-wide", "jsonl", "lp"])]
     format: Option<String>,
@@ -92,24 +123,42 @@ struct PackArgs {
     /// Force a channel's type, e.g. --type status=string (f64, i64, bool, string).
     #[arg(long = "type", value_name = "CHANNEL=TYPE")]
     types: Vec<String>,
-    /// Partition window of a new archive.
-    #[arg(long, default_value = "day", value_parser = ["hour", "day", "week", "month"])]
-    partition: String,
-    /// What to do with a bad row.
-    #[arg(long, default_value = "fail", value_parser = ["fail", "skip"])]
-    on_error: String,
-    /// With --on-error skip, write each rejected line with its reason here.
-    #[arg(long)]
-    reject_file: Option<PathBuf>,
-    /// Target rows per block.
-    #[arg(long, default_value_t = 8192)]
-    block_rows: usize,
-    /// Buffered rows before a flush (bounds memory at roughly 64 bytes per row).
-    #[arg(long, default_value_t = 8 << 20)]
-    buffer_rows: usize,
-    /// No progress bar or summary.
-    #[arg(short, long)]
-    quiet: bool,
+}
+
+impl InputArgs {
+    fn parse_options(&self) -> Result<ParseOptions> {
+        let format = match self.format.as_deref() {
+            None | Some("csv") => None,
+            Some("csv-long") => Some(Format::CsvLong),
+            Some("csv-wide") => Some(Format::CsvWide),
+            Some("jsonl") => Some(Format::Jsonl),
+            Some("lp") => Some(Format::LineProtocol),
+            Some(f) => return Err(usage(format!("unknown format {f}"))),
+        };
+        let time_unit = match self.time_unit.as_deref() {
+            None => None,
+            Some(u) => Some(
+                u.parse::<TimeUnit>()
+                    .map_err(|e| usage(format!("--time-unit: {e}")))?,
+            ),
+        };
+        let mut parse = ParseOptions {
+            format,
+            time_col: self.time_col.clone(),
+            device_col: self.device_col.clone(),
+            channel_col: self.channel_col.clone(),
+            value_col: self.value_col.clone(),
+            time_unit,
+            tz: parse_tz(&self.tz)?,
+            device_tag: self.device_tag.clone(),
+            ..ParseOptions::default()
+        };
+        for t in &self.types {
+            let (c, ty) = parse_type(t)?;
+            parse.types.insert(c, ty);
+        }
+        Ok(parse)
+    }
 }
 
 #[derive(Args)]
@@ -176,6 +225,8 @@ fn main() -> ExitCode {
         Cmd::Verify { paths } => verify(&paths),
         Cmd::Inspect { file } => inspect(&file),
         Cmd::Demo(a) => demo::run(a),
+        Cmd::Ingest(a) => ingest::ingest(a),
+        Cmd::Compact(a) => ingest::compact(a),
     };
     match r {
         Ok(code) => code,
@@ -234,36 +285,7 @@ pub(crate) fn human(bytes: u64) -> String {
 }
 
 fn pack(a: PackArgs) -> Result<ExitCode> {
-    let format = match a.format.as_deref() {
-        None | Some("csv") => None,
-        Some("csv-long") => Some(Format::CsvLong),
-        Some("csv-wide") => Some(Format::CsvWide),
-        Some("jsonl") => Some(Format::Jsonl),
-        Some("lp") => Some(Format::LineProtocol),
-        Some(f) => return Err(usage(format!("unknown format {f}"))),
-    };
-    let time_unit = match a.time_unit.as_deref() {
-        None => None,
-        Some(u) => Some(
-            u.parse::<TimeUnit>()
-                .map_err(|e| usage(format!("--time-unit: {e}")))?,
-        ),
-    };
-    let mut parse = ParseOptions {
-        format,
-        time_col: a.time_col,
-        device_col: a.device_col,
-        channel_col: a.channel_col,
-        value_col: a.value_col,
-        time_unit,
-        tz: parse_tz(&a.tz)?,
-        device_tag: a.device_tag,
-        ..ParseOptions::default()
-    };
-    for t in &a.types {
-        let (c, ty) = parse_type(t)?;
-        parse.types.insert(c, ty);
-    }
+    let parse = a.input.parse_options()?;
     let on_error = if a.on_error == "skip" {
         OnError::Skip
     } else {
@@ -392,11 +414,16 @@ fn pack(a: PackArgs) -> Result<ExitCode> {
 
 /// Parses a window length: a number and a unit (us, ms, s, m, h, d, w).
 fn parse_duration(s: &str) -> Result<i64> {
+    parse_duration_for("--every", s)
+}
+
+/// [`parse_duration`] naming `flag` in its messages.
+pub(crate) fn parse_duration_for(flag: &str, s: &str) -> Result<i64> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: i64 = num
         .parse()
-        .map_err(|_| usage(format!("--every {s:?}: expected e.g. 30s, 5m, 1h, 1d")))?;
+        .map_err(|_| usage(format!("{flag} {s:?}: expected e.g. 30s, 5m, 1h, 1d")))?;
     let mult = match unit {
         "us" => 1,
         "ms" => 1_000,
@@ -407,14 +434,14 @@ fn parse_duration(s: &str) -> Result<i64> {
         "w" => 7 * 86_400_000_000,
         _ => {
             return Err(usage(format!(
-                "--every {s:?}: unit must be us, ms, s, m, h, d or w (months vary in length)"
+                "{flag} {s:?}: unit must be us, ms, s, m, h, d or w (months vary in length)"
             )))
         }
     };
     match n.checked_mul(mult) {
         Some(v) if v > 0 => Ok(v),
         _ => Err(usage(format!(
-            "--every {s:?}: must be positive and fit 64-bit microseconds"
+            "{flag} {s:?}: must be positive and fit 64-bit microseconds"
         ))),
     }
 }

@@ -1,0 +1,322 @@
+//! Compaction: merges the small and late segments of a partition into one sorted,
+//! deduplicated segment per tier window (archive.md §8).
+//!
+//! Every merge is its own commit: write the merged segment, commit a manifest that swaps
+//! it for its inputs, delete the inputs. A crash between steps leaves either the old
+//! manifest plus an unlisted file, or the new manifest plus unlisted inputs; the next
+//! writer deletes unlisted files. Readers holding the old manifest re-read it when a
+//! segment file has gone (see `query.rs`).
+
+use super::manifest::{self, Manifest, PartitionUnit, SegmentEntry};
+use super::pack::{pivot, segment_path, BufRow, Origin, PackValue, SegMeta, SegmentBuilder};
+use crate::error::{Error, Result};
+use crate::format::block::ColumnBuf;
+use crate::format::reader::Segment;
+use crate::format::writer::{sync_dir, WriterOptions};
+use crate::model::{TimeRange, Values};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::path::Path;
+
+/// Settings of a compaction run.
+#[derive(Clone, Debug)]
+pub struct CompactOptions {
+    /// Tier windows, smallest first. Units larger than the archive's partition are
+    /// dropped, and the partition unit is always the last tier, so a full run leaves at
+    /// most one segment per partition (unless merging would reorder arrivals, §8).
+    pub tiers: Vec<PartitionUnit>,
+    /// Merge a tier window only when it holds at least this many segments (at least 2).
+    pub min_segments: usize,
+    /// Merge only tier windows that end at or before this timestamp (µs); `None` merges
+    /// every window. The streaming writer passes its watermark, so open windows are left
+    /// alone.
+    pub closed_before: Option<i64>,
+    /// Segment writer settings.
+    pub writer: WriterOptions,
+}
+
+impl Default for CompactOptions {
+    fn default() -> Self {
+        CompactOptions {
+            tiers: vec![PartitionUnit::Hour, PartitionUnit::Day],
+            min_segments: 2,
+            closed_before: None,
+            writer: WriterOptions::default(),
+        }
+    }
+}
+
+/// What a compaction run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompactReport {
+    /// Merges committed.
+    pub merges: u64,
+    /// Segments replaced.
+    pub segments_in: u64,
+    /// Segments written.
+    pub segments_out: u64,
+    /// Bytes of the replaced segments.
+    pub bytes_in: u64,
+    /// Bytes of the written segments.
+    pub bytes_out: u64,
+    /// Points in the replaced segments.
+    pub points_in: u64,
+    /// Points in the written segments (fewer when duplicates were dropped).
+    pub points_out: u64,
+    /// Groups left alone, with the reason (e.g. a type conflict between segments).
+    pub skipped: Vec<String>,
+}
+
+impl CompactReport {
+    /// Adds another report's counts.
+    pub fn add(&mut self, o: &CompactReport) {
+        self.merges += o.merges;
+        self.segments_in += o.segments_in;
+        self.segments_out += o.segments_out;
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+        self.points_in += o.points_in;
+        self.points_out += o.points_out;
+        self.skipped.extend(o.skipped.iter().cloned());
+    }
+}
+
+/// Compacts the archive at `dir`: takes the writer lock, deletes unlisted files, then
+/// merges tier by tier.
+///
+/// # Errors
+/// Another writer holds the lock; a corrupt manifest or segment; I/O errors. A failed
+/// merge leaves the archive as it was before that merge.
+///
+/// # Example
+/// ```
+/// use iotarc::archive::{compact, CompactOptions, Packer, PackOptions, PackValue, Origin};
+/// let dir = tempfile::tempdir()?;
+/// for run in 0..3i64 {
+///     let mut p = Packer::open(dir.path(), PackOptions::default())?;
+///     p.push("d", "t", 1_700_000_000_000_000 + run, PackValue::F64(1.0), Origin { input: 0, line: 1 });
+///     p.commit(0)?;
+/// }
+/// let r = compact(dir.path(), &CompactOptions::default())?;
+/// assert_eq!((r.segments_in, r.segments_out), (3, 1));
+/// # Ok::<(), iotarc::Error>(())
+/// ```
+pub fn compact(dir: &Path, opts: &CompactOptions) -> Result<CompactReport> {
+    let _lock = manifest::lock(dir)?;
+    let mut m = Manifest::read(dir)?;
+    manifest::remove_orphans(dir, &m)?;
+    compact_locked(dir, &mut m, opts)
+}
+
+/// [`compact`] for a caller that holds the lock and the current manifest (updated in
+/// place as merges commit).
+pub(crate) fn compact_locked(
+    dir: &Path,
+    m: &mut Manifest,
+    opts: &CompactOptions,
+) -> Result<CompactReport> {
+    let unit = m.partition;
+    let mut tiers: Vec<PartitionUnit> = opts
+        .tiers
+        .iter()
+        .copied()
+        .filter(|&t| nests(t, unit))
+        .collect();
+    tiers.push(unit);
+    tiers.dedup();
+    let mut report = CompactReport::default();
+    for tier in tiers {
+        for group in plan_tier(m, tier, opts) {
+            match merge(dir, m, &group, &opts.writer)? {
+                Ok(r) => report.add(&r),
+                Err(why) => report.skipped.push(why),
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// True when windows of `tier` nest inside windows of `unit`.
+fn nests(tier: PartitionUnit, unit: PartitionUnit) -> bool {
+    use PartitionUnit::*;
+    matches!(
+        (tier, unit),
+        (Hour, _) | (Day, Day | Week | Month) | (Week, Week) | (Month, Month)
+    )
+}
+
+/// The groups (as segment paths) of one tier that should be merged now.
+fn plan_tier(m: &Manifest, tier: PartitionUnit, opts: &CompactOptions) -> Vec<Vec<String>> {
+    let mut windows: BTreeMap<(i64, i64), Vec<&SegmentEntry>> = BTreeMap::new();
+    for s in &m.segments {
+        let w = tier.window_start(s.min_ts);
+        if tier.window_start(s.max_ts) == w {
+            windows.entry((s.partition, w)).or_default().push(s);
+        }
+    }
+    let mut out = Vec::new();
+    for ((part, w), segs) in windows {
+        if segs.len() < opts.min_segments.max(2) {
+            continue;
+        }
+        if opts.closed_before.is_some_and(|c| tier.window_end(w) > c) {
+            continue;
+        }
+        let lo = segs.iter().map(|s| s.seq).min().unwrap_or(0);
+        let hi = segs.iter().map(|s| s.seq).max().unwrap_or(0);
+        let tmin = segs.iter().map(|s| s.min_ts).min().unwrap_or(0);
+        let tmax = segs.iter().map(|s| s.max_ts).max().unwrap_or(0);
+        let devices: BTreeSet<&str> = segs
+            .iter()
+            .flat_map(|s| s.devices.iter().map(String::as_str))
+            .collect();
+        let members: BTreeSet<&str> = segs.iter().map(|s| s.path.as_str()).collect();
+        // §8: an outside segment that overlaps the group for a shared device and whose
+        // seq lies inside the group's range would change places in arrival order.
+        let interleaved = m.segments.iter().any(|o| {
+            o.partition == part
+                && !members.contains(o.path.as_str())
+                && o.seq > lo
+                && o.seq < hi
+                && o.min_ts <= tmax
+                && o.max_ts >= tmin
+                && o.devices.iter().any(|d| devices.contains(d.as_str()))
+        });
+        if !interleaved {
+            out.push(segs.iter().map(|s| s.path.clone()).collect());
+        }
+    }
+    out
+}
+
+/// Merges the live segments at `paths` into one. The inner `Err` is a reason the group
+/// was left alone (nothing written); the outer one an I/O or corruption error.
+fn merge(
+    dir: &Path,
+    m: &mut Manifest,
+    paths: &[String],
+    wopts: &WriterOptions,
+) -> Result<std::result::Result<CompactReport, String>> {
+    let mut inputs: Vec<SegmentEntry> = m
+        .segments
+        .iter()
+        .filter(|s| paths.contains(&s.path))
+        .cloned()
+        .collect();
+    if inputs.len() < 2 {
+        return Ok(Err("group changed before merging".into()));
+    }
+    inputs.sort_by_key(|s| s.seq);
+    let segs: Vec<Segment> = inputs
+        .iter()
+        .map(|e| Segment::open(dir.join(&e.path)))
+        .collect::<Result<_>>()?;
+    let partition = inputs[0].partition;
+    let seq = inputs.iter().map(|s| s.seq).max().unwrap_or(0);
+    let generation = m.generation + 1;
+    let rel = segment_path(m.partition, partition, generation, seq);
+    let meta = SegMeta {
+        window: partition,
+        generation,
+        seq,
+        dedup: m.dedup,
+    };
+    let devices: BTreeSet<&str> = inputs
+        .iter()
+        .flat_map(|s| s.devices.iter().map(String::as_str))
+        .collect();
+    let mut channels: Vec<String> = Vec::new();
+    let mut channel_idx: HashMap<String, u32> = HashMap::new();
+    let mut builder = SegmentBuilder::create(dir, &rel, wopts)?;
+    let mut ts = Vec::new();
+    let mut col = ColumnBuf::default();
+    for device in devices {
+        let mut rows = Vec::new();
+        for (rank, seg) in segs.iter().enumerate() {
+            let ids: Vec<u32> = seg
+                .channels()
+                .iter()
+                .map(|c| {
+                    *channel_idx.entry(c.clone()).or_insert_with(|| {
+                        channels.push(c.clone());
+                        channels.len() as u32 - 1
+                    })
+                })
+                .collect();
+            let mut pos = 0u64;
+            for &bi in seg.blocks_for(device, TimeRange::ALL) {
+                let block = seg.block(bi)?;
+                block.timestamps(&mut ts).map_err(seg.ctx(bi))?;
+                for (ci, cm) in block.meta().columns.iter().enumerate() {
+                    block.column(ci, &mut col).map_err(seg.ctx(bi))?;
+                    let ch = ids[cm.channel as usize];
+                    let mut k = 0;
+                    for (i, &t) in ts.iter().enumerate() {
+                        if !col.is_present(i) {
+                            continue;
+                        }
+                        let v = match &col.values {
+                            Values::F64(v) => PackValue::F64(v[k]),
+                            Values::I64(v) => PackValue::I64(v[k]),
+                            Values::Bool(v) => PackValue::Bool(v[k]),
+                            Values::Str(v) => PackValue::Str(v.get(k).unwrap_or("").into()),
+                        };
+                        k += 1;
+                        pos += 1;
+                        let origin = Origin {
+                            input: rank as u32,
+                            line: pos,
+                        };
+                        rows.push(BufRow::new(t, ch, origin, v));
+                    }
+                }
+            }
+        }
+        let (table, _dups, rejected) = pivot(&mut rows, &channels, device, meta.dedup);
+        if let Some(r) = rejected.first() {
+            // Never drop a point to make a merge fit: leave the group as it is.
+            drop(builder);
+            let _ = fs::remove_file(dir.join(&rel));
+            return Ok(Err(format!(
+                "segments {} not merged: {}",
+                paths.join(", "),
+                r.reason
+            )));
+        }
+        builder.add(device.to_owned(), &table, &channels)?;
+    }
+    let entry = builder.finish(&meta, &channels)?;
+    crate::failpoint("compact-after-write");
+    let mut next = m.clone();
+    next.generation = generation;
+    next.segments.retain(|s| !paths.contains(&s.path));
+    let mut report = CompactReport {
+        merges: 1,
+        segments_in: inputs.len() as u64,
+        bytes_in: inputs.iter().map(|s| s.bytes).sum(),
+        points_in: inputs.iter().map(|s| s.points).sum(),
+        ..Default::default()
+    };
+    if let Some(e) = entry {
+        report.segments_out = 1;
+        report.bytes_out = e.bytes;
+        report.points_out = e.points;
+        next.segments.push(e);
+    }
+    next.segments
+        .sort_by(|a, b| (a.partition, &a.path).cmp(&(b.partition, &b.path)));
+    next.write(dir)?;
+    *m = next;
+    crate::failpoint("compact-after-commit");
+    drop(segs);
+    for e in &inputs {
+        let p = dir.join(&e.path);
+        match fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(Error::from(err).with_path(&p)),
+        }
+    }
+    sync_dir(&dir.join(&rel))?;
+    Ok(Ok(report))
+}

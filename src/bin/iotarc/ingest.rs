@@ -1,0 +1,425 @@
+//! `iotarc ingest` (live streams through the WAL-backed stream writer) and
+//! `iotarc compact`.
+
+use crate::{human, parse_duration_for, usage, InputArgs};
+use anyhow::{anyhow, Context, Result};
+use clap::Args;
+use iotarc::archive::{CompactOptions, CompactReport, Dedup, PartitionUnit};
+use iotarc::ingest::{detect_format, Batch, Format, Parser};
+use iotarc::stream::{PointBatch, StreamOptions, StreamWriter, SyncPolicy};
+use rayon::prelude::*;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(Args)]
+pub struct IngestArgs {
+    /// Archive directory (created if missing).
+    archive: PathBuf,
+    /// Input file, or `-` for stdin.
+    #[arg(default_value = "-")]
+    input: String,
+    #[command(flatten)]
+    parse: InputArgs,
+    /// Keep reading the file as it grows (like `tail -f`); stop with Ctrl-C (acknowledged
+    /// points are in the WAL and are sealed by the next run).
+    #[arg(long)]
+    follow: bool,
+    /// WAL fsync policy: `batch` (fsync before every acknowledgement; survives power
+    /// loss), `interval=MS` (fsync at least every MS ms; survives a process crash, a power
+    /// loss may lose the last MS ms) or `none` (survives a process crash only).
+    #[arg(long, default_value = "batch")]
+    sync: String,
+    /// How late a point may arrive and still be sorted into its window's first segment;
+    /// later points go to late segments of the right partition.
+    #[arg(long, default_value = "10m")]
+    lateness: String,
+    /// Buffer window: buffers are sealed into segments when their window closes.
+    #[arg(long, default_value = "hour", value_parser = ["hour", "day", "week", "month"])]
+    seal_window: String,
+    /// Seal everything once the oldest buffered point has waited this long (bounds the
+    /// delay until points are queryable); `off` disables it.
+    #[arg(long, default_value = "10s")]
+    max_delay: String,
+    /// Memory bound for buffered points, e.g. 256M or 2G; producers wait above it.
+    #[arg(long, default_value = "256M")]
+    max_memory: String,
+    /// Duplicate policy of a new archive (an existing archive keeps its own; giving a
+    /// different one is an error).
+    #[arg(long, value_parser = ["last", "first", "keep-all"])]
+    dedup: Option<String>,
+    /// Partition window of a new archive.
+    #[arg(long, default_value = "day", value_parser = ["hour", "day", "week", "month"])]
+    partition: String,
+    /// Compaction tiers, smallest first (the partition unit is always the last tier).
+    #[arg(long, default_value = "hour,day", value_delimiter = ',')]
+    compact_tiers: Vec<String>,
+    /// Do not compact while ingesting.
+    #[arg(long)]
+    no_compact: bool,
+    /// What to do with a bad line or a refused point.
+    #[arg(long, default_value = "skip", value_parser = ["fail", "skip"])]
+    on_error: String,
+    /// Write each rejected line with its reason here.
+    #[arg(long)]
+    reject_file: Option<PathBuf>,
+    /// Print `ack LINE` to stdout whenever every input line up to LINE is acknowledged
+    /// (durable under --sync, or rejected and reported).
+    #[arg(long)]
+    ack: bool,
+    /// No summary.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+pub struct CompactArgs {
+    /// Archive directory.
+    archive: PathBuf,
+    /// Tiers, smallest first (the partition unit is always the last tier).
+    #[arg(long, default_value = "hour,day", value_delimiter = ',')]
+    tiers: Vec<String>,
+    /// Merge a tier window once it holds at least this many segments.
+    #[arg(long, default_value_t = 2)]
+    min_segments: usize,
+    /// No summary.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn parse_unit(flag: &str, s: &str) -> Result<PartitionUnit> {
+    PartitionUnit::parse(s)
+        .ok_or_else(|| usage(format!("{flag} {s:?}: expected hour, day, week or month")))
+}
+
+fn parse_size(s: &str) -> Result<usize> {
+    let t = s.trim_end_matches(['B', 'b']);
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&t[..i], 1usize << 10),
+        Some((i, 'M' | 'm')) => (&t[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    num.parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|&n| n >= 1 << 20)
+        .ok_or_else(|| {
+            usage(format!(
+                "--max-memory {s:?}: expected e.g. 256M or 2G (at least 1M)"
+            ))
+        })
+}
+
+fn tiers(list: &[String]) -> Result<Vec<PartitionUnit>> {
+    list.iter().map(|t| parse_unit("--tiers", t)).collect()
+}
+
+fn print_compaction(r: &CompactReport) {
+    eprintln!(
+        "compaction: {} merge(s), {} segment(s) ({}) -> {} ({}), {} -> {} points",
+        r.merges,
+        r.segments_in,
+        human(r.bytes_in),
+        r.segments_out,
+        human(r.bytes_out),
+        r.points_in,
+        r.points_out
+    );
+    for s in &r.skipped {
+        eprintln!("compaction: {s}");
+    }
+}
+
+pub fn compact(a: CompactArgs) -> Result<ExitCode> {
+    let opts = CompactOptions {
+        tiers: tiers(&a.tiers)?,
+        min_segments: a.min_segments,
+        ..CompactOptions::default()
+    };
+    if !a.archive.join("MANIFEST").exists() {
+        return Err(anyhow!("{} is not an iotarc archive", a.archive.display()));
+    }
+    let r = iotarc::archive::compact(&a.archive, &opts)?;
+    if !a.quiet {
+        print_compaction(&r);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Rejected lines and refused points, per the --on-error policy.
+struct Rejects {
+    fail: bool,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    shown: usize,
+    count: u64,
+    input: String,
+}
+
+impl Rejects {
+    fn reject(&mut self, line: u64, reason: &str, text: &str) -> Result<()> {
+        self.count += 1;
+        if self.fail {
+            return Err(anyhow!(
+                "{}:{line}: {reason}\n(points acknowledged before this line are kept; use --on-error skip to skip bad lines)",
+                self.input
+            ));
+        }
+        match self.file.as_mut() {
+            Some(f) => writeln!(f, "{}:{line}: {reason}\t{text}", self.input)?,
+            None if self.shown < 10 => {
+                eprintln!("skipped {}:{line}: {reason}", self.input);
+                self.shown += 1;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+pub fn ingest(a: IngestArgs) -> Result<ExitCode> {
+    let parse = a.parse.parse_options()?;
+    let sync = SyncPolicy::parse(&a.sync).ok_or_else(|| {
+        usage(format!(
+            "--sync {:?}: expected batch, none or interval=MS",
+            a.sync
+        ))
+    })?;
+    let max_delay = match a.max_delay.as_str() {
+        "off" | "none" | "0" => None,
+        s => Some(Duration::from_micros(
+            parse_duration_for("--max-delay", s)? as u64
+        )),
+    };
+    let dedup = match &a.dedup {
+        Some(d) => Some(Dedup::parse(d).ok_or_else(|| usage("bad --dedup"))?),
+        None => None,
+    };
+    let opts = StreamOptions {
+        partition: parse_unit("--partition", &a.partition)?,
+        dedup,
+        sync,
+        lateness_us: parse_duration_for("--lateness", &a.lateness)?,
+        seal_unit: parse_unit("--seal-window", &a.seal_window)?,
+        max_delay,
+        max_memory: parse_size(&a.max_memory)?,
+        compact: (!a.no_compact)
+            .then(|| {
+                tiers(&a.compact_tiers).map(|t| CompactOptions {
+                    tiers: t,
+                    ..CompactOptions::default()
+                })
+            })
+            .transpose()?,
+        ..StreamOptions::default()
+    };
+    if a.follow && a.input == "-" {
+        return Err(usage("--follow needs a file, not stdin"));
+    }
+    let mut reader: Box<dyn Read> = if a.input == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(&a.input).with_context(|| format!("opening {}", a.input))?)
+    };
+    let mut rejects = Rejects {
+        fail: a.on_error == "fail",
+        file: match &a.reject_file {
+            Some(p) => Some(std::io::BufWriter::new(
+                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+            )),
+            None => None,
+        },
+        shown: 0,
+        count: 0,
+        input: a.input.clone(),
+    };
+    let start = Instant::now();
+    let (w, rep) = StreamWriter::open(&a.archive, opts)?;
+    if !a.quiet {
+        if rep.records > 0 || rep.truncated.is_some() || rep.orphans_removed > 0 {
+            eprintln!(
+                "recovered: replayed {} WAL record(s), {} point(s) restored, {} already sealed; {} unlisted file(s) removed",
+                rep.records, rep.points, rep.already_sealed, rep.orphans_removed
+            );
+        }
+        if let Some(t) = &rep.truncated {
+            eprintln!(
+                "recovered: cut a torn WAL tail of {} byte(s) at {}:{} ({}); it held no acknowledged record",
+                t.bytes,
+                t.file.display(),
+                t.offset,
+                t.reason
+            );
+        }
+    }
+    let path_hint = (a.input != "-").then_some(a.input.as_str());
+    let mut parser: Option<Parser> = None;
+    let mut pending: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 4 << 20];
+    let mut next_line = 1u64;
+    let mut lines_total = 0u64;
+    let mut stdout = std::io::stdout().lock();
+    let mut eof = false;
+    while !eof {
+        let n = match reader.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(anyhow!(e).context(format!("reading {}", a.input))),
+        };
+        if n == 0 {
+            if a.follow {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            eof = true;
+        }
+        pending.extend_from_slice(&chunk[..n]);
+        if parser.is_none() {
+            let Some(nl) = memchr::memchr(b'\n', &pending).or(eof.then_some(pending.len())) else {
+                continue;
+            };
+            if pending.is_empty() {
+                break;
+            }
+            let first = pending[..nl].strip_suffix(b"\r").unwrap_or(&pending[..nl]);
+            let format = detect_format(&parse, path_hint, Some(first))?;
+            let p = match format {
+                Format::CsvLong | Format::CsvWide => {
+                    let p = Parser::new(&parse, format, Some(first))
+                        .map_err(|e| anyhow!("{}:1: CSV header: {e}", a.input))?;
+                    pending.drain(..(nl + 1).min(pending.len()));
+                    next_line = 2;
+                    p
+                }
+                _ => Parser::new(&parse, format, None)?,
+            };
+            parser = Some(p);
+        }
+        let Some(p) = parser.as_ref() else {
+            continue;
+        };
+        let cut = if eof {
+            pending.len()
+        } else {
+            match memchr::memrchr(b'\n', &pending) {
+                Some(i) => i + 1,
+                None => continue,
+            }
+        };
+        if cut == 0 {
+            continue;
+        }
+        let batches = parse_parallel(p, &pending[..cut], next_line);
+        for b in batches {
+            next_line += b.lines;
+            lines_total += b.lines;
+            write_batch(&w, &b, &mut rejects)?;
+        }
+        pending.drain(..cut);
+        if a.ack {
+            writeln!(stdout, "ack {}", next_line - 1)?;
+            stdout.flush()?;
+        }
+    }
+    if let Some(f) = rejects.file.as_mut() {
+        f.flush()?;
+    }
+    let stats = w.close()?;
+    if !a.quiet {
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!(
+            "read {lines_total} lines; acknowledged {} points ({:.0}/s), rejected {} line(s)/point(s)",
+            stats.points,
+            stats.points as f64 / secs.max(1e-9),
+            rejects.count
+        );
+        eprintln!(
+            "sealed {} points in {} segment(s) over {} round(s); {} duplicates resolved; WAL: {} records, {} fsyncs; peak buffer memory {}",
+            stats.points_sealed,
+            stats.segments,
+            stats.seals,
+            stats.duplicates,
+            stats.records,
+            stats.syncs,
+            human(stats.peak_memory as u64)
+        );
+        if let (Some(p50), Some(p99)) = (stats.latency.quantile(0.5), stats.latency.quantile(0.99))
+        {
+            eprintln!(
+                "acknowledged -> queryable: p50 {:.1} ms, p99 {:.1} ms",
+                p50.as_secs_f64() * 1e3,
+                p99.as_secs_f64() * 1e3
+            );
+        }
+        if stats.compaction.merges > 0 || !stats.compaction.skipped.is_empty() {
+            print_compaction(&stats.compaction);
+        }
+    }
+    if stats.lost > 0 {
+        for p in &stats.problems {
+            eprintln!("iotarc: acknowledged point not written: {p}");
+        }
+        return Err(anyhow!(
+            "{} acknowledged point(s) could not be written (they remain in the WAL)",
+            stats.lost
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parses complete lines, splitting large inputs across cores.
+fn parse_parallel(p: &Parser, bytes: &[u8], first_line: u64) -> Vec<Batch> {
+    const PIECE: usize = 1 << 20;
+    if bytes.len() <= PIECE {
+        return vec![p.parse_chunk(bytes, first_line)];
+    }
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut line = first_line;
+    while start < bytes.len() {
+        let mut end = (start + PIECE).min(bytes.len());
+        if end < bytes.len() {
+            end = match memchr::memchr(b'\n', &bytes[end..]) {
+                Some(i) => end + i + 1,
+                None => bytes.len(),
+            };
+        }
+        pieces.push((start, end, line));
+        line += memchr::memchr_iter(b'\n', &bytes[start..end]).count() as u64;
+        start = end;
+    }
+    pieces
+        .par_iter()
+        .map(|&(s, e, l)| p.parse_chunk(&bytes[s..e], l))
+        .collect()
+}
+
+/// Sends one parsed batch to the writer and applies the bad-row policy to parse errors
+/// and refused points.
+fn write_batch(w: &StreamWriter, b: &Batch, rejects: &mut Rejects) -> Result<()> {
+    for e in &b.errors {
+        rejects.reject(e.line, &e.reason, &e.text)?;
+    }
+    // The parser's dictionaries are unique, so they serve as the batch's tables as is.
+    let mut pb = PointBatch {
+        devices: b.devices.clone(),
+        channels: b.channels.clone(),
+        points: Vec::with_capacity(b.rows.len()),
+    };
+    let mut lines = Vec::with_capacity(b.rows.len());
+    for r in &b.rows {
+        if let Some(v) = b.value(r) {
+            pb.points.push((r.device, r.channel, r.ts, v));
+            lines.push(r.line);
+        }
+    }
+    if pb.points.is_empty() {
+        return Ok(());
+    }
+    let ack = w.write(pb)?;
+    for (i, reason) in &ack.rejected {
+        rejects.reject(lines[*i], reason, "")?;
+    }
+    Ok(())
+}

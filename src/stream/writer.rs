@@ -1,0 +1,1099 @@
+//! The streaming writer: accepts point batches from any number of threads, logs them to
+//! the WAL before acknowledging them, buffers points per (device, seal window) and seals
+//! buffers into segments when their window closes, when memory runs short or when the
+//! oldest buffered point has waited `max_delay`.
+//!
+//! Threads: producers call [`StreamWriter::write`]; the first producer to find no WAL
+//! write in progress becomes the *leader* and writes every queued batch with one write
+//! and (policy permitting) one fsync — group commit — then inserts the points into the
+//! buffers and wakes the others. A sealer thread forms seal rounds, writes segments,
+//! commits the manifest with the WAL state of archive.md §7, trims the WAL and, when
+//! enabled, compacts.
+
+use super::batch::PointBatch;
+use super::latency::LatencyHist;
+use super::wal::{self, TruncatedTail, WalOptions, WalWriter};
+use crate::archive::compact::{self, CompactOptions, CompactReport};
+use crate::archive::manifest::{self, Dedup, Manifest, PartitionUnit, WalState};
+use crate::archive::pack::{segment_path, write_segment, BufRow, Origin, PackValue, SegMeta};
+use crate::error::{Error, Result};
+use crate::format::writer::WriterOptions;
+use crate::model::{Value, ValueType};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// When the WAL is fsynced, and so what an acknowledgement guarantees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// fsync before every acknowledgement (group commit shares one fsync among the
+    /// batches that arrive while the previous one runs). An acknowledged point survives
+    /// a process crash and a power loss.
+    Batch,
+    /// Write to the OS before acknowledging; fsync at most this often (and at least this
+    /// often while data is unsynced). An acknowledged point survives a process crash; a
+    /// power loss can lose up to the interval's acknowledged points.
+    Interval(Duration),
+    /// Write to the OS before acknowledging; never fsync the WAL (segments and the
+    /// manifest are still fsynced). Survives a process crash, not a power loss.
+    None,
+}
+
+impl SyncPolicy {
+    /// Parses `batch`, `none`, `interval=MS` or `interval=<n>ms|s`.
+    pub fn parse(s: &str) -> Option<SyncPolicy> {
+        match s {
+            "batch" => Some(SyncPolicy::Batch),
+            "none" => Some(SyncPolicy::None),
+            _ => {
+                let v = s.strip_prefix("interval=")?;
+                let ms: u64 = if let Some(x) = v.strip_suffix("ms") {
+                    x.parse().ok()?
+                } else if let Some(x) = v.strip_suffix('s') {
+                    x.parse::<u64>().ok()?.checked_mul(1000)?
+                } else {
+                    v.parse().ok()?
+                };
+                (ms > 0).then(|| SyncPolicy::Interval(Duration::from_millis(ms)))
+            }
+        }
+    }
+}
+
+/// Settings of a [`StreamWriter`].
+#[derive(Clone, Debug)]
+pub struct StreamOptions {
+    /// Partition window of a new archive.
+    pub partition: PartitionUnit,
+    /// Duplicate policy of a new archive; for an existing archive it must match.
+    pub dedup: Option<Dedup>,
+    /// WAL fsync policy.
+    pub sync: SyncPolicy,
+    /// How far behind the newest timestamp seen a window stays open, in µs.
+    pub lateness_us: i64,
+    /// Window of a buffer; at most the partition unit (a larger one is clamped).
+    pub seal_unit: PartitionUnit,
+    /// Seal everything once the oldest buffered point has waited this long (bounds the
+    /// delay from acknowledgement to queryable). `None`: only windows and memory seal.
+    pub max_delay: Option<Duration>,
+    /// Bound on buffered points plus points being sealed, in bytes; producers block
+    /// above it.
+    pub max_memory: usize,
+    /// Segment writer settings.
+    pub writer: WriterOptions,
+    /// WAL settings.
+    pub wal: WalOptions,
+    /// Compact after seals (tiers as in [`CompactOptions`]); `None` disables it.
+    pub compact: Option<CompactOptions>,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        StreamOptions {
+            partition: PartitionUnit::Day,
+            dedup: None,
+            sync: SyncPolicy::Batch,
+            lateness_us: 600_000_000,
+            seal_unit: PartitionUnit::Hour,
+            max_delay: Some(Duration::from_secs(10)),
+            max_memory: 256 << 20,
+            writer: WriterOptions::default(),
+            wal: WalOptions::default(),
+            compact: Some(CompactOptions::default()),
+        }
+    }
+}
+
+/// The outcome of one [`StreamWriter::write`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WriteAck {
+    /// Every WAL record up to this seq, this batch's included, was acknowledged when the
+    /// call returned (`None` if no point was accepted).
+    pub seq: Option<u64>,
+    /// Points accepted and acknowledged.
+    pub accepted: usize,
+    /// Points refused, as (index in the batch, reason). Refused points are not logged.
+    pub rejected: Vec<(usize, String)>,
+}
+
+/// What [`StreamWriter::open`] found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OpenReport {
+    /// WAL records replayed.
+    pub records: u64,
+    /// Points restored into buffers.
+    pub points: u64,
+    /// Points of replayed records already in segments (skipped).
+    pub already_sealed: u64,
+    /// A torn or corrupt WAL tail that was cut off.
+    pub truncated: Option<TruncatedTail>,
+    /// Unlisted segment files a crashed writer left behind, deleted.
+    pub orphans_removed: usize,
+}
+
+/// Counters of a running writer.
+#[derive(Clone, Debug, Default)]
+pub struct StreamStats {
+    /// Points acknowledged.
+    pub points: u64,
+    /// Points refused by `write`.
+    pub rejected: u64,
+    /// WAL records written.
+    pub records: u64,
+    /// WAL fsyncs.
+    pub syncs: u64,
+    /// Seal rounds committed.
+    pub seals: u64,
+    /// Segments written by seals.
+    pub segments: u64,
+    /// Points written to segments (after deduplication).
+    pub points_sealed: u64,
+    /// Duplicates resolved while sealing.
+    pub duplicates: u64,
+    /// Acknowledged points that could not be written (should stay 0; see `problems`).
+    pub lost: u64,
+    /// Descriptions of such points.
+    pub problems: Vec<String>,
+    /// Compaction totals.
+    pub compaction: CompactReport,
+    /// Points in buffers.
+    pub buffered_points: u64,
+    /// Bytes accounted against `max_memory`.
+    pub memory: usize,
+    /// Largest `memory` seen.
+    pub peak_memory: usize,
+    /// Delay from acknowledgement to queryable (committed in a segment), per point.
+    pub latency: LatencyHist,
+}
+
+/// Type state of one (device, channel), so type conflicts are refused before the WAL
+/// and not discovered after acknowledgement.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// Integers only so far; `big` when one is not exactly an f64.
+    Int {
+        big: bool,
+    },
+    /// Floats (integers that are exactly f64 are accepted too).
+    Float,
+    Bool,
+    Str,
+}
+
+struct Buf {
+    rows: Vec<BufRow>,
+    first_seq: u64,
+    bytes: usize,
+    /// (ack time, points) per insert, for the latency histogram.
+    acks: Vec<(Instant, u32)>,
+}
+
+struct Pending {
+    ticket: u64,
+    batch: PointBatch,
+    /// Global ids of the batch's device and channel tables.
+    dev_ids: Vec<u32>,
+    ch_ids: Vec<u32>,
+}
+
+struct State {
+    devices: Vec<String>,
+    device_idx: HashMap<String, u32>,
+    channels: Vec<String>,
+    channel_idx: HashMap<String, u32>,
+    /// Type state per device, per channel id.
+    kinds: Vec<Vec<Option<Kind>>>,
+    bufs: HashMap<(u32, i64), Buf>,
+    queue: Vec<Pending>,
+    next_ticket: u64,
+    done_ticket: u64,
+    leader: bool,
+    max_ts: i64,
+    arrival: u64,
+    /// Next WAL seq (every record below it is in the buffers or sealed).
+    next_seq: u64,
+    error: Option<String>,
+    flush_requested: u64,
+    flush_done: u64,
+    /// Producers blocked on memory.
+    waiting: usize,
+    stop: bool,
+    last_sync: Instant,
+    unsynced: bool,
+    stats: StreamStats,
+}
+
+struct Shared {
+    dir: PathBuf,
+    opts: StreamOptions,
+    unit: PartitionUnit,
+    seal_unit: PartitionUnit,
+    st: Mutex<State>,
+    cv: Condvar,
+    wal: Mutex<WalWriter>,
+}
+
+/// A live writer into an archive. Holds the archive's writer lock until dropped.
+///
+/// # Example
+/// ```
+/// use iotarc::stream::{PointBatch, StreamOptions, StreamWriter};
+/// use iotarc::Value;
+/// let dir = tempfile::tempdir()?;
+/// let arch = dir.path().join("arch");
+/// let (w, _) = StreamWriter::open(&arch, StreamOptions::default())?;
+/// let mut b = PointBatch::default();
+/// b.push("pump-1", "temp", 1_700_000_000_000_000, Value::F64(21.5));
+/// b.push("pump-1", "temp", 1_700_000_001_000_000, Value::F64(21.6));
+/// let ack = w.write(b)?; // durable (WAL fsynced) when this returns
+/// assert_eq!(ack.accepted, 2);
+/// w.close()?; // seals the buffers into segments
+/// let a = iotarc::archive::Archive::open(&arch)?;
+/// let (rows, _) = a.query().aggregates(&[iotarc::archive::Agg::Count]).run_aggregate()?;
+/// assert_eq!(rows[0].count, 2);
+/// # Ok::<(), iotarc::Error>(())
+/// ```
+pub struct StreamWriter {
+    shared: Arc<Shared>,
+    sealer: Option<JoinHandle<()>>,
+    _lock: File,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock is a bug; the state is still consistent enough to
+    // report errors, so keep going rather than poison every later call.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn value_bytes(v: &Value) -> usize {
+    match v {
+        Value::Str(s) => s.len() + 16,
+        _ => 0,
+    }
+}
+
+/// Memory charged per buffered point: the row plus amortised vector growth.
+const POINT_BYTES: usize = std::mem::size_of::<BufRow>() + 16;
+
+fn to_pack(v: Value) -> PackValue {
+    match v {
+        Value::F64(x) => PackValue::F64(x),
+        Value::I64(x) => PackValue::I64(x),
+        Value::Bool(x) => PackValue::Bool(x),
+        Value::Str(s) => PackValue::Str(s.into_boxed_str()),
+    }
+}
+
+fn intern(map: &mut HashMap<String, u32>, names: &mut Vec<String>, s: &str) -> u32 {
+    if let Some(&i) = map.get(s) {
+        return i;
+    }
+    let i = names.len() as u32;
+    names.push(s.to_owned());
+    map.insert(s.to_owned(), i);
+    i
+}
+
+impl State {
+    /// Checks `v` against the channel's type so far and records it. `Err` names why the
+    /// point is refused.
+    fn admit(&mut self, dev: u32, ch: u32, v: &Value) -> std::result::Result<(), String> {
+        let exact = |x: i64| {
+            let f = x as f64;
+            f as i128 == x as i128 && f.abs() < 9.3e18
+        };
+        let new = match v {
+            Value::F64(_) => Kind::Float,
+            Value::I64(x) => Kind::Int { big: !exact(*x) },
+            Value::Bool(_) => Kind::Bool,
+            Value::Str(_) => Kind::Str,
+        };
+        let (d, c) = (dev as usize, ch as usize);
+        if self.kinds.len() <= d {
+            self.kinds.resize_with(d + 1, Vec::new);
+        }
+        let row = &mut self.kinds[d];
+        if row.len() <= c {
+            row.resize(c + 1, None);
+        }
+        let slot = row[c].get_or_insert(new);
+        let name = |k: Kind| match k {
+            Kind::Int { .. } => ValueType::I64.name(),
+            Kind::Float => ValueType::F64.name(),
+            Kind::Bool => ValueType::Bool.name(),
+            Kind::Str => ValueType::Str.name(),
+        };
+        match (*slot, new) {
+            (a, b) if a == b => Ok(()),
+            (Kind::Int { .. }, Kind::Int { big }) => {
+                if big {
+                    *slot = Kind::Int { big: true };
+                }
+                Ok(())
+            }
+            (Kind::Float, Kind::Int { big: false }) => Ok(()),
+            (Kind::Int { big: false }, Kind::Float) => {
+                *slot = Kind::Float;
+                Ok(())
+            }
+            (Kind::Float, Kind::Int { big: true }) | (Kind::Int { big: true }, Kind::Float) => {
+                Err(format!(
+                    "channel {:?} of device {:?} mixes floats with integers beyond 2^53, which no f64 holds exactly",
+                    self.channels[ch as usize], self.devices[dev as usize]
+                ))
+            }
+            (a, b) => Err(format!(
+                "{} value for channel {:?} of device {:?}, which is {}",
+                name(b),
+                self.channels[ch as usize],
+                self.devices[dev as usize],
+                name(a)
+            )),
+        }
+    }
+
+    /// Inserts a batch's points (WAL record `seq`) into the buffers.
+    fn insert(
+        &mut self,
+        seal_unit: PartitionUnit,
+        seq: u64,
+        batch: PointBatch,
+        dev_ids: &[u32],
+        ch_ids: &[u32],
+        acked: Instant,
+        skip: Option<&HashMap<(u32, i64), u64>>,
+    ) -> (u64, u64) {
+        let (mut inserted, mut skipped) = (0u64, 0u64);
+        let mut last: Option<((u32, i64), i64, i64)> = None;
+        // Consecutive points of one buffer (a wide row, a device's burst) are gathered in
+        // `run` and moved with one hash lookup.
+        let mut run: Vec<BufRow> = Vec::new();
+        let mut run_key = (u32::MAX, i64::MIN);
+        let mut run_bytes = 0usize;
+        for (d, c, ts, v) in batch.points {
+            let dev = dev_ids[d as usize];
+            let ch = ch_ids[c as usize];
+            let w = match last {
+                Some(((ld, lw), ws, we)) if ld == dev && ts >= ws && ts < we => lw,
+                _ => {
+                    let ws = seal_unit.window_start(ts);
+                    last = Some(((dev, ws), ws, seal_unit.window_end(ws)));
+                    ws
+                }
+            };
+            if skip.is_some_and(|m| m.get(&(dev, w)).is_some_and(|&upto| upto >= seq)) {
+                skipped += 1;
+                continue;
+            }
+            if (dev, w) != run_key {
+                self.move_run(run_key, &mut run, &mut run_bytes, seq, acked);
+                run_key = (dev, w);
+            }
+            run_bytes += POINT_BYTES + value_bytes(&v);
+            self.arrival += 1;
+            run.push(BufRow::new(
+                ts,
+                ch,
+                Origin {
+                    input: 0,
+                    line: self.arrival,
+                },
+                to_pack(v),
+            ));
+            self.max_ts = self.max_ts.max(ts);
+            inserted += 1;
+        }
+        self.move_run(run_key, &mut run, &mut run_bytes, seq, acked);
+        self.stats.buffered_points += inserted;
+        (inserted, skipped)
+    }
+}
+
+impl State {
+    fn move_run(
+        &mut self,
+        key: (u32, i64),
+        run: &mut Vec<BufRow>,
+        bytes: &mut usize,
+        seq: u64,
+        acked: Instant,
+    ) {
+        if run.is_empty() {
+            return;
+        }
+        let buf = self.bufs.entry(key).or_insert_with(|| Buf {
+            rows: Vec::new(),
+            first_seq: seq,
+            bytes: 0,
+            acks: Vec::new(),
+        });
+        match buf.acks.last_mut() {
+            Some(a) if a.0 == acked => a.1 += run.len() as u32,
+            _ => buf.acks.push((acked, run.len() as u32)),
+        }
+        buf.rows.append(run);
+        buf.bytes += *bytes;
+        *bytes = 0;
+    }
+}
+
+/// One seal round handed from the state to the sealer.
+struct Round {
+    bufs: Vec<((u32, i64), Buf)>,
+    upto: u64,
+    low: u64,
+    bytes: usize,
+    devices: Vec<String>,
+    channels: Vec<String>,
+}
+
+impl StreamWriter {
+    /// Opens (or creates) the archive at `dir` for streaming: takes the writer lock,
+    /// deletes what a crashed writer left unlisted, replays the WAL into the buffers and
+    /// starts the sealer thread.
+    ///
+    /// # Errors
+    /// Another writer holds the lock; a corrupt manifest or WAL (other than a torn tail,
+    /// which is cut off and reported); a dedup policy that differs from the archive's;
+    /// I/O errors.
+    pub fn open(dir: impl AsRef<Path>, opts: StreamOptions) -> Result<(StreamWriter, OpenReport)> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir).map_err(|e| Error::from(e).with_path(&dir))?;
+        let lock_file = manifest::lock(&dir)?;
+        let mut m = if dir.join(manifest::MANIFEST_FILE).exists() {
+            Manifest::read(&dir)?
+        } else {
+            let mut m = Manifest::new(opts.partition);
+            m.dedup = opts.dedup.unwrap_or_default();
+            m
+        };
+        if let Some(d) = opts.dedup {
+            if d != m.dedup {
+                return Err(Error::invalid_input(format!(
+                    "archive {} deduplicates with policy {}, not {}; the policy is fixed when the archive is created",
+                    dir.display(),
+                    m.dedup.name(),
+                    d.name()
+                )));
+            }
+        }
+        let mut report = OpenReport {
+            orphans_removed: manifest::remove_orphans(&dir, &m)?,
+            ..Default::default()
+        };
+        let unit = m.partition;
+        let seal_unit = match &m.wal {
+            Some(w) => w.seal_unit,
+            None => clamp_unit(opts.seal_unit, unit),
+        };
+        let (replay_from, sealed) = match &m.wal {
+            Some(w) => (w.replay_from, w.sealed.clone()),
+            None => (0, Vec::new()),
+        };
+        if m.wal.is_none() {
+            m.wal = Some(WalState {
+                replay_from: 0,
+                seal_unit,
+                sealed: Vec::new(),
+            });
+        }
+        let mut st = State {
+            devices: Vec::new(),
+            device_idx: HashMap::new(),
+            channels: Vec::new(),
+            channel_idx: HashMap::new(),
+            kinds: Vec::new(),
+            bufs: HashMap::new(),
+            queue: Vec::new(),
+            next_ticket: 1,
+            done_ticket: 0,
+            leader: false,
+            max_ts: i64::MIN,
+            arrival: 0,
+            next_seq: 0,
+            error: None,
+            flush_requested: 0,
+            flush_done: 0,
+            waiting: 0,
+            stop: false,
+            last_sync: Instant::now(),
+            unsynced: false,
+            stats: StreamStats::default(),
+        };
+        let mut skip: HashMap<(u32, i64), u64> = HashMap::new();
+        for (d, w, upto) in &sealed {
+            let id = intern(&mut st.device_idx, &mut st.devices, d);
+            skip.insert((id, *w), *upto);
+        }
+        let wal_dir = dir.join("wal");
+        fs::create_dir_all(&wal_dir).map_err(|e| Error::from(e).with_path(&wal_dir))?;
+        let now = Instant::now();
+        let rep = wal::replay(&wal_dir, replay_from, |seq, payload| {
+            let batch = PointBatch::decode(payload).map_err(|e| {
+                Error::corrupt(format!("WAL record {seq}: {e}"), None).with_path(&wal_dir)
+            })?;
+            let dev_ids: Vec<u32> = batch
+                .devices
+                .iter()
+                .map(|d| intern(&mut st.device_idx, &mut st.devices, d))
+                .collect();
+            let ch_ids: Vec<u32> = batch
+                .channels
+                .iter()
+                .map(|c| intern(&mut st.channel_idx, &mut st.channels, c))
+                .collect();
+            for &(d, c, _, ref v) in &batch.points {
+                // Recorded points were admitted once; re-admitting rebuilds the types.
+                let _ = st.admit(dev_ids[d as usize], ch_ids[c as usize], v);
+            }
+            let (ins, skipped) =
+                st.insert(seal_unit, seq, batch, &dev_ids, &ch_ids, now, Some(&skip));
+            report.records += 1;
+            report.points += ins;
+            report.already_sealed += skipped;
+            Ok(())
+        })?;
+        report.truncated = rep.truncated;
+        let next_seq = rep.next_seq.max(replay_from);
+        st.next_seq = next_seq;
+        st.stats.memory = st.bufs.values().map(|b| b.bytes).sum();
+        let walw = WalWriter::create(&wal_dir, next_seq, opts.wal.clone())?;
+        let shared = Arc::new(Shared {
+            dir,
+            opts,
+            unit,
+            seal_unit,
+            st: Mutex::new(st),
+            cv: Condvar::new(),
+            wal: Mutex::new(walw),
+        });
+        let sh = Arc::clone(&shared);
+        let sealer = std::thread::Builder::new()
+            .name("iotarc-sealer".into())
+            .spawn(move || sealer_loop(&sh, m))
+            .map_err(Error::from)?;
+        Ok((
+            StreamWriter {
+                shared,
+                sealer: Some(sealer),
+                _lock: lock_file,
+            },
+            report,
+        ))
+    }
+
+    /// Logs `batch` to the WAL and buffers it; returns once the accepted points are
+    /// acknowledged under the sync policy. Blocks while buffered memory is above
+    /// `max_memory` (backpressure; nothing is dropped). Points whose type conflicts with
+    /// their channel's earlier points are refused and listed in the ack.
+    ///
+    /// # Errors
+    /// A WAL or segment write failed (earlier or now); nothing of this batch is
+    /// acknowledged then, and every later call fails too.
+    pub fn write(&self, batch: PointBatch) -> Result<WriteAck> {
+        let sh = &*self.shared;
+        let need: usize = batch
+            .points
+            .iter()
+            .map(|p| POINT_BYTES + value_bytes(&p.3))
+            .sum();
+        let mut st = lock(&sh.st);
+        // Backpressure: wait for room (a batch larger than the whole bound waits for an
+        // empty buffer instead). A waiting producer makes the sealer seal everything.
+        while st.error.is_none()
+            && st.stats.memory > 0
+            && st.stats.memory + need > sh.opts.max_memory
+        {
+            st.waiting += 1;
+            sh.cv.notify_all();
+            st = sh.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+            st.waiting -= 1;
+        }
+        if let Some(e) = &st.error {
+            return Err(Error::invalid_input(format!(
+                "stream writer failed earlier: {e}"
+            )));
+        }
+        let st_ref = &mut *st;
+        let dev_ids: Vec<u32> = batch
+            .devices
+            .iter()
+            .map(|d| intern(&mut st_ref.device_idx, &mut st_ref.devices, d))
+            .collect();
+        let ch_ids: Vec<u32> = batch
+            .channels
+            .iter()
+            .map(|c| intern(&mut st_ref.channel_idx, &mut st_ref.channels, c))
+            .collect();
+        // A record must decode at replay: its name tables may not repeat a name.
+        for ids in [&dev_ids, &ch_ids] {
+            let mut sorted = ids.clone();
+            sorted.sort_unstable();
+            if sorted.windows(2).any(|w| w[0] == w[1]) {
+                return Err(Error::invalid_input(
+                    "batch has a device or channel name twice in its tables",
+                ));
+            }
+        }
+        let mut ack = WriteAck::default();
+        let mut bytes = 0;
+        for (i, (d, c, _, v)) in batch.points.iter().enumerate() {
+            let (Some(&dev), Some(&ch)) = (dev_ids.get(*d as usize), ch_ids.get(*c as usize))
+            else {
+                ack.rejected
+                    .push((i, "device or channel index out of range".into()));
+                continue;
+            };
+            match st.admit(dev, ch, v) {
+                Ok(()) => bytes += POINT_BYTES + value_bytes(v),
+                Err(e) => ack.rejected.push((i, e)),
+            }
+        }
+        let batch = if ack.rejected.is_empty() {
+            batch
+        } else {
+            let mut points = Vec::with_capacity(batch.points.len() - ack.rejected.len());
+            let mut r = ack.rejected.iter().map(|x| x.0).peekable();
+            for (i, p) in batch.points.into_iter().enumerate() {
+                if r.peek() == Some(&i) {
+                    r.next();
+                } else {
+                    points.push(p);
+                }
+            }
+            PointBatch::from_parts(batch.devices, batch.channels, points)
+        };
+        st.stats.rejected += ack.rejected.len() as u64;
+        ack.accepted = batch.points.len();
+        if batch.points.is_empty() {
+            return Ok(ack);
+        }
+        let ticket = st.next_ticket;
+        st.next_ticket += 1;
+        st.stats.memory += bytes;
+        st.stats.peak_memory = st.stats.peak_memory.max(st.stats.memory);
+        st.queue.push(Pending {
+            ticket,
+            batch,
+            dev_ids,
+            ch_ids,
+        });
+        loop {
+            if let Some(e) = &st.error {
+                return Err(Error::invalid_input(format!("stream writer failed: {e}")));
+            }
+            if st.done_ticket >= ticket {
+                break;
+            }
+            if !st.leader {
+                st.leader = true;
+                let group = std::mem::take(&mut st.queue);
+                drop(st);
+                let res = self.commit_group(group);
+                st = lock(&sh.st);
+                st.leader = false;
+                match res {
+                    Ok(()) => {}
+                    Err(e) => {
+                        st.error = Some(e.to_string());
+                        sh.cv.notify_all();
+                        return Err(e);
+                    }
+                }
+                sh.cv.notify_all();
+                continue;
+            }
+            st = sh.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        ack.seq = st.next_seq.checked_sub(1);
+        Ok(ack)
+    }
+
+    /// The leader's work: one WAL write (and fsync) for the whole group, then the points
+    /// go into the buffers.
+    fn commit_group(&self, group: Vec<Pending>) -> Result<()> {
+        let sh = &*self.shared;
+        let mut seqs = Vec::with_capacity(group.len());
+        let synced;
+        {
+            let mut wal = lock(&sh.wal);
+            let mut buf = Vec::new();
+            for p in &group {
+                buf.clear();
+                p.batch.encode(&mut buf);
+                seqs.push(wal.append(&buf)?);
+            }
+            synced = match sh.opts.sync {
+                SyncPolicy::Batch => {
+                    wal.sync()?;
+                    true
+                }
+                SyncPolicy::Interval(d) => {
+                    let due = lock(&sh.st).last_sync.elapsed() >= d;
+                    if due {
+                        wal.sync()?;
+                    } else {
+                        wal.flush()?;
+                    }
+                    due
+                }
+                SyncPolicy::None => {
+                    wal.flush()?;
+                    false
+                }
+            };
+        }
+        let now = Instant::now();
+        let mut st = lock(&sh.st);
+        if synced {
+            st.last_sync = now;
+            st.unsynced = false;
+            st.stats.syncs += 1;
+        } else {
+            st.unsynced = true;
+        }
+        let mut top = 0;
+        for (p, seq) in group.into_iter().zip(seqs) {
+            top = top.max(p.ticket);
+            let n = p.batch.points.len() as u64;
+            st.insert(sh.seal_unit, seq, p.batch, &p.dev_ids, &p.ch_ids, now, None);
+            st.next_seq = seq + 1;
+            st.stats.points += n;
+            st.stats.records += 1;
+        }
+        st.done_ticket = st.done_ticket.max(top);
+        Ok(())
+    }
+
+    /// Seals every buffered point into segments and waits until they are committed
+    /// (queryable).
+    ///
+    /// # Errors
+    /// A failed seal.
+    pub fn flush(&self) -> Result<()> {
+        let sh = &*self.shared;
+        let mut st = lock(&sh.st);
+        st.flush_requested += 1;
+        let want = st.flush_requested;
+        sh.cv.notify_all();
+        while st.flush_done < want && st.error.is_none() {
+            st = sh.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        match &st.error {
+            Some(e) => Err(Error::invalid_input(format!("stream writer failed: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> StreamStats {
+        lock(&self.shared.st).stats.clone()
+    }
+
+    /// Seals everything, stops the sealer and releases the lock.
+    ///
+    /// # Errors
+    /// A failed seal or WAL sync.
+    pub fn close(mut self) -> Result<StreamStats> {
+        let r = self.flush();
+        self.stop();
+        lock(&self.shared.wal).sync()?;
+        r?;
+        Ok(self.stats())
+    }
+
+    fn stop(&mut self) {
+        {
+            let mut st = lock(&self.shared.st);
+            st.stop = true;
+            self.shared.cv.notify_all();
+        }
+        if let Some(h) = self.sealer.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for StreamWriter {
+    /// Stops without sealing: buffered points stay in the WAL and are replayed by the
+    /// next open, as after a crash.
+    fn drop(&mut self) {
+        self.stop();
+        let _ = lock(&self.shared.wal).sync();
+    }
+}
+
+fn clamp_unit(seal: PartitionUnit, partition: PartitionUnit) -> PartitionUnit {
+    let rank = |u: PartitionUnit| match u {
+        PartitionUnit::Hour => 0,
+        PartitionUnit::Day => 1,
+        PartitionUnit::Week => 2,
+        PartitionUnit::Month => 3,
+    };
+    // A week does not nest in a month: a week-long seal window in a month partition
+    // would straddle two partitions, so it falls back to days.
+    if rank(seal) > rank(partition) {
+        partition
+    } else if seal == PartitionUnit::Week && partition == PartitionUnit::Month {
+        PartitionUnit::Day
+    } else {
+        seal
+    }
+}
+
+/// Which buffers to seal now, and the round's WAL bookkeeping. `None`: nothing to do.
+fn form_round(sh: &Shared, st: &mut State, all: bool) -> Option<Round> {
+    let lateness = sh.opts.lateness_us;
+    let watermark = st.max_ts.saturating_sub(lateness);
+    let keys: Vec<(u32, i64)> = st
+        .bufs
+        .keys()
+        .filter(|&&(_, w)| all || sh.seal_unit.window_end(w) <= watermark)
+        .copied()
+        .collect();
+    if keys.is_empty() {
+        return None;
+    }
+    let mut bufs = Vec::with_capacity(keys.len());
+    let mut bytes = 0;
+    for k in keys {
+        if let Some(b) = st.bufs.remove(&k) {
+            bytes += b.bytes;
+            st.stats.buffered_points -= b.rows.len() as u64;
+            bufs.push((k, b));
+        }
+    }
+    let low = st
+        .bufs
+        .values()
+        .map(|b| b.first_seq)
+        .min()
+        .unwrap_or(st.next_seq);
+    Some(Round {
+        bufs,
+        upto: st.next_seq.saturating_sub(1),
+        low,
+        bytes,
+        devices: st.devices.clone(),
+        channels: st.channels.clone(),
+    })
+}
+
+fn sealer_loop(sh: &Shared, mut m: Manifest) {
+    let tick = match (sh.opts.max_delay, sh.opts.sync) {
+        (Some(d), _) => (d / 4).clamp(Duration::from_millis(5), Duration::from_millis(200)),
+        (None, _) => Duration::from_millis(200),
+    };
+    let tick = match sh.opts.sync {
+        SyncPolicy::Interval(i) => tick.min(i),
+        _ => tick,
+    };
+    loop {
+        let mut st = lock(&sh.st);
+        // Interval fsync while data is unsynced and no write is coming to do it.
+        if let SyncPolicy::Interval(i) = sh.opts.sync {
+            if st.unsynced && st.last_sync.elapsed() >= i {
+                drop(st);
+                let r = lock(&sh.wal).sync();
+                st = lock(&sh.st);
+                match r {
+                    Ok(()) => {
+                        st.unsynced = false;
+                        st.last_sync = Instant::now();
+                        st.stats.syncs += 1;
+                    }
+                    Err(e) => st.error = Some(e.to_string()),
+                }
+            }
+        }
+        let flush_want = st.flush_requested;
+        let oldest = st
+            .bufs
+            .values()
+            .filter_map(|b| b.acks.first().map(|a| a.0))
+            .min();
+        let all = flush_want > st.flush_done
+            || st.waiting > 0
+            || st.stats.memory > sh.opts.max_memory / 2
+            || sh
+                .opts
+                .max_delay
+                .is_some_and(|d| oldest.is_some_and(|t| t.elapsed() >= d));
+        let round = if st.error.is_none() {
+            form_round(sh, &mut st, all)
+        } else {
+            None
+        };
+        let Some(round) = round else {
+            if flush_want > st.flush_done {
+                st.flush_done = flush_want;
+                sh.cv.notify_all();
+            }
+            if st.stop {
+                return;
+            }
+            let _ = sh.cv.wait_timeout(st, tick);
+            continue;
+        };
+        drop(st);
+        let res = seal(sh, &mut m, round);
+        let mut st = lock(&sh.st);
+        match res {
+            Ok((bytes, out)) => {
+                st.stats.memory -= bytes.min(st.stats.memory);
+                st.stats.seals += 1;
+                st.stats.segments += out.segments;
+                st.stats.points_sealed += out.points;
+                st.stats.duplicates += out.duplicates;
+                st.stats.lost += out.lost;
+                st.stats.problems.extend(out.problems);
+                st.stats.latency.merge(&out.latency);
+            }
+            Err(e) => {
+                st.error = Some(e.to_string());
+            }
+        }
+        if all && st.error.is_none() {
+            // The round took every buffer present when it formed, so every point
+            // acknowledged before the flush request is now committed.
+            st.flush_done = st.flush_done.max(flush_want);
+        }
+        sh.cv.notify_all();
+        drop(st);
+        if let Some(c) = &sh.opts.compact {
+            let closed_before = {
+                let st = lock(&sh.st);
+                st.max_ts.saturating_sub(sh.opts.lateness_us)
+            };
+            let copts = CompactOptions {
+                closed_before: Some(closed_before),
+                ..c.clone()
+            };
+            match compact::compact_locked(&sh.dir, &mut m, &copts) {
+                Ok(r) => lock(&sh.st).stats.compaction.add(&r),
+                Err(e) => lock(&sh.st).error = Some(format!("compaction: {e}")),
+            }
+        }
+    }
+}
+
+struct SealOut {
+    segments: u64,
+    points: u64,
+    duplicates: u64,
+    lost: u64,
+    problems: Vec<String>,
+    latency: LatencyHist,
+}
+
+/// Writes a round's buffers as segments (one per partition window and device group),
+/// commits the manifest with the new WAL state, then trims the WAL.
+fn seal(sh: &Shared, m: &mut Manifest, round: Round) -> Result<(usize, SealOut)> {
+    let unit = sh.unit;
+    let generation = m.generation + 1;
+    let mut by_part: BTreeMap<i64, Vec<(String, Vec<BufRow>)>> = BTreeMap::new();
+    let mut acks = Vec::new();
+    let mut keys = Vec::new();
+    for ((dev, w), b) in round.bufs {
+        let name = round.devices[dev as usize].clone();
+        keys.push((name.clone(), w));
+        acks.extend(b.acks);
+        let part = by_part.entry(unit.window_start(w)).or_default();
+        match part.iter_mut().find(|(d, _)| *d == name) {
+            Some((_, rows)) => rows.extend(b.rows),
+            None => part.push((name, b.rows)),
+        }
+    }
+    let mut jobs = Vec::new();
+    for (w, mut devs) in by_part {
+        devs.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut group = Vec::new();
+        let mut rows = 0usize;
+        for d in devs {
+            if rows > 0 && rows + d.1.len() > 16 << 20 {
+                jobs.push((w, std::mem::take(&mut group), m.alloc_seq()));
+                rows = 0;
+            }
+            rows += d.1.len();
+            group.push(d);
+        }
+        if !group.is_empty() {
+            jobs.push((w, group, m.alloc_seq()));
+        }
+    }
+    let dedup = m.dedup;
+    let dir = &sh.dir;
+    let channels = &round.channels;
+    let wopts = &sh.opts.writer;
+    let results: Vec<Result<_>> = jobs
+        .into_par_iter()
+        .map(|(w, group, seq)| {
+            let rel = segment_path(unit, w, generation, seq);
+            let meta = SegMeta {
+                window: w,
+                generation,
+                seq,
+                dedup,
+            };
+            write_segment(dir, &rel, &meta, group, channels, wopts)
+        })
+        .collect();
+    let mut out = SealOut {
+        segments: 0,
+        points: 0,
+        duplicates: 0,
+        lost: 0,
+        problems: Vec::new(),
+        latency: LatencyHist::default(),
+    };
+    let mut entries = Vec::new();
+    for r in results {
+        let j = r?;
+        out.duplicates += j.duplicates;
+        out.lost += j.rejected.len() as u64;
+        out.problems
+            .extend(j.rejected.into_iter().map(|r| r.reason).take(100));
+        if let Some(e) = j.entry {
+            out.points += e.points;
+            out.segments += 1;
+            entries.push(e);
+        }
+    }
+    crate::failpoint("seal-after-write");
+    let mut next = m.clone();
+    next.generation = generation;
+    next.segments.extend(entries);
+    next.segments
+        .sort_by(|a, b| (a.partition, &a.path).cmp(&(b.partition, &b.path)));
+    let ws = next.wal.get_or_insert(WalState {
+        replay_from: 0,
+        seal_unit: sh.seal_unit,
+        sealed: Vec::new(),
+    });
+    let mut sealed: HashMap<(String, i64), u64> =
+        ws.sealed.drain(..).map(|(d, w, u)| ((d, w), u)).collect();
+    for k in keys {
+        sealed.insert(k, round.upto);
+    }
+    ws.replay_from = ws.replay_from.max(round.low);
+    let low = ws.replay_from;
+    ws.sealed = sealed
+        .into_iter()
+        .filter(|(_, u)| *u >= low)
+        .map(|((d, w), u)| (d, w, u))
+        .collect();
+    ws.sealed.sort();
+    next.write(dir)?;
+    *m = next;
+    crate::failpoint("seal-after-commit");
+    let now = Instant::now();
+    for (t, n) in acks {
+        out.latency.record(now.duration_since(t), n as u64);
+    }
+    lock(&sh.wal).remove_below(low)?;
+    Ok((round.bytes, out))
+}
