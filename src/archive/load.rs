@@ -8,8 +8,9 @@
 use super::pack::{Origin, PackOptions, PackStats, PackValue, Packer};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ingest::{open_input, Batch, Chunker, ParseOptions, Parser, Val};
-use rayon::prelude::*;
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
 /// What to do with a row that cannot be parsed or stored.
@@ -63,10 +64,23 @@ pub struct Reject<'a> {
     pub text: Option<&'a str>,
 }
 
-/// Chunks parsed in parallel per round: enough to keep every core busy while bounding
-/// the parsed-but-unpacked rows in memory.
-fn chunks_per_round() -> usize {
-    2 * rayon::current_num_threads().max(1)
+/// Chunks in flight (being read, parsed, or waiting to be packed). Each holds a chunk
+/// buffer (~4 MiB) and a parsed batch (~3 MiB for short lines); both are recycled by the
+/// packer thread, so memory is bounded and the buffers are allocated (and page-faulted in)
+/// only once.
+fn chunks_in_flight() -> usize {
+    2 * rayon::current_num_threads().max(1) + 4
+}
+
+/// A read chunk and its parsed batch, passed reader -> parser -> packer -> reader.
+#[derive(Default)]
+struct Slot {
+    /// Input index.
+    input: u32,
+    /// Position in the whole run, so the packer can restore input order.
+    seq: u64,
+    bytes: Vec<u8>,
+    batch: Batch,
 }
 
 fn bad_row(input: &str, line: u64, reason: &str) -> Error {
@@ -94,15 +108,24 @@ pub fn load(
     let start = Instant::now();
     let packer = Packer::open(archive, opts.pack.clone())?;
     let mut report = LoadReport::default();
-    // Parsing (parallel, this thread driving rayon) and packing (serial, a second thread)
-    // overlap: the packer pushes round N while round N + 1 is parsed. The channel holds
-    // at most two rounds, which bounds the parsed-but-unpacked rows in memory.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(u32, Vec<Batch>)>(2);
+    // Three stages overlap: this thread reads chunks into recycled buffers, rayon parses
+    // them in parallel, and a packer thread pushes the parsed batches in input order and
+    // returns the buffers. The number of buffers bounds the memory in flight.
+    let (work_tx, work_rx) = std::sync::mpsc::channel::<Slot>();
+    let (free_tx, free_rx) = std::sync::mpsc::channel::<Slot>();
     let on_error = opts.on_error;
     let (consumer_result, producer_result) = std::thread::scope(|s| {
-        let consumer = s.spawn(move || consume(packer, rx, inputs, on_error, on_reject));
-        let produced = produce(inputs, opts, &tx, &mut report, &mut on_progress);
-        drop(tx);
+        let consumer =
+            s.spawn(move || consume(packer, work_rx, free_tx, inputs, on_error, on_reject));
+        let produced = produce(
+            inputs,
+            opts,
+            work_tx,
+            &free_rx,
+            &mut report,
+            &mut on_progress,
+        );
+        drop(free_rx);
         (consumer.join(), produced)
     });
     let (packer, counts) = match consumer_result {
@@ -127,15 +150,22 @@ struct Counts {
     rejected: u64,
 }
 
-/// Reads and parses every input, sending parsed rounds to the packer thread. Stops early
-/// (without error) if the packer thread has hung up, which it does when it fails.
+/// Reads every input into recycled buffers and parses them on the rayon pool, sending
+/// each parsed slot to the packer thread. Stops early (without error) if the packer thread
+/// has hung up, which it does when it fails.
 fn produce(
     inputs: &[String],
     opts: &LoadOptions,
-    tx: &std::sync::mpsc::SyncSender<(u32, Vec<Batch>)>,
+    work_tx: Sender<Slot>,
+    free_rx: &Receiver<Slot>,
     report: &mut LoadReport,
     on_progress: &mut impl FnMut(u64),
 ) -> Result<()> {
+    let max_slots = chunks_in_flight();
+    let mut slots = 0;
+    let mut seq = 0u64;
+    // A slot taken from the pool but not needed at the end of an input, for the next one.
+    let mut spare: Option<Slot> = None;
     for (ii, input) in inputs.iter().enumerate() {
         let reader = open_input(input)?;
         let mut chunker = Chunker::new(reader);
@@ -155,48 +185,71 @@ fn produce(
                 }
             })?;
         report.inputs += 1;
-        loop {
-            let mut chunks = Vec::with_capacity(chunks_per_round());
-            while chunks.len() < chunks_per_round() {
-                match chunker.next_chunk().map_err(|e| e.with_path(input))? {
-                    Some(c) => chunks.push(c),
-                    None => break,
-                }
+        let parser = &parser;
+        // Parse tasks borrow the parser; the scope ends only when all have finished.
+        let done = rayon::in_place_scope(|scope| -> Result<bool> {
+            loop {
+                let mut slot = match spare.take().ok_or(()).or_else(|_| free_rx.try_recv()) {
+                    Ok(slot) => slot,
+                    Err(_) if slots < max_slots => {
+                        slots += 1;
+                        Slot::default()
+                    }
+                    Err(_) => match free_rx.recv() {
+                        Ok(slot) => slot,
+                        // The packer thread has stopped (it failed): stop reading.
+                        Err(_) => return Ok(false),
+                    },
+                };
+                let Some(first_line) = chunker
+                    .next_chunk_into(&mut slot.bytes)
+                    .map_err(|e| e.with_path(input))?
+                else {
+                    spare = Some(slot);
+                    return Ok(true);
+                };
+                report.bytes_in += slot.bytes.len() as u64;
+                slot.input = ii as u32;
+                slot.seq = seq;
+                seq += 1;
+                let tx = work_tx.clone();
+                scope.spawn(move |_| {
+                    parser.parse_chunk_into(&slot.bytes, first_line, &mut slot.batch);
+                    let _ = tx.send(slot);
+                });
+                on_progress(report.bytes_in);
             }
-            if chunks.is_empty() {
-                break;
-            }
-            for c in &chunks {
-                report.bytes_in += c.bytes.len() as u64;
-            }
-            let batches: Vec<Batch> = chunks
-                .par_iter()
-                .map(|c| parser.parse_chunk(&c.bytes, c.first_line))
-                .collect();
-            drop(chunks);
-            if tx.send((ii as u32, batches)).is_err() {
-                return Ok(());
-            }
-            on_progress(report.bytes_in);
+        })?;
+        if !done {
+            return Ok(());
         }
     }
     Ok(())
 }
 
-/// The packer thread: applies the bad-row policy, pushes rows, flushes when the buffer
-/// bound is reached.
+/// The packer thread: takes parsed slots in input order, applies the bad-row policy,
+/// pushes rows, flushes when the buffer bound is reached, and returns each slot to the
+/// reader.
 fn consume(
     mut packer: Packer,
-    rx: std::sync::mpsc::Receiver<(u32, Vec<Batch>)>,
+    work_rx: Receiver<Slot>,
+    free_tx: Sender<Slot>,
     inputs: &[String],
     on_error: OnError,
     mut on_reject: impl FnMut(&Reject) -> Result<()>,
 ) -> Result<(Packer, Counts)> {
     let mut counts = Counts::default();
     let mut rejected_pack = 0u64;
-    for (ii, batches) in rx {
-        let input = inputs[ii as usize].as_str();
-        for b in batches {
+    let mut next = 0u64;
+    // Slots parsed ahead of the next one in input order.
+    let mut waiting: BTreeMap<u64, Slot> = BTreeMap::new();
+    for slot in work_rx {
+        waiting.insert(slot.seq, slot);
+        while let Some(slot) = waiting.remove(&next) {
+            next += 1;
+            let ii = slot.input;
+            let input = inputs[ii as usize].as_str();
+            let b = &slot.batch;
             counts.lines += b.lines;
             for e in &b.errors {
                 counts.rejected += 1;
@@ -210,8 +263,10 @@ fn consume(
                     })?,
                 }
             }
-            push_batch(&mut packer, &b, ii);
+            push_batch(&mut packer, b, ii);
             counts.values += b.rows.len() as u64;
+            // The reader may have finished: then the slot is simply dropped.
+            let _ = free_tx.send(slot);
             if packer.should_flush() {
                 packer.flush()?;
                 rejected_pack +=

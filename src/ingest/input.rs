@@ -285,52 +285,108 @@ impl<R: Read> Chunker<R> {
     /// # Errors
     /// I/O errors (decompression errors included); a line longer than [`MAX_LINE_LEN`].
     pub fn next_chunk(&mut self) -> Result<Option<Chunk>> {
-        self.fill(self.chunk_size)?;
+        let mut bytes = Vec::new();
+        Ok(self
+            .next_chunk_into(&mut bytes)?
+            .map(|first_line| Chunk { bytes, first_line }))
+    }
+
+    /// Like [`Chunker::next_chunk`], but fills `out` (cleared first) instead of a new
+    /// `Vec`, and returns the 1-based number of the chunk's first line. Input is read
+    /// straight into `out`; only the partial line after the cut is copied (into the next
+    /// chunk), so a caller that recycles its buffers reads with no extra copy and no
+    /// fresh allocation (no page faults). `out` keeps the data of the previous call until
+    /// overwritten; its contents on error are unspecified.
+    ///
+    /// # Errors
+    /// As for [`Chunker::next_chunk`].
+    ///
+    /// # Example
+    /// ```
+    /// use iotarc::ingest::Chunker;
+    /// let mut c = Chunker::with_chunk_size(&b"a\nbb\nccc"[..], 4);
+    /// let mut buf = Vec::new();
+    /// assert_eq!(c.next_chunk_into(&mut buf)?, Some(1));
+    /// assert_eq!(buf, b"a\n");
+    /// assert_eq!(c.next_chunk_into(&mut buf)?, Some(2));
+    /// assert_eq!(buf, b"bb\n");
+    /// assert_eq!(c.next_chunk_into(&mut buf)?, Some(3));
+    /// assert_eq!(buf, b"ccc");
+    /// assert_eq!(c.next_chunk_into(&mut buf)?, None);
+    /// # Ok::<(), iotarc::Error>(())
+    /// ```
+    pub fn next_chunk_into(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>> {
+        if !self.bom_checked {
+            self.fill(BOM.len())?;
+        }
+        out.clear();
+        out.extend_from_slice(&self.buf[self.pos..]);
+        self.buf.clear();
+        self.pos = 0;
         let mut searched = 0;
         let cut = loop {
-            let data = &self.buf[self.pos..];
-            if data.is_empty() {
+            if out.is_empty() && self.eof {
                 return Ok(None);
             }
-            if self.eof && data.len() <= self.chunk_size {
-                break data.len();
+            if self.eof || out.len() >= self.chunk_size {
+                if self.eof && out.len() <= self.chunk_size {
+                    break out.len();
+                }
+                // The last line end within the target size, else the first one after it.
+                let target = self.chunk_size.min(out.len());
+                if searched == 0 {
+                    if let Some(i) = memchr::memrchr(b'\n', &out[..target]) {
+                        break i + 1;
+                    }
+                }
+                let from = target.max(searched);
+                if let Some(i) = memchr::memchr(b'\n', &out[from..]) {
+                    break from + i + 1;
+                }
+                if self.eof {
+                    break out.len();
+                }
+                if out.len() > MAX_LINE_LEN {
+                    return Err(self.line_too_long(self.next_line));
+                }
+                searched = out.len();
             }
-            // The last line end within the target size, else the first one after it.
-            let target = self.chunk_size.min(data.len());
-            if let Some(i) = memchr::memrchr(b'\n', &data[..target]) {
-                break i + 1;
-            }
-            let from = target.max(searched);
-            if let Some(i) = memchr::memchr(b'\n', &data[from..]) {
-                break from + i + 1;
-            }
-            if self.eof {
-                break data.len();
-            }
-            if data.len() > MAX_LINE_LEN {
-                return Err(self.line_too_long(self.next_line));
-            }
-            searched = data.len();
-            let want = data.len().saturating_add(self.chunk_size);
-            self.fill(want)?;
+            self.read_more(out)?;
         };
-        let bytes = if self.pos == 0 && cut == self.buf.len() {
-            std::mem::take(&mut self.buf)
-        } else {
-            let start = self.pos + cut;
-            let mut next = Vec::with_capacity(self.chunk_size.min(8 << 20) + (1 << 16));
-            next.extend_from_slice(&self.buf[start..]);
-            let mut bytes = std::mem::replace(&mut self.buf, next);
-            bytes.truncate(start);
-            if self.pos > 0 {
-                bytes.drain(..self.pos);
-            }
-            bytes
-        };
-        self.pos = 0;
+        self.buf.extend_from_slice(&out[cut..]);
+        out.truncate(cut);
         let first_line = self.next_line;
-        self.next_line += count_newlines(&bytes);
-        Ok(Some(Chunk { bytes, first_line }))
+        self.next_line += count_newlines(out);
+        Ok(Some(first_line))
+    }
+
+    /// One `read` call appending to `out`: up to the chunk size when `out` has the room
+    /// already, else in steps that grow with the data buffered (64 KiB to 8 MiB), so
+    /// memory follows the data actually read, not a (possibly huge) chunk size.
+    fn read_more(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        let old = out.len();
+        let room = out.capacity() - old;
+        let step = if old < self.chunk_size && room >= 1 << 16 {
+            room.min(self.chunk_size - old)
+        } else {
+            old.clamp(1 << 16, 8 << 20)
+        };
+        out.resize(old + step, 0);
+        loop {
+            match self.reader.read(&mut out[old..]) {
+                Ok(0) => {
+                    out.truncate(old);
+                    self.eof = true;
+                }
+                Ok(k) => out.truncate(old + k),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    out.truncate(old);
+                    return Err(e.into());
+                }
+            }
+            return Ok(());
+        }
     }
 }
 

@@ -47,6 +47,29 @@ impl Hasher for FxHasher {
     }
 }
 
+/// `a == b`, without a `memcmp` call for the short keys compared here: two overlapping
+/// word loads cover any length from 4 to 32 bytes.
+#[inline(always)]
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    macro_rules! words {
+        ($t:ty, $w:expr) => {{
+            let r = |s: &[u8], i: usize| <$t>::from_le_bytes(s[i..i + $w].try_into().unwrap());
+            r(a, 0) == r(b, 0) && r(a, n - $w) == r(b, n - $w)
+        }};
+    }
+    match n {
+        0..=3 => a == b,
+        4..=7 => words!(u32, 4),
+        8..=15 => words!(u64, 8),
+        16..=32 => words!(u128, 16),
+        _ => a == b,
+    }
+}
+
 /// A dictionary of names: each distinct name gets the next `u32` id, in first-seen order.
 ///
 /// Looking up a name allocates nothing; only a new name is copied. The name interned last
@@ -80,9 +103,19 @@ impl Interner {
     /// `name` is new and not valid UTF-8 (names already present were validated when added).
     #[inline]
     pub fn intern(&mut self, name: &[u8]) -> Result<u32, std::str::Utf8Error> {
-        if let Some(last) = self.names.get(self.last as usize) {
-            if last.as_bytes() == name {
-                return Ok(self.last);
+        // Rows come in runs (one device's channels) and cycles (channels in a fixed
+        // order, devices one after the other): try the last id and the one after it
+        // before hashing.
+        let n = self.names.len() as u32;
+        if self.last < n {
+            let last = self.last;
+            if same(self.names[last as usize].as_bytes(), name) {
+                return Ok(last);
+            }
+            let next = if last + 1 == n { 0 } else { last + 1 };
+            if same(self.names[next as usize].as_bytes(), name) {
+                self.last = next;
+                return Ok(next);
             }
         }
         let id = match self.map.get(name) {
@@ -156,6 +189,39 @@ mod tests {
         assert!(d.intern(b"\xff").is_err());
         assert_eq!(d.len(), 3);
         assert_eq!(d.get(2), Some("d"));
+    }
+
+    #[test]
+    fn same_bytes() {
+        let text: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+        for n in 0..=40 {
+            let a = &text[..n];
+            let copy = a.to_vec();
+            assert!(same(a, &copy));
+            for k in 0..n {
+                let mut b = a.to_vec();
+                b[k] ^= 1;
+                assert!(!same(a, &b), "{n} {k}");
+            }
+            assert!(!same(a, &text[..n.saturating_sub(1)]) || n == 0);
+        }
+    }
+
+    #[test]
+    fn cycles_and_runs() {
+        let mut d = Interner::new();
+        let names = ["d0", "d1", "d2"];
+        for round in 0..3 {
+            for (i, n) in names.iter().enumerate() {
+                for _ in 0..=round {
+                    assert_eq!(d.intern(n.as_bytes()), Ok(i as u32));
+                }
+            }
+            assert_eq!(d.intern(b"d1"), Ok(1));
+        }
+        d.truncate(1);
+        assert_eq!(d.intern(b"d2"), Ok(1));
+        assert_eq!(d.intern(b"d0"), Ok(0));
     }
 
     #[test]

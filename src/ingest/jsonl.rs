@@ -5,7 +5,7 @@
 //! same rules as CSV cells, never through a lossy float conversion.
 
 use super::value::{self, show, Text};
-use super::{timestamp, Lines, Out, Val};
+use super::{Lines, Out, Val};
 use crate::model::ValueType;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
@@ -177,8 +177,8 @@ impl<'a> Lines<'a> for LineParser<'a> {
         let missing = |name: &str| format!("missing key {name:?}");
         let (ti, ts) = ts.ok_or_else(|| missing(&opts.time_col))?;
         let ts = match classify(ts)? {
-            J::Str(s) => timestamp(opts, s.as_bytes())?,
-            J::Num(s) => timestamp(opts, s)?,
+            J::Str(s) => out.timestamp(s.as_bytes())?,
+            J::Num(s) => out.timestamp(s)?,
             _ => {
                 return Err(format!(
                     "bad timestamp {}: expected a string or a number",

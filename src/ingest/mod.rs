@@ -664,7 +664,32 @@ impl Parser {
     /// # Ok::<(), iotarc::Error>(())
     /// ```
     pub fn parse_chunk(&self, bytes: &[u8], first_line: u64) -> Batch {
-        let mut out = Out::new(&self.opts);
+        let mut batch = Batch::default();
+        self.parse_chunk_into(bytes, first_line, &mut batch);
+        batch
+    }
+
+    /// Like [`Parser::parse_chunk`], but replaces the contents of `batch`, reusing its
+    /// row and error vectors: a caller that recycles batches parses without allocating
+    /// (and page-faulting in) a fresh row vector per chunk.
+    ///
+    /// # Example
+    /// ```
+    /// use iotarc::ingest::{Batch, Format, ParseOptions, Parser};
+    /// let p = Parser::new(&ParseOptions::default(), Format::CsvLong, Some(b"timestamp,device,channel,value"))?;
+    /// let mut b = Batch::default();
+    /// p.parse_chunk_into(b"2024-01-01T00:00:00Z,a,t,1\n2024-01-01T00:00:01Z,a,t,2\n", 2, &mut b);
+    /// assert_eq!(b.rows.len(), 2);
+    /// p.parse_chunk_into(b"2024-01-01T00:00:02Z,b,t,3\n", 4, &mut b);
+    /// assert_eq!((b.rows.len(), b.rows[0].line, b.device(&b.rows[0])), (1, 4, "b"));
+    /// # Ok::<(), iotarc::Error>(())
+    /// ```
+    pub fn parse_chunk_into(&self, bytes: &[u8], first_line: u64, batch: &mut Batch) {
+        let mut rows = std::mem::take(&mut batch.rows);
+        rows.clear();
+        let mut errors = std::mem::take(&mut batch.errors);
+        errors.clear();
+        let mut out = Out::new(&self.opts, rows, errors);
         let lines = match (&self.csv, self.format) {
             (Some(h), _) => run(&mut out, &mut csv::LineParser::new(h), bytes, first_line),
             (None, Format::Jsonl) => {
@@ -677,7 +702,7 @@ impl Parser {
                 first_line,
             ),
         };
-        out.finish(lines)
+        *batch = out.finish(lines);
     }
 }
 
@@ -736,6 +761,7 @@ pub(crate) struct Out<'o> {
     chan_types: Vec<Option<ValueType>>,
     strings: Interner,
     errors: Vec<RowError>,
+    ts_memo: time::TsMemo,
 }
 
 /// Sizes to roll back to when a line is rejected.
@@ -748,15 +774,16 @@ struct Mark {
 }
 
 impl<'o> Out<'o> {
-    fn new(opts: &'o ParseOptions) -> Self {
+    fn new(opts: &'o ParseOptions, rows: Vec<Row>, errors: Vec<RowError>) -> Self {
         Out {
             opts,
-            rows: Vec::new(),
+            rows,
             devices: Interner::new(),
             channels: Interner::new(),
             chan_types: Vec::new(),
             strings: Interner::new(),
-            errors: Vec::new(),
+            errors,
+            ts_memo: time::TsMemo::default(),
         }
     }
 
@@ -816,6 +843,14 @@ impl<'o> Out<'o> {
             self.chan_types.push(t);
         }
         Ok((id, self.chan_types[id as usize]))
+    }
+
+    /// Parses a timestamp field, wrapping the reason as `bad timestamp "<text>": <reason>`.
+    #[inline]
+    pub(crate) fn timestamp(&mut self, s: &[u8]) -> Result<i64, String> {
+        self.ts_memo
+            .parse(s, self.opts.time_unit, &self.opts.tz)
+            .map_err(|e| bad_timestamp(s, e))
     }
 
     /// The name of channel `id`, for error messages.
@@ -929,9 +964,8 @@ fn run<'a, P: Lines<'a>>(out: &mut Out<'_>, p: &mut P, bytes: &'a [u8], first_li
     line_no - first_line
 }
 
-/// Parses a timestamp field, wrapping the reason as `bad timestamp "<text>": <reason>`.
-#[inline]
-pub(crate) fn timestamp(opts: &ParseOptions, s: &[u8]) -> Result<i64, String> {
-    parse_timestamp(s, opts.time_unit, &opts.tz)
-        .map_err(|e| format!("bad timestamp {}: {e}", value::show(s)))
+/// Wraps a timestamp error as `bad timestamp "<text>": <reason>`.
+#[cold]
+fn bad_timestamp(s: &[u8], e: String) -> String {
+    format!("bad timestamp {}: {e}", value::show(s))
 }

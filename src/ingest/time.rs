@@ -38,8 +38,8 @@ use jiff::tz::AmbiguousOffset;
 /// assert!(parse_timestamp(b"2024-13-01T00:00:00Z", None, &Tz::Utc).unwrap_err().contains("month 13"));
 /// ```
 pub fn parse_timestamp(text: &[u8], unit: Option<TimeUnit>, tz: &Tz) -> Result<i64, String> {
-    if text.len() >= 5 && text[4] == b'-' && text[..4].iter().all(u8::is_ascii_digit) {
-        return parse_datetime(text, tz);
+    if is_datetime(text) {
+        return parse_datetime(text, tz, None);
     }
     match text.first() {
         Some(b'0'..=b'9' | b'+' | b'-' | b'.') => match unit {
@@ -53,6 +53,65 @@ pub fn parse_timestamp(text: &[u8], unit: Option<TimeUnit>, tz: &Tz) -> Result<i
                 .into(),
         ),
     }
+}
+
+/// A per-chunk memo for [`parse_timestamp`]: rows of many devices and channels share a
+/// timestamp, and consecutive timestamps share a date, so the last text parsed and the
+/// last date validated are kept. Gives exactly the results of [`parse_timestamp`].
+#[derive(Clone, Debug)]
+pub(crate) struct TsMemo {
+    /// The last successfully parsed text (`len == 0`: none) and its value.
+    text: [u8; 40],
+    len: usize,
+    value: i64,
+    /// The last valid `YYYY-MM-DD` and its day number (`day_len == 0`: none).
+    date: [u8; 10],
+    day_len: usize,
+    days: i64,
+}
+
+impl Default for TsMemo {
+    fn default() -> Self {
+        TsMemo {
+            text: [0; 40],
+            len: 0,
+            value: 0,
+            date: [0; 10],
+            day_len: 0,
+            days: 0,
+        }
+    }
+}
+
+impl TsMemo {
+    /// [`parse_timestamp`], remembering the last text and date.
+    #[inline]
+    pub(crate) fn parse(
+        &mut self,
+        s: &[u8],
+        unit: Option<TimeUnit>,
+        tz: &Tz,
+    ) -> Result<i64, String> {
+        if self.len != 0 && super::intern::same(s, &self.text[..self.len]) {
+            return Ok(self.value);
+        }
+        let v = if is_datetime(s) {
+            parse_datetime(s, tz, Some(self))?
+        } else {
+            parse_timestamp(s, unit, tz)?
+        };
+        if !s.is_empty() && s.len() <= self.text.len() {
+            self.text[..s.len()].copy_from_slice(s);
+            self.len = s.len();
+            self.value = v;
+        }
+        Ok(v)
+    }
+}
+
+#[inline]
+fn is_datetime(text: &[u8]) -> bool {
+    text.len() >= 5 && text[4] == b'-' && text[..4].iter().all(u8::is_ascii_digit)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
@@ -103,21 +162,37 @@ fn expect(s: &[u8], at: usize, c: u8, after: &str) -> Result<(), String> {
 }
 
 /// Parses `YYYY-MM-DD[T ]HH:MM:SS[.f][offset]`. The caller checked `s[..4]` are digits and
-/// `s[4] == '-'`.
-fn parse_datetime(s: &[u8], tz: &Tz) -> Result<i64, String> {
+/// `s[4] == '-'`. With a memo, a date equal to the memo's last valid date skips its
+/// validation and day arithmetic (the errors are the same: that date was valid).
+fn parse_datetime(s: &[u8], tz: &Tz, memo: Option<&mut TsMemo>) -> Result<i64, String> {
     let year = s[..4].iter().fold(0i64, |a, &b| a * 10 + (b - b'0') as i64);
-    let month = two(s, 5, "month")?;
-    expect(s, 7, b'-', "month")?;
-    let day = two(s, 8, "day")?;
-    if !(1..=12).contains(&month) {
-        return Err(format!("month {month} out of range"));
-    }
-    let dim = days_in_month(year, month);
-    if day < 1 || day > dim {
-        return Err(format!(
-            "day {day} out of range for {year:04}-{month:02} (1..={dim})"
-        ));
-    }
+    let mut month = 0;
+    let mut day = 0;
+    let memo_days = match memo {
+        Some(m) if m.day_len == 10 && s.len() >= 10 && s[..10] == m.date[..] => Some(m.days),
+        memo => {
+            month = two(s, 5, "month")?;
+            expect(s, 7, b'-', "month")?;
+            day = two(s, 8, "day")?;
+            if !(1..=12).contains(&month) {
+                return Err(format!("month {month} out of range"));
+            }
+            let dim = days_in_month(year, month);
+            if day < 1 || day > dim {
+                return Err(format!(
+                    "day {day} out of range for {year:04}-{month:02} (1..={dim})"
+                ));
+            }
+            if let Some(m) = memo {
+                m.date.copy_from_slice(&s[..10]);
+                m.day_len = 10;
+                m.days = days_from_civil(year, month, day);
+                Some(m.days)
+            } else {
+                None
+            }
+        }
+    };
     match s.get(10) {
         Some(b'T' | b't' | b' ') => {}
         None => return Err("date without a time of day".into()),
@@ -195,14 +270,24 @@ fn parse_datetime(s: &[u8], tz: &Tz) -> Result<i64, String> {
             String::from_utf8_lossy(&s[pos..])
         ));
     }
-    let local =
-        days_from_civil(year, month, day) * 86_400 + (hour * 3600 + minute * 60 + second) as i64;
+    let days = match memo_days {
+        Some(d) => d,
+        None => days_from_civil(year, month, day),
+    };
+    let local = days * 86_400 + (hour * 3600 + minute * 60 + second) as i64;
     let offset = match offset {
         Some(o) => o,
         None => match tz {
             Tz::Utc => 0,
             Tz::Fixed(o) => *o as i64,
-            Tz::Named(zone) => named_offset(zone, year, month, day, hour, minute, second)?,
+            Tz::Named(zone) => {
+                if memo_days.is_some() {
+                    // The memo skipped parsing the date; it was valid, so this cannot fail.
+                    month = two(s, 5, "month")?;
+                    day = two(s, 8, "day")?;
+                }
+                named_offset(zone, year, month, day, hour, minute, second)?
+            }
         },
     };
     // A 4-digit year is at most ~2.5e17 µs from the epoch: no overflow possible.
@@ -331,6 +416,46 @@ mod tests {
 
     fn utc(s: &str) -> Result<i64, String> {
         parse_timestamp(s.as_bytes(), None, &Tz::Utc)
+    }
+
+    #[test]
+    fn memo_gives_the_same_results() {
+        let texts = [
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T00:00:01.5Z",
+            "2024-01-01 23:59:59",
+            "2024-01-01T24:00:00Z",
+            "2024-01-01T00:00:00+01:00",
+            "2024-01-02T00:00:00Z",
+            "2024-02-30T00:00:00Z",
+            "2024-02-30T00:00:00Z",
+            "2024-01-02",
+            "2024-01-02T00:00:00Zx",
+            "2024-01-02T00:00:00Z",
+            "1700000000",
+            "1700000000",
+            "",
+            "2024-03-31T02:30:00",
+            "2024-03-31T02:30:00",
+            "2024-10-27T02:30:00",
+            "2024-10-27T02:30:00",
+            "2024-10-27T03:30:00",
+        ];
+        let zones = [
+            Tz::Utc,
+            Tz::Fixed(3600),
+            Tz::Named(jiff::tz::TimeZone::get("Europe/Berlin").unwrap()),
+        ];
+        for tz in &zones {
+            for unit in [None, Some(TimeUnit::S)] {
+                let mut memo = TsMemo::default();
+                for t in texts {
+                    let want = parse_timestamp(t.as_bytes(), unit, tz);
+                    assert_eq!(memo.parse(t.as_bytes(), unit, tz), want, "{t} {tz:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -90,10 +90,75 @@ pub(crate) fn parse_int(s: &[u8]) -> Int {
     }
 }
 
+/// Powers of ten exactly representable as f64.
+const POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// The common number shapes in one pass: `[+-]digits` (at most 18 digits) is an integer,
+/// `[+-]digits.digits` (at most 15 digits in all) the f64 nearest it. `None` for anything
+/// else (exponents, longer numbers, non-numbers), which the general path handles.
+///
+/// The decimal case is exact: the digits as an integer `m < 10^15 < 2^53` and `10^k`
+/// (`k <= 15`) are both exact f64s, so the one IEEE division `m / 10^k` is the correctly
+/// rounded quotient, which is the f64 nearest the text (Clinger's fast path, the one
+/// `str::parse::<f64>` takes first too).
+#[inline]
+fn fast_number(s: &[u8]) -> Option<Text<'static>> {
+    let (neg, body) = match s.first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let mut m: u64 = 0;
+    let mut i = 0;
+    while i < body.len() && i < 19 {
+        let d = body[i].wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        m = m * 10 + d as u64;
+        i += 1;
+    }
+    let int_digits = i;
+    if i == body.len() {
+        if int_digits == 0 || int_digits > 18 {
+            return None;
+        }
+        let v = m as i64;
+        return Some(Text::I64(if neg { -v } else { v }));
+    }
+    if body[i] != b'.' {
+        return None;
+    }
+    i += 1;
+    let frac_start = i;
+    while i < body.len() {
+        let d = body[i].wrapping_sub(b'0');
+        if d > 9 || int_digits + (i - frac_start) >= 15 {
+            return None;
+        }
+        m = m * 10 + d as u64;
+        i += 1;
+    }
+    let digits = int_digits + (i - frac_start);
+    if digits == 0 || digits > 15 {
+        return None;
+    }
+    let v = m as f64 / POW10[i - frac_start];
+    Some(Text::F64(if neg { -v } else { v }))
+}
+
 /// Parses a float with Rust's correctly rounded parser (accepts `NaN`, `inf`, `infinity`
 /// in any case, with an optional sign).
 #[inline]
 pub(crate) fn parse_f64(s: &[u8]) -> Option<f64> {
+    match fast_number(s) {
+        Some(Text::F64(v)) => return Some(v),
+        // (Not for zero: "-0" is -0.0 as a float.)
+        Some(Text::I64(v)) if v != 0 => return Some(v as f64),
+        _ => {}
+    }
     // Every byte the float grammar accepts is ASCII; reject others before the UTF-8 check.
     if !s.is_ascii() {
         return None;
@@ -143,6 +208,9 @@ pub fn infer(s: &[u8]) -> Result<Text<'_>, String> {
     }
     match s[0] {
         b'0'..=b'9' | b'-' | b'+' | b'.' => {
+            if let Some(t) = fast_number(s) {
+                return Ok(t);
+            }
             match parse_int(s) {
                 Int::Fits(v) => return Ok(Text::I64(v)),
                 Int::TooBig => {
@@ -249,6 +317,98 @@ mod tests {
         assert_eq!(infer(b"1.2.3"), Ok(Text::Str("1.2.3")));
         assert_eq!(infer(b"ok"), Ok(Text::Str("ok")));
         assert!(infer(b"\xff").unwrap_err().contains("invalid UTF-8"));
+    }
+
+    #[test]
+    fn fast_path_matches_the_general_parser() {
+        let mut texts: Vec<String> = [
+            "0",
+            "-0",
+            "+0",
+            "0.0",
+            "-0.0",
+            "+0.0",
+            ".5",
+            "-.5",
+            "5.",
+            "-5.",
+            ".",
+            "-",
+            "+",
+            "-.",
+            "1.",
+            "00012",
+            "-00012.50",
+            "123456789012345678",
+            "-123456789012345678",
+            "1234567890123456789",
+            "999999999999999.9",
+            "99999999999999.99",
+            "0.000000000000001",
+            "0.0000000000000001",
+            "123456789012345",
+            "1234567890123456",
+            "1.2.3",
+            "1e5",
+            "1.5e3",
+            "12a",
+            "1,5",
+            "1 ",
+            " 1",
+            "20.3",
+            "1013.33",
+            "0.1",
+            "0.2",
+            "0.3",
+            "9007199254740993",
+            "900719925474099.3",
+            "-9223372036854775808",
+            "9223372036854775807",
+            "9223372036854775808",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = (x % 17) as usize + 1;
+            let point = (x >> 8) as usize % (digits + 2);
+            let mut t = String::new();
+            if x & 1 << 40 != 0 {
+                t.push('-');
+            }
+            let mut y = x >> 20;
+            for k in 0..digits {
+                if k == point {
+                    t.push('.');
+                }
+                t.push((b'0' + (y % 10) as u8) as char);
+                y = (y / 10) ^ (x >> 50);
+            }
+            texts.push(t);
+        }
+        for t in &texts {
+            let b = t.as_bytes();
+            if let Some(fast) = fast_number(b) {
+                let want = match parse_int(b) {
+                    Int::Fits(v) => Text::I64(v),
+                    _ => Text::F64(t.parse::<f64>().unwrap()),
+                };
+                match (fast, want) {
+                    (Text::F64(a), Text::F64(w)) => assert_eq!(a.to_bits(), w.to_bits(), "{t}"),
+                    (a, w) => assert_eq!(a, w, "{t}"),
+                }
+            }
+            let general = t.parse::<f64>().ok();
+            assert_eq!(
+                parse_f64(b).map(f64::to_bits),
+                general.map(f64::to_bits),
+                "{t}"
+            );
+        }
     }
 
     #[test]
