@@ -392,6 +392,9 @@ fn sync_dir(dir: &Path) -> Result<()> {
 
 /// The WAL files in `dir`, sorted by first seq. A missing directory has none; files
 /// whose names are not WAL file names are ignored.
+///
+/// # Errors
+/// I/O errors reading the directory (other than its not existing).
 pub fn list_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
@@ -797,6 +800,30 @@ mod tests {
             encode_record(&mut out, first + i as u64, p).unwrap();
         }
         out
+    }
+
+    /// The worked example of `format-spec/wal.md` §8.
+    #[test]
+    fn spec_worked_example() {
+        use crate::model::Value;
+        use crate::stream::batch::PointBatch;
+        let mut b = PointBatch::default();
+        b.push("d", "c", 300, Value::I64(-1));
+        b.push("d", "c", 299, Value::Bool(true));
+        let mut payload = Vec::new();
+        b.encode(&mut payload);
+        let mut f = file_header().to_vec();
+        encode_record(&mut f, 5, &payload).unwrap();
+        let hex: Vec<String> = f.iter().map(|x| format!("{x:02X}")).collect();
+        let spec = "49 4F 54 57 41 4C 0D 0A 01 00 00 00 00 00 00 00 \
+                    11 00 00 00 05 00 00 00 00 00 00 00 20 1F 60 97 D6 BF F8 B3 \
+                    01 01 64 01 01 63 02 00 00 D8 04 01 01 00 00 01 03";
+        assert_eq!(
+            hex.join(" "),
+            spec.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+        let (s, v) = collect(&f, 5, 0);
+        assert_eq!((s.records, s.defect, v[0].1.clone()), (1, None, payload));
     }
 
     #[test]
