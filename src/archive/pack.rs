@@ -142,6 +142,13 @@ pub struct Packer {
     /// arrive in runs, so most pushes skip both the hash lookup and the window math.
     last: Option<((i64, u32), usize)>,
     last_window: (i64, i64),
+    /// Per device id: index into `bufs` of its latest buffer. Stale after a flush or a
+    /// window change, so it is only trusted when that buffer's key matches: rows of many
+    /// devices interleave, and this finds each device's buffer without hashing.
+    dev_buf: Vec<u32>,
+    /// Per device id: the length of its last buffer that ended with a window change, to
+    /// size the next one (no growth copies when windows hold similar row counts).
+    dev_rows: Vec<u32>,
     buffered: usize,
     written: Vec<SegmentEntry>,
     seq: u64,
@@ -203,6 +210,8 @@ impl Packer {
             bufs: Vec::new(),
             last: None,
             last_window: (0, 0),
+            dev_buf: Vec::new(),
+            dev_rows: Vec::new(),
             buffered: 0,
             written: Vec::new(),
             seq,
@@ -251,6 +260,7 @@ impl Packer {
 
     /// Buffers one row given device and channel ids from [`Packer::device_id`] and
     /// [`Packer::channel_id`].
+    #[inline]
     pub fn push_ids(
         &mut self,
         device: u32,
@@ -272,14 +282,7 @@ impl Packer {
         let idx = match self.last {
             Some((k, i)) if k == key => i,
             _ => {
-                let i = match self.buf_idx.get(&key) {
-                    Some(&i) => i,
-                    None => {
-                        self.bufs.push((key, Vec::new()));
-                        self.buf_idx.insert(key, self.bufs.len() - 1);
-                        self.bufs.len() - 1
-                    }
-                };
+                let i = self.buffer_of(key);
                 self.last = Some((key, i));
                 i
             }
@@ -292,6 +295,37 @@ impl Packer {
         });
         self.buffered += 1;
         self.stats.rows_buffered += 1;
+    }
+
+    /// Index into `bufs` of the buffer of `key`, created if missing.
+    fn buffer_of(&mut self, key: (i64, u32)) -> usize {
+        let d = key.1 as usize;
+        if d >= self.dev_buf.len() {
+            self.dev_buf.resize(d + 1, u32::MAX);
+            self.dev_rows.resize(d + 1, 0);
+        }
+        let prev = self.dev_buf[d] as usize;
+        let prev = self.bufs.get(prev).filter(|b| b.0 .1 == key.1);
+        if let Some(b) = prev {
+            if b.0 == key {
+                return self.dev_buf[d] as usize;
+            }
+            // The device moved to another window: its last buffer's size predicts the
+            // next one's.
+            self.dev_rows[d] = b.1.len().min(u32::MAX as usize) as u32;
+        }
+        let i = match self.buf_idx.get(&key) {
+            Some(&i) => i,
+            None => {
+                // Reserving more than the flush bound would only hold memory.
+                let cap = (self.dev_rows[d] as usize).min(self.opts.flush_rows / 2);
+                self.bufs.push((key, Vec::with_capacity(cap)));
+                self.buf_idx.insert(key, self.bufs.len() - 1);
+                self.bufs.len() - 1
+            }
+        };
+        self.dev_buf[d] = i as u32;
+        i
     }
 
     /// Writes every buffered row to segments (not yet visible).
@@ -677,29 +711,49 @@ impl SegmentBuilder {
     /// Adds one device's table (devices in ascending name order); an empty table is
     /// skipped.
     pub(crate) fn add(&mut self, device: String, table: &Table, channels: &[String]) -> Result<()> {
-        if table.ts.is_empty() {
-            return Ok(());
-        }
-        let cols: Vec<(&str, &Column)> = table
-            .columns
+        self.add_many(vec![(device, table)], channels)
+    }
+
+    /// Adds several devices' tables (in ascending name order), encoding their blocks in
+    /// parallel.
+    pub(crate) fn add_many(
+        &mut self,
+        tables: Vec<(String, &Table)>,
+        channels: &[String],
+    ) -> Result<()> {
+        let tables: Vec<(String, &Table)> =
+            tables.into_iter().filter(|t| !t.1.ts.is_empty()).collect();
+        let cols: Vec<Vec<(&str, &Column)>> = tables
             .iter()
-            .map(|(c, col)| (channels[*c as usize].as_str(), col))
+            .map(|(_, t)| {
+                t.columns
+                    .iter()
+                    .map(|(c, col)| (channels[*c as usize].as_str(), col))
+                    .collect()
+            })
+            .collect();
+        let args: Vec<(&str, &[i64], &[(&str, &Column)])> = tables
+            .iter()
+            .zip(&cols)
+            .map(|((d, t), c)| (d.as_str(), t.ts.as_slice(), c.as_slice()))
             .collect();
         self.writer
-            .add(&device, &table.ts, &cols)
+            .add_many(&args)
             .map_err(|e| e.with_path(&self.path))?;
-        self.min_ts = self.min_ts.min(table.ts[0]);
-        self.max_ts = self.max_ts.max(table.ts[table.ts.len() - 1]);
-        self.rows += table.ts.len() as u64;
-        for (c, col) in &table.columns {
-            self.points += col.values.len() as u64;
-            let t = col.values.value_type().name().to_string();
-            let e = self.chan_types.entry(*c).or_default();
-            if !e.contains(&t) {
-                e.push(t);
+        for (device, table) in tables {
+            self.min_ts = self.min_ts.min(table.ts[0]);
+            self.max_ts = self.max_ts.max(table.ts[table.ts.len() - 1]);
+            self.rows += table.ts.len() as u64;
+            for (c, col) in &table.columns {
+                self.points += col.values.len() as u64;
+                let t = col.values.value_type().name().to_string();
+                let e = self.chan_types.entry(*c).or_default();
+                if !e.contains(&t) {
+                    e.push(t);
+                }
             }
+            self.devices.push(device);
         }
-        self.devices.push(device);
         Ok(())
     }
 
@@ -753,12 +807,30 @@ pub(crate) fn write_segment(
         duplicates: 0,
         rejected: Vec::new(),
     };
-    for (device, mut buf) in group {
-        let (table, dups, rej) = pivot(&mut buf, channels, &device, meta.dedup);
-        drop(buf);
-        out.duplicates += dups;
-        out.rejected.extend(rej);
-        b.add(device, &table, channels)?;
+    // Pivot and encode a bounded slice of devices at a time, in parallel.
+    let mut group = group;
+    while !group.is_empty() {
+        let mut take = 0;
+        let mut rows = 0;
+        while take < group.len() && (take == 0 || rows < 1 << 20) {
+            rows += group[take].1.len();
+            take += 1;
+        }
+        let part: Vec<(String, Vec<BufRow>)> = group.drain(..take).collect();
+        let pivoted: Vec<(String, (Table, u64, Vec<Rejected>))> = part
+            .into_par_iter()
+            .map(|(device, mut buf)| {
+                let t = pivot(&mut buf, channels, &device, meta.dedup);
+                (device, t)
+            })
+            .collect();
+        let mut tables = Vec::with_capacity(pivoted.len());
+        for (device, (table, dups, rej)) in &pivoted {
+            out.duplicates += dups;
+            out.rejected.extend(rej.iter().cloned());
+            tables.push((device.clone(), table));
+        }
+        b.add_many(tables, channels)?;
     }
     out.entry = b.finish(meta, channels)?;
     Ok(out)

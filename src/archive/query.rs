@@ -581,6 +581,15 @@ impl Plan {
             self.stats.blocks_decoded += 1;
             parts.push((self.seq_of[b.seg], s));
         }
+        // Integers and floats of one channel merge as floats.
+        let types: Vec<ValueType> = parts.iter().map(|p| p.1.values.value_type()).collect();
+        if types.contains(&ValueType::F64) && types.contains(&ValueType::I64) {
+            for (_, s) in &mut parts {
+                if let Values::I64(v) = &s.values {
+                    s.values = Values::F64(v.iter().map(|&x| x as f64).collect());
+                }
+            }
+        }
         let t = parts[0].1.values.value_type();
         if let Some((_, other)) = parts.iter().find(|p| p.1.values.value_type() != t) {
             return Err(Error::invalid_input(format!(
@@ -684,6 +693,15 @@ impl WinAcc {
     }
 
     fn push_values(&mut self, v: &Values) {
+        // A channel with integers in one place and floats in another is aggregated as
+        // floats, as ColumnStats::merge does.
+        if let (PctStore::I64(d), Values::F64(_)) = (&self.pct, v) {
+            self.pct = PctStore::F64(d.iter().map(|&x| x as f64).collect());
+        }
+        if let (PctStore::F64(d), Values::I64(s)) = (&mut self.pct, v) {
+            d.extend(s.iter().map(|&x| x as f64));
+            return;
+        }
         match (&mut self.pct, v) {
             (PctStore::F64(d), Values::F64(s)) => d.extend_from_slice(s),
             (PctStore::I64(d), Values::I64(s)) => d.extend_from_slice(s),

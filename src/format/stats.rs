@@ -154,6 +154,40 @@ pub struct ColumnStats {
 }
 
 impl ColumnStats {
+    /// The same statistics as f64 when they are i64 (others are returned unchanged):
+    /// min, max, first and last convert exactly when they are below 2^53 in magnitude
+    /// and round to nearest otherwise; the exact i128 sum becomes a compensated sum of
+    /// its nearest f64 and the remainder.
+    pub fn widen_to_f64(&self) -> ColumnStats {
+        let Some(TypedStats::I64 {
+            min,
+            max,
+            first,
+            last,
+            sum,
+            sumsq,
+        }) = &self.typed
+        else {
+            return self.clone();
+        };
+        let hi = *sum as f64;
+        let mut s = CompSum::default();
+        s.add(hi);
+        s.add((*sum - hi as i128) as f64);
+        ColumnStats {
+            typed: Some(TypedStats::F64 {
+                nan_count: 0,
+                min: *min as f64,
+                max: *max as f64,
+                first: *first as f64,
+                last: *last as f64,
+                sum: s,
+                sumsq: *sumsq,
+            }),
+            ..self.clone()
+        }
+    }
+
     /// Statistics of nothing.
     pub fn empty() -> ColumnStats {
         ColumnStats {
@@ -241,11 +275,25 @@ impl ColumnStats {
     /// Folds `o` into `self`. First/last follow the timestamps (ties keep `self`'s first
     /// and `o`'s last, so merging in row order is exact).
     ///
+    /// i64 and f64 statistics merge as f64 (see [`ColumnStats::widen_to_f64`]): a
+    /// channel that carried integers in one place and floats in another aggregates as
+    /// floats.
+    ///
     /// # Errors
-    /// [`crate::ErrorKind::InvalidInput`] if the two sides hold different value types;
-    /// [`crate::ErrorKind::Corrupt`] if i64 sums overflow i128 (only corrupt statistics
-    /// can make them).
+    /// [`crate::ErrorKind::InvalidInput`] if the two sides hold other different value
+    /// types; [`crate::ErrorKind::Corrupt`] if i64 sums overflow i128 (only corrupt
+    /// statistics can make them).
     pub fn merge(&mut self, o: &ColumnStats) -> Result<()> {
+        match (&self.typed, &o.typed) {
+            (Some(TypedStats::F64 { .. }), Some(TypedStats::I64 { .. })) => {
+                return self.merge(&o.widen_to_f64());
+            }
+            (Some(TypedStats::I64 { .. }), Some(TypedStats::F64 { .. })) => {
+                *self = self.widen_to_f64();
+                return self.merge(o);
+            }
+            _ => {}
+        }
         let Some(ot) = &o.typed else { return Ok(()) };
         let Some(st) = &mut self.typed else {
             *self = o.clone();

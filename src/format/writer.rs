@@ -97,6 +97,9 @@ pub fn cut_blocks(ts: &[i64], target_rows: usize) -> Vec<(usize, usize)> {
 
 /// Copies rows `[a, b)` of `col`, given that `vstart` values precede row `a`.
 /// Returns the slice (or `None` if it has no present value) and the values it consumed.
+/// One device's blocks to encode: its id and, per block, the row range and the columns.
+type BlockInputs = (u32, Vec<(usize, usize, Vec<(u32, Column)>)>);
+
 fn slice_column(col: &Column, a: usize, b: usize, vstart: usize) -> (Option<Column>, usize) {
     let (validity, count) = match &col.validity {
         None => (None, b - a),
@@ -213,8 +216,59 @@ impl SegmentWriter {
     /// [`crate::ErrorKind::InvalidInput`] for unsorted timestamps, overlapping calls,
     /// duplicate channel names or columns whose lengths disagree; I/O errors.
     pub fn add(&mut self, device: &str, ts: &[i64], columns: &[(&str, &Column)]) -> Result<()> {
+        self.add_many(&[(device, ts, columns)])
+    }
+
+    /// [`SegmentWriter::add`] for several devices at once: their blocks are encoded in
+    /// parallel, which matters when each device has only a block or two.
+    ///
+    /// # Errors
+    /// As [`SegmentWriter::add`], for the first device that fails; devices before it are
+    /// already added.
+    pub fn add_many(&mut self, tables: &[(&str, &[i64], &[(&str, &Column)])]) -> Result<()> {
+        let mut jobs = Vec::with_capacity(tables.len());
+        for &(device, ts, columns) in tables {
+            if let Some(job) = self.prepare(device, ts, columns)? {
+                jobs.push((ts, job));
+            }
+        }
+        let codec = &self.opts.codec;
+        let work: Vec<(u32, &[i64], usize, usize, &Vec<(u32, Column)>)> = jobs
+            .iter()
+            .flat_map(|(ts, (dev, inputs))| {
+                inputs.iter().map(move |(a, b, bc)| (*dev, *ts, *a, *b, bc))
+            })
+            .collect();
+        let encoded: Vec<(Vec<u8>, BlockMeta)> = work
+            .par_iter()
+            .map(|&(dev, ts, a, b, bc)| block::encode(dev, &ts[a..b], bc, codec))
+            .collect();
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| Error::invalid_input("writer already finished"))?;
+        for (bytes, mut meta) in encoded {
+            file.write_all(&bytes)
+                .map_err(|e| Error::from(e).with_path(&self.tmp))?;
+            meta.offset = self.offset;
+            self.offset += bytes.len() as u64;
+            self.footer.blocks.push(meta);
+        }
+        for (ts, _) in &jobs {
+            self.rows += ts.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Validates one device's rows and cuts them into block inputs.
+    fn prepare(
+        &mut self,
+        device: &str,
+        ts: &[i64],
+        columns: &[(&str, &Column)],
+    ) -> Result<Option<BlockInputs>> {
         if ts.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         if let Some(i) = ts.windows(2).position(|w| w[0] > w[1]) {
             return Err(Error::invalid_input(format!(
@@ -267,24 +321,7 @@ impl SegmentWriter {
             }
             inputs.push((a, b, bc));
         }
-        let codec = &self.opts.codec;
-        let encoded: Vec<(Vec<u8>, BlockMeta)> = inputs
-            .par_iter()
-            .map(|(a, b, bc)| block::encode(dev, &ts[*a..*b], bc, codec))
-            .collect();
-        let file = self
-            .file
-            .as_mut()
-            .ok_or_else(|| Error::invalid_input("writer already finished"))?;
-        for (bytes, mut meta) in encoded {
-            file.write_all(&bytes)
-                .map_err(|e| Error::from(e).with_path(&self.tmp))?;
-            meta.offset = self.offset;
-            self.offset += bytes.len() as u64;
-            self.footer.blocks.push(meta);
-        }
-        self.rows += ts.len() as u64;
-        Ok(())
+        Ok(Some((dev, inputs)))
     }
 
     /// Writes the footer and trailer, makes the file durable and moves it into place.

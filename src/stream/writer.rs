@@ -414,6 +414,25 @@ impl State {
 }
 
 impl State {
+    /// Records a type already in the archive (integers and floats together are floats).
+    fn seed_kind(&mut self, dev: u32, ch: u32, kind: Kind) {
+        let (d, c) = (dev as usize, ch as usize);
+        if self.kinds.len() <= d {
+            self.kinds.resize_with(d + 1, Vec::new);
+        }
+        let row = &mut self.kinds[d];
+        if row.len() <= c {
+            row.resize(c + 1, None);
+        }
+        row[c] = match (row[c], kind) {
+            (None, k) => Some(k),
+            (Some(Kind::Int { big }), Kind::Float) | (Some(Kind::Float), Kind::Int { big }) => {
+                Some(if big { Kind::Int { big } } else { Kind::Float })
+            }
+            (old, _) => old,
+        };
+    }
+
     fn move_run(
         &mut self,
         key: (u32, i64),
@@ -524,6 +543,25 @@ impl StreamWriter {
             unsynced: false,
             stats: StreamStats::default(),
         };
+        // Channel types already in the archive constrain new points too (a string into a
+        // channel whose floats are sealed would make it unreadable as one series). The
+        // manifest lists types per segment, not per device, so only unambiguous ones
+        // are used.
+        for seg in &m.segments {
+            for c in seg.channels.iter().filter(|c| c.types.len() == 1) {
+                let kind = match c.types[0].as_str() {
+                    "f64" => Kind::Float,
+                    "i64" => Kind::Int { big: false },
+                    "bool" => Kind::Bool,
+                    _ => Kind::Str,
+                };
+                let ch = intern(&mut st.channel_idx, &mut st.channels, &c.name);
+                for d in &seg.devices {
+                    let dev = intern(&mut st.device_idx, &mut st.devices, d);
+                    st.seed_kind(dev, ch, kind);
+                }
+            }
+        }
         let mut skip: HashMap<(u32, i64), u64> = HashMap::new();
         for (d, w, upto) in &sealed {
             let id = intern(&mut st.device_idx, &mut st.devices, d);
