@@ -1,5 +1,6 @@
 //! CSV + zstd: the corpus file compressed as one zstd stream. A query decompresses the
-//! stream and scans every line (nothing can be skipped).
+//! stream, scans every line (nothing can be skipped), then sorts the series' points and
+//! drops duplicate timestamps.
 
 use crate::corpus::Agg;
 use anyhow::{bail, Context, Result};
@@ -42,7 +43,10 @@ pub fn query(path: &Path, device: &str, channel: &str, from: i64, to: i64) -> Re
             None => return Ok(Agg::empty()),
         },
     };
-    let mut g = Agg::empty();
+    // (timestamp, value) of the series, in file order: the file has late rows and
+    // duplicates, so the scan sorts and keeps the last arrival per timestamp, as the
+    // other systems do.
+    let mut pts: Vec<(i64, f64)> = Vec::new();
     let finder = memchr::memmem::Finder::new(device.as_bytes());
     loop {
         line.clear();
@@ -84,7 +88,14 @@ pub fn query(path: &Path, device: &str, channel: &str, from: i64, to: i64) -> Re
             continue;
         }
         let x: f64 = std::str::from_utf8(v)?.parse()?;
-        g.push(x);
+        pts.push((t, x));
+    }
+    pts.sort_by_key(|p| p.0);
+    let mut g = Agg::empty();
+    for (i, &(t, x)) in pts.iter().enumerate() {
+        if pts.get(i + 1).is_none_or(|n| n.0 != t) {
+            g.push(x);
+        }
     }
     Ok(g)
 }
