@@ -386,6 +386,13 @@ fn main() -> Result<()> {
             "HEAD",
         ],
     );
+    // An exported tree (git archive) has no repository: the commit comes from the
+    // environment then.
+    let commit = if commit.is_empty() {
+        std::env::var("IOTARC_COMMIT").unwrap_or_else(|_| "unknown".into())
+    } else {
+        commit
+    };
     let dirty = !sh(
         "git",
         &[
