@@ -202,12 +202,15 @@ struct Pending {
 
 struct State {
     devices: Vec<String>,
-    device_idx: HashMap<String, u32>,
+    device_idx: NameMap,
     channels: Vec<String>,
-    channel_idx: HashMap<String, u32>,
+    channel_idx: NameMap,
     /// Type state per device, per channel id.
     kinds: Vec<Vec<Option<Kind>>>,
-    bufs: HashMap<(u32, i64), Buf>,
+    /// Buffers per device id: (seal window start, buffer), usually one or two windows.
+    bufs: Vec<Vec<(i64, Buf)>>,
+    /// Acknowledgement time of the oldest buffered point.
+    oldest: Option<Instant>,
     queue: Vec<Pending>,
     next_ticket: u64,
     done_ticket: u64,
@@ -288,7 +291,11 @@ fn to_pack(v: Value) -> PackValue {
     }
 }
 
-fn intern(map: &mut HashMap<String, u32>, names: &mut Vec<String>, s: &str) -> u32 {
+/// Name -> id, with a fast non-cryptographic hash (names come from the caller, and a
+/// batch of 10,000 devices interns 10,000 names).
+type NameMap = HashMap<String, u32, std::hash::BuildHasherDefault<crate::ingest::intern::FxHasher>>;
+
+fn intern(map: &mut NameMap, names: &mut Vec<String>, s: &str) -> u32 {
     if let Some(&i) = map.get(s) {
         return i;
     }
@@ -369,11 +376,9 @@ impl State {
     ) -> (u64, u64) {
         let (mut inserted, mut skipped) = (0u64, 0u64);
         let mut last: Option<((u32, i64), i64, i64)> = None;
-        // Consecutive points of one buffer (a wide row, a device's burst) are gathered in
-        // `run` and moved with one hash lookup.
-        let mut run: Vec<BufRow> = Vec::new();
-        let mut run_key = (u32::MAX, i64::MIN);
-        let mut run_bytes = 0usize;
+        if self.oldest.is_none() && !batch.points.is_empty() {
+            self.oldest = Some(acked);
+        }
         for (d, c, ts, v) in batch.points {
             let dev = dev_ids[d as usize];
             let ch = ch_ids[c as usize];
@@ -389,13 +394,9 @@ impl State {
                 skipped += 1;
                 continue;
             }
-            if (dev, w) != run_key {
-                self.move_run(run_key, &mut run, &mut run_bytes, seq, acked);
-                run_key = (dev, w);
-            }
-            run_bytes += POINT_BYTES + value_bytes(&v);
+            let bytes = POINT_BYTES + value_bytes(&v);
             self.arrival += 1;
-            run.push(BufRow::new(
+            let row = BufRow::new(
                 ts,
                 ch,
                 Origin {
@@ -403,11 +404,17 @@ impl State {
                     line: self.arrival,
                 },
                 to_pack(v),
-            ));
+            );
+            let buf = self.buf_mut(dev, w, seq);
+            match buf.acks.last_mut() {
+                Some(a) if a.0 == acked => a.1 += 1,
+                _ => buf.acks.push((acked, 1)),
+            }
+            buf.rows.push(row);
+            buf.bytes += bytes;
             self.max_ts = self.max_ts.max(ts);
             inserted += 1;
         }
-        self.move_run(run_key, &mut run, &mut run_bytes, seq, acked);
         self.stats.buffered_points += inserted;
         (inserted, skipped)
     }
@@ -433,30 +440,30 @@ impl State {
         };
     }
 
-    fn move_run(
-        &mut self,
-        key: (u32, i64),
-        run: &mut Vec<BufRow>,
-        bytes: &mut usize,
-        seq: u64,
-        acked: Instant,
-    ) {
-        if run.is_empty() {
-            return;
+    /// The buffer of (`dev`, window `w`), created (first holding record `seq`) if new.
+    #[inline]
+    fn buf_mut(&mut self, dev: u32, w: i64, seq: u64) -> &mut Buf {
+        let d = dev as usize;
+        if self.bufs.len() <= d {
+            self.bufs.resize_with(d + 1, Vec::new);
         }
-        let buf = self.bufs.entry(key).or_insert_with(|| Buf {
-            rows: Vec::new(),
-            first_seq: seq,
-            bytes: 0,
-            acks: Vec::new(),
-        });
-        match buf.acks.last_mut() {
-            Some(a) if a.0 == acked => a.1 += run.len() as u32,
-            _ => buf.acks.push((acked, run.len() as u32)),
-        }
-        buf.rows.append(run);
-        buf.bytes += *bytes;
-        *bytes = 0;
+        let list = &mut self.bufs[d];
+        let i = match list.iter().position(|b| b.0 == w) {
+            Some(i) => i,
+            None => {
+                list.push((
+                    w,
+                    Buf {
+                        rows: Vec::new(),
+                        first_seq: seq,
+                        bytes: 0,
+                        acks: Vec::new(),
+                    },
+                ));
+                list.len() - 1
+            }
+        };
+        &mut list[i].1
     }
 }
 
@@ -522,11 +529,12 @@ impl StreamWriter {
         }
         let mut st = State {
             devices: Vec::new(),
-            device_idx: HashMap::new(),
+            device_idx: NameMap::default(),
             channels: Vec::new(),
-            channel_idx: HashMap::new(),
+            channel_idx: NameMap::default(),
             kinds: Vec::new(),
-            bufs: HashMap::new(),
+            bufs: Vec::new(),
+            oldest: None,
             queue: Vec::new(),
             next_ticket: 1,
             done_ticket: 0,
@@ -598,7 +606,7 @@ impl StreamWriter {
         report.truncated = rep.truncated;
         let next_seq = rep.next_seq.max(replay_from);
         st.next_seq = next_seq;
-        st.stats.memory = st.bufs.values().map(|b| b.bytes).sum();
+        st.stats.memory = st.bufs.iter().flatten().map(|b| b.1.bytes).sum();
         let walw = WalWriter::create(&wal_dir, next_seq, opts.wal.clone())?;
         let shared = Arc::new(Shared {
             dir,
@@ -887,30 +895,32 @@ fn clamp_unit(seal: PartitionUnit, partition: PartitionUnit) -> PartitionUnit {
 fn form_round(sh: &Shared, st: &mut State, all: bool) -> Option<Round> {
     let lateness = sh.opts.lateness_us;
     let watermark = st.max_ts.saturating_sub(lateness);
-    let keys: Vec<(u32, i64)> = st
-        .bufs
-        .keys()
-        .filter(|&&(_, w)| all || sh.seal_unit.window_end(w) <= watermark)
-        .copied()
-        .collect();
-    if keys.is_empty() {
-        return None;
-    }
-    let mut bufs = Vec::with_capacity(keys.len());
+    let mut bufs = Vec::new();
     let mut bytes = 0;
-    for k in keys {
-        if let Some(b) = st.bufs.remove(&k) {
-            bytes += b.bytes;
-            st.stats.buffered_points -= b.rows.len() as u64;
-            bufs.push((k, b));
+    for (dev, list) in st.bufs.iter_mut().enumerate() {
+        let mut i = 0;
+        while i < list.len() {
+            let w = list[i].0;
+            if all || sh.seal_unit.window_end(w) <= watermark {
+                let (w, b) = list.swap_remove(i);
+                bytes += b.bytes;
+                st.stats.buffered_points -= b.rows.len() as u64;
+                bufs.push(((dev as u32, w), b));
+            } else {
+                i += 1;
+            }
         }
     }
-    let low = st
-        .bufs
-        .values()
-        .map(|b| b.first_seq)
+    if bufs.is_empty() {
+        return None;
+    }
+    let rest = st.bufs.iter().flatten();
+    let low = rest
+        .clone()
+        .map(|b| b.1.first_seq)
         .min()
         .unwrap_or(st.next_seq);
+    st.oldest = rest.filter_map(|b| b.1.acks.first().map(|a| a.0)).min();
     Some(Round {
         bufs,
         upto: st.next_seq.saturating_sub(1),
@@ -949,11 +959,7 @@ fn sealer_loop(sh: &Shared, mut m: Manifest) {
             }
         }
         let flush_want = st.flush_requested;
-        let oldest = st
-            .bufs
-            .values()
-            .filter_map(|b| b.acks.first().map(|a| a.0))
-            .min();
+        let oldest = st.oldest;
         let all = flush_want > st.flush_done
             || st.waiting > 0
             || st.stats.memory > sh.opts.max_memory / 2
