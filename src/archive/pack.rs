@@ -194,6 +194,26 @@ impl Packer {
                 )));
             }
         }
+        if let Some(w) = &manifest.wal {
+            // Streamed points still only in the WAL arrived before this pack; packing
+            // first would give them a later seq at replay and let them win over newer
+            // packed values.
+            let mut pending = 0u64;
+            let wal_dir = dir.join("wal");
+            if wal_dir.exists() {
+                crate::stream::wal::replay(&wal_dir, w.replay_from, |_, _| {
+                    pending += 1;
+                    Ok(())
+                })?;
+            }
+            if pending > 0 {
+                return Err(Error::invalid_input(format!(
+                    "archive {} has {pending} streamed WAL record(s) not yet sealed (a stream writer stopped without closing); seal them first with: iotarc ingest {} /dev/null",
+                    dir.display(),
+                    dir.display()
+                )));
+            }
+        }
         manifest::remove_orphans(&dir, &manifest)?;
         let seq = manifest.next_seq.unwrap_or(0);
         Ok(Packer {

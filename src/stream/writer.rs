@@ -17,6 +17,7 @@ use crate::archive::compact::{self, CompactOptions, CompactReport};
 use crate::archive::manifest::{self, Dedup, Manifest, PartitionUnit, WalState};
 use crate::archive::pack::{segment_path, write_segment, BufRow, Origin, PackValue, SegMeta};
 use crate::error::{Error, Result};
+use crate::format::stats::TypedStats;
 use crate::format::writer::WriterOptions;
 use crate::model::{Value, ValueType};
 use rayon::prelude::*;
@@ -433,6 +434,7 @@ impl State {
         }
         row[c] = match (row[c], kind) {
             (None, k) => Some(k),
+            (Some(Kind::Int { big: a }), Kind::Int { big: b }) => Some(Kind::Int { big: a || b }),
             (Some(Kind::Int { big }), Kind::Float) | (Some(Kind::Float), Kind::Int { big }) => {
                 Some(if big { Kind::Int { big } } else { Kind::Float })
             }
@@ -552,21 +554,41 @@ impl StreamWriter {
             stats: StreamStats::default(),
         };
         // Channel types already in the archive constrain new points too (a string into a
-        // channel whose floats are sealed would make it unreadable as one series). The
-        // manifest lists types per segment, not per device, so only unambiguous ones
-        // are used.
+        // channel whose floats are sealed would make it unreadable as one series; a float
+        // next to sealed integers beyond 2^53 would make them inexact). Footers give the
+        // type per (device, channel) and the integer range; reading them costs one open
+        // and a few preads per segment, no block is decoded.
         for seg in &m.segments {
-            for c in seg.channels.iter().filter(|c| c.types.len() == 1) {
-                let kind = match c.types[0].as_str() {
-                    "f64" => Kind::Float,
-                    "i64" => Kind::Int { big: false },
-                    "bool" => Kind::Bool,
-                    _ => Kind::Str,
-                };
-                let ch = intern(&mut st.channel_idx, &mut st.channels, &c.name);
-                for d in &seg.devices {
-                    let dev = intern(&mut st.device_idx, &mut st.devices, d);
-                    st.seed_kind(dev, ch, kind);
+            let f = crate::format::reader::Segment::open(dir.join(&seg.path))?;
+            let footer = f.footer();
+            let devs: Vec<u32> = footer
+                .devices
+                .iter()
+                .map(|d| intern(&mut st.device_idx, &mut st.devices, d))
+                .collect();
+            let chans: Vec<u32> = footer
+                .channels
+                .iter()
+                .map(|c| intern(&mut st.channel_idx, &mut st.channels, c))
+                .collect();
+            for b in &footer.blocks {
+                for c in &b.columns {
+                    let kind = match &c.stats.typed {
+                        Some(TypedStats::F64 { .. }) => Kind::Float,
+                        Some(TypedStats::I64 { min, max, .. }) => Kind::Int {
+                            big: !(-(1i64 << 53)..=(1i64 << 53)).contains(min)
+                                || !(-(1i64 << 53)..=(1i64 << 53)).contains(max),
+                        },
+                        Some(TypedStats::Bool { .. }) => Kind::Bool,
+                        Some(TypedStats::Str { .. }) => Kind::Str,
+                        None => continue,
+                    };
+                    let (Some(&d), Some(&ch)) =
+                        (devs.get(b.device as usize), chans.get(c.channel as usize))
+                    else {
+                        continue;
+                    };
+                    st.seed_kind(d, ch, kind);
                 }
             }
         }
