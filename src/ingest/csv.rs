@@ -278,8 +278,7 @@ impl<'a> Lines<'a> for LineParser<'_> {
         match &h.layout {
             Layout::Long { channel, value } => {
                 let (ch, forced) = out.channel(get(*channel))?;
-                let v = out.text_value(get(*value), forced, ch)?;
-                out.push(line_no, ts, device, ch, v);
+                out.push_text(line_no, ts, device, ch, get(*value), forced)?;
             }
             Layout::Wide { channels } => {
                 for (k, c) in channels.iter().enumerate() {
@@ -288,8 +287,7 @@ impl<'a> Lines<'a> for LineParser<'_> {
                         ch = out.channel(h.names[c.col].as_bytes())?.0;
                         self.wide_ids[k] = ch;
                     }
-                    let v = out.text_value(get(c.col), c.forced, ch)?;
-                    out.push(line_no, ts, device, ch, v);
+                    out.push_text(line_no, ts, device, ch, get(c.col), c.forced)?;
                 }
             }
         }

@@ -319,73 +319,85 @@ impl<R: Read> Chunker<R> {
         if !self.bom_checked {
             self.fill(BOM.len())?;
         }
-        out.clear();
-        out.extend_from_slice(&self.buf[self.pos..]);
+        // `out[..filled]` is the chunk so far. The old bytes after it are overwritten by
+        // reads, so a recycled buffer needs no zeroing before each read.
+        let carry = &self.buf[self.pos..];
+        let mut filled = carry.len();
+        if out.len() < filled {
+            out.resize(filled, 0);
+        }
+        out[..filled].copy_from_slice(carry);
         self.buf.clear();
         self.pos = 0;
         let mut searched = 0;
         let cut = loop {
-            if out.is_empty() && self.eof {
+            if filled == 0 && self.eof {
+                out.clear();
                 return Ok(None);
             }
-            if self.eof || out.len() >= self.chunk_size {
-                if self.eof && out.len() <= self.chunk_size {
-                    break out.len();
+            if self.eof || filled >= self.chunk_size {
+                if self.eof && filled <= self.chunk_size {
+                    break filled;
                 }
                 // The last line end within the target size, else the first one after it.
-                let target = self.chunk_size.min(out.len());
+                let target = self.chunk_size.min(filled);
                 if searched == 0 {
                     if let Some(i) = memchr::memrchr(b'\n', &out[..target]) {
                         break i + 1;
                     }
                 }
                 let from = target.max(searched);
-                if let Some(i) = memchr::memchr(b'\n', &out[from..]) {
+                if let Some(i) = memchr::memchr(b'\n', &out[from..filled]) {
                     break from + i + 1;
                 }
                 if self.eof {
-                    break out.len();
+                    break filled;
                 }
-                if out.len() > MAX_LINE_LEN {
+                if filled > MAX_LINE_LEN {
                     return Err(self.line_too_long(self.next_line));
                 }
-                searched = out.len();
+                searched = filled;
             }
-            self.read_more(out)?;
+            filled = self.read_more(out, filled)?;
         };
-        self.buf.extend_from_slice(&out[cut..]);
+        self.buf.extend_from_slice(&out[cut..filled]);
         out.truncate(cut);
         let first_line = self.next_line;
         self.next_line += count_newlines(out);
         Ok(Some(first_line))
     }
 
-    /// One `read` call appending to `out`: up to the chunk size when `out` has the room
-    /// already, else in steps that grow with the data buffered (64 KiB to 8 MiB), so
-    /// memory follows the data actually read, not a (possibly huge) chunk size.
-    fn read_more(&mut self, out: &mut Vec<u8>) -> Result<()> {
-        let old = out.len();
-        let room = out.capacity() - old;
-        let step = if old < self.chunk_size && room >= 1 << 16 {
-            room.min(self.chunk_size - old)
+    /// One `read` call into `out[filled..]`, returning the new `filled`. Reads into the
+    /// initialized bytes `out` already has past `filled`, else grows it: into the
+    /// allocation's spare room when there is some, else in steps that grow with the data
+    /// buffered (64 KiB to 8 MiB), so memory follows the data actually read, not a
+    /// (possibly huge) chunk size.
+    fn read_more(&mut self, out: &mut Vec<u8>, filled: usize) -> Result<usize> {
+        let want = if filled < self.chunk_size {
+            self.chunk_size - filled
         } else {
-            old.clamp(1 << 16, 8 << 20)
+            filled.clamp(1 << 16, 8 << 20)
         };
-        out.resize(old + step, 0);
+        if out.len() == filled {
+            let room = out.capacity() - filled;
+            let step = if room >= 1 << 16 {
+                room.min(want)
+            } else {
+                filled.clamp(1 << 16, 8 << 20)
+            };
+            out.resize(filled + step, 0);
+        }
+        let end = out.len().min(filled.saturating_add(want));
         loop {
-            match self.reader.read(&mut out[old..]) {
+            return match self.reader.read(&mut out[filled..end]) {
                 Ok(0) => {
-                    out.truncate(old);
                     self.eof = true;
+                    Ok(filled)
                 }
-                Ok(k) => out.truncate(old + k),
+                Ok(k) => Ok(filled + k),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    out.truncate(old);
-                    return Err(e.into());
-                }
-            }
-            return Ok(());
+                Err(e) => Err(e.into()),
+            };
         }
     }
 }
@@ -437,6 +449,36 @@ mod tests {
                     all.extend_from_slice(&chunk.bytes);
                 }
                 assert_eq!(all, b"line one\nline two\n\nlast");
+            }
+        }
+    }
+
+    #[test]
+    fn recycled_buffers_give_the_same_chunks() {
+        let data: Vec<u8> = (0..500u32)
+            .flat_map(|i| format!("line {i} {}\n", "x".repeat((i % 37) as usize)).into_bytes())
+            .collect();
+        for size in [1, 7, 64, 1000, 1 << 16, usize::MAX] {
+            for trickle in [1, 5, 300, 1 << 20] {
+                let mut fresh = Chunker::with_chunk_size(Trickle(&data, trickle), size);
+                let mut recycled = Chunker::with_chunk_size(Trickle(&data, trickle), size);
+                // A dirty buffer, longer than any chunk: its old bytes must never leak.
+                let mut buf = vec![b'!'; 70_000];
+                loop {
+                    let want = fresh.next_chunk().unwrap();
+                    let got = recycled.next_chunk_into(&mut buf).unwrap();
+                    match want {
+                        Some(c) => {
+                            assert_eq!(got, Some(c.first_line));
+                            assert_eq!(buf, c.bytes, "size {size} trickle {trickle}");
+                        }
+                        None => {
+                            assert_eq!(got, None);
+                            assert!(buf.is_empty());
+                            break;
+                        }
+                    }
+                }
             }
         }
     }

@@ -85,7 +85,7 @@ impl Default for TsMemo {
 
 impl TsMemo {
     /// [`parse_timestamp`], remembering the last text and date.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn parse(
         &mut self,
         s: &[u8],
@@ -95,6 +95,11 @@ impl TsMemo {
         if self.len != 0 && super::intern::same(s, &self.text[..self.len]) {
             return Ok(self.value);
         }
+        self.parse_new(s, unit, tz)
+    }
+
+    #[inline(never)]
+    fn parse_new(&mut self, s: &[u8], unit: Option<TimeUnit>, tz: &Tz) -> Result<i64, String> {
         let v = if is_datetime(s) {
             parse_datetime(s, tz, Some(self))?
         } else {

@@ -103,8 +103,8 @@ const POW10: [f64; 16] = [
 /// (`k <= 15`) are both exact f64s, so the one IEEE division `m / 10^k` is the correctly
 /// rounded quotient, which is the f64 nearest the text (Clinger's fast path, the one
 /// `str::parse::<f64>` takes first too).
-#[inline]
-fn fast_number(s: &[u8]) -> Option<Text<'static>> {
+#[inline(always)]
+pub(crate) fn fast_number(s: &[u8]) -> Option<Text<'static>> {
     let (neg, body) = match s.first()? {
         b'-' => (true, &s[1..]),
         b'+' => (false, &s[1..]),
