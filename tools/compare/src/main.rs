@@ -294,7 +294,7 @@ fn corpus_file(a: &Args) -> Result<(String, PathBuf)> {
         }
         p => Ok((
             Path::new(p)
-                .file_name()
+                .file_stem()
                 .map_or("corpus".into(), |n| n.to_string_lossy().into_owned()),
             PathBuf::from(p),
         )),
@@ -373,7 +373,7 @@ fn main() -> Result<()> {
     let (name, path) = corpus_file(&a)?;
     let path_s = path.display().to_string();
     let input_bytes = std::fs::metadata(&path)?.len();
-    let work = a.work.join(&name);
+    let work = a.work.join(format!("{name}.work"));
     std::fs::create_dir_all(&work)?;
     let mut md = String::new();
     let commit = sh(
