@@ -77,14 +77,21 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
     let g = iotarc_gen::generate(&cfg, Format::CsvWide, f)
         .with_context(|| format!("writing {}", csv.display()))?;
     let csv_bytes = g.bytes;
+    let reported: Vec<&str> = g
+        .channels
+        .iter()
+        .zip(&g.channel_points)
+        .filter(|(_, &n)| n > 0)
+        .map(|(c, _)| *c)
+        .collect();
     println!(
         "1. generated {} devices x {} s readings: {} rows, {} values in {} channels ({}) as wide CSV: {} ({}) in {:.2} s",
         a.devices,
         a.interval,
         g.rows,
         g.points,
-        g.channels.len(),
-        g.channels.join(", "),
+        reported.len(),
+        reported.join(", "),
         csv.display(),
         crate::human(csv_bytes),
         g.elapsed.as_secs_f64()

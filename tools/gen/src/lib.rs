@@ -264,6 +264,9 @@ pub struct Stats {
     pub last_ts: i64,
     /// Channel names in column order.
     pub channels: Vec<&'static str>,
+    /// Distinct values generated per channel (same order); 0 for a column no device
+    /// reported (e.g. lat/lon when no device in the corpus is a tracker).
+    pub channel_points: Vec<u64>,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -374,6 +377,7 @@ pub fn generate<W: Write>(cfg: &Config, format: Format, mut out: W) -> io::Resul
     let names = cfg.channel_names();
     let mut w = write::RowWriter::new(format, names.clone(), &cfg.measurement);
     let mut stats = Stats {
+        channel_points: vec![0; names.len()],
         channels: names,
         first_ts: i64::MAX,
         last_ts: i64::MIN,
@@ -453,6 +457,9 @@ pub fn generate<W: Write>(cfg: &Config, format: Format, mut out: W) -> io::Resul
         }
         stats.rows += 1;
         stats.points += vals.len() as u64;
+        for &(c, _) in &vals {
+            stats.channel_points[c as usize] += 1;
+        }
         stats.first_ts = stats.first_ts.min(t);
         stats.last_ts = stats.last_ts.max(t);
         let late = net.chance(cfg.out_of_order);
@@ -608,6 +615,20 @@ mod tests {
                 "lp:98d0649cb093d35e"
             ]
         );
+    }
+
+    #[test]
+    fn channel_points_add_up() {
+        let (_, s) = run(&small(), Format::CsvWide);
+        assert_eq!(s.channel_points.iter().sum::<u64>(), s.points);
+        assert!(s.channel_points.iter().all(|&n| n > 0), "{s:?}");
+        let cfg = Config {
+            devices: 2,
+            ..small()
+        };
+        let (_, s) = run(&cfg, Format::CsvWide);
+        let lat = s.channels.iter().position(|&c| c == "lat").unwrap();
+        assert_eq!(s.channel_points[lat], 0, "no tracker among two devices");
     }
 
     #[test]
