@@ -494,6 +494,9 @@ pub(crate) struct Table {
     pub(crate) columns: Vec<(u32, Column)>,
 }
 
+/// A pivoted table, the duplicates resolved and the rows refused.
+pub(crate) type Pivoted = (Table, u64, Vec<Rejected>);
+
 /// Where a new segment goes in the archive.
 pub(crate) struct SegMeta {
     /// Partition window start.
@@ -555,7 +558,7 @@ pub(crate) fn pivot(
     channels: &[String],
     device: &str,
     dedup: Dedup,
-) -> (Table, u64, Vec<Rejected>) {
+) -> Pivoted {
     // The key is unique per row (input, line), so an unstable sort gives the same order
     // as a stable one. (pdqsort is also near-linear on the mostly sorted runs real
     // inputs have.)
@@ -752,7 +755,7 @@ impl SegmentBuilder {
                     .collect()
             })
             .collect();
-        let args: Vec<(&str, &[i64], &[(&str, &Column)])> = tables
+        let args: Vec<crate::format::writer::DeviceRows<'_>> = tables
             .iter()
             .zip(&cols)
             .map(|((d, t), c)| (d.as_str(), t.ts.as_slice(), c.as_slice()))
@@ -837,7 +840,7 @@ pub(crate) fn write_segment(
             take += 1;
         }
         let part: Vec<(String, Vec<BufRow>)> = group.drain(..take).collect();
-        let pivoted: Vec<(String, (Table, u64, Vec<Rejected>))> = part
+        let pivoted: Vec<(String, Pivoted)> = part
             .into_par_iter()
             .map(|(device, mut buf)| {
                 let t = pivot(&mut buf, channels, &device, meta.dedup);

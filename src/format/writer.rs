@@ -97,6 +97,13 @@ pub fn cut_blocks(ts: &[i64], target_rows: usize) -> Vec<(usize, usize)> {
 
 /// Copies rows `[a, b)` of `col`, given that `vstart` values precede row `a`.
 /// Returns the slice (or `None` if it has no present value) and the values it consumed.
+/// One device's rows for [`SegmentWriter::add_many`]: name, timestamps, named columns.
+pub type DeviceRows<'a> = (&'a str, &'a [i64], &'a [(&'a str, &'a Column)]);
+
+/// One block to encode: device id, the device's timestamps, the block's row range and
+/// its columns.
+type BlockJob<'a> = (u32, &'a [i64], usize, usize, &'a Vec<(u32, Column)>);
+
 /// One device's blocks to encode: its id and, per block, the row range and the columns.
 type BlockInputs = (u32, Vec<(usize, usize, Vec<(u32, Column)>)>);
 
@@ -225,7 +232,7 @@ impl SegmentWriter {
     /// # Errors
     /// As [`SegmentWriter::add`], for the first device that fails; devices before it are
     /// already added.
-    pub fn add_many(&mut self, tables: &[(&str, &[i64], &[(&str, &Column)])]) -> Result<()> {
+    pub fn add_many(&mut self, tables: &[DeviceRows<'_>]) -> Result<()> {
         let mut jobs = Vec::with_capacity(tables.len());
         for &(device, ts, columns) in tables {
             if let Some(job) = self.prepare(device, ts, columns)? {
@@ -233,7 +240,7 @@ impl SegmentWriter {
             }
         }
         let codec = &self.opts.codec;
-        let work: Vec<(u32, &[i64], usize, usize, &Vec<(u32, Column)>)> = jobs
+        let work: Vec<BlockJob<'_>> = jobs
             .iter()
             .flat_map(|(ts, (dev, inputs))| {
                 inputs.iter().map(move |(a, b, bc)| (*dev, *ts, *a, *b, bc))

@@ -365,6 +365,7 @@ impl State {
     }
 
     /// Inserts a batch's points (WAL record `seq`) into the buffers.
+    #[allow(clippy::too_many_arguments)] // one call site each for live writes and replay
     fn insert(
         &mut self,
         seal_unit: PartitionUnit,
@@ -629,7 +630,7 @@ impl StreamWriter {
         let next_seq = rep.next_seq.max(replay_from);
         st.next_seq = next_seq;
         st.stats.memory = st.bufs.iter().flatten().map(|b| b.1.bytes).sum();
-        let walw = WalWriter::create(&wal_dir, next_seq, opts.wal.clone())?;
+        let walw = WalWriter::create(&wal_dir, next_seq, opts.wal)?;
         let shared = Arc::new(Shared {
             dir,
             opts,
