@@ -510,6 +510,11 @@ impl StreamWriter {
                 )));
             }
         }
+        if !dir.join(manifest::MANIFEST_FILE).exists() {
+            // Readers (and `iotarc compact`, which then reports the lock) see an empty
+            // archive rather than none while the first window is still buffered.
+            m.write(&dir)?;
+        }
         let mut report = OpenReport {
             orphans_removed: manifest::remove_orphans(&dir, &m)?,
             ..Default::default()
@@ -1129,6 +1134,18 @@ fn seal(sh: &Shared, m: &mut Manifest, round: Round) -> Result<(usize, SealOut)>
             out.segments += 1;
             entries.push(e);
         }
+    }
+    if out.lost > 0 {
+        // Never commit a seal that drops acknowledged points: remove what was written and
+        // leave the points in the WAL (the writer stops with this error).
+        for e in &entries {
+            let _ = fs::remove_file(sh.dir.join(&e.path));
+        }
+        return Err(Error::invalid_input(format!(
+            "sealing would drop {} acknowledged point(s), which stay in the WAL: {}",
+            out.lost,
+            out.problems.first().map_or("", String::as_str)
+        )));
     }
     crate::failpoint("seal-after-write");
     let mut next = m.clone();
