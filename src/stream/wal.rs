@@ -677,6 +677,33 @@ pub fn replay(
     from_seq: u64,
     mut f: impl FnMut(u64, &[u8]) -> Result<()>,
 ) -> Result<ReplayReport> {
+    replay_impl(dir, from_seq, true, &mut f)
+}
+
+/// [`replay`] without changing anything: the same checks and deliveries, but a defect
+/// in the newest file is only reported ([`ReplayReport::truncated`] then describes what
+/// `replay` would cut) and nothing is truncated or deleted.
+///
+/// For readers that do not hold the archive's writer lock (`verify`, a check for
+/// pending records): cutting the newest file while a writer appends to it would
+/// destroy acknowledged records, so only the lock holder may call [`replay`].
+///
+/// # Errors
+/// As [`replay`].
+pub fn replay_read_only(
+    dir: &Path,
+    from_seq: u64,
+    mut f: impl FnMut(u64, &[u8]) -> Result<()>,
+) -> Result<ReplayReport> {
+    replay_impl(dir, from_seq, false, &mut f)
+}
+
+fn replay_impl(
+    dir: &Path,
+    from_seq: u64,
+    cut: bool,
+    f: &mut dyn FnMut(u64, &[u8]) -> Result<()>,
+) -> Result<ReplayReport> {
     let files = list_files(dir)?;
     let mut report = ReplayReport {
         files: files.len(),
@@ -722,7 +749,7 @@ pub fn replay(
                 .with_path(path));
             }
         }
-        let scan = scan_file(path, first, from_seq, &mut f)?;
+        let scan = scan_file(path, first, from_seq, f)?;
         report.records += scan.delivered;
         // The scan accepts only seqs below u64::MAX, so this does not saturate.
         let end = first.saturating_add(scan.records);
@@ -738,7 +765,9 @@ pub fn replay(
                 )
                 .with_path(path));
             }
-            truncate_tail(dir, path, d.offset)?;
+            if cut {
+                truncate_tail(dir, path, d.offset)?;
+            }
             report.truncated = Some(TruncatedTail {
                 file: path.clone(),
                 offset: d.offset,
@@ -800,6 +829,34 @@ mod tests {
             encode_record(&mut out, first + i as u64, p).unwrap();
         }
         out
+    }
+
+    #[test]
+    fn read_only_replay_changes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let mut w = WalWriter::create(dir, 3, WalOptions::default()).unwrap();
+        for p in [&b"a"[..], b"bb", b"ccc"] {
+            w.append(p).unwrap();
+        }
+        w.sync().unwrap();
+        drop(w);
+        let path = dir.join(file_name(3));
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.truncate(bytes.len() - 1);
+        std::fs::write(&path, &bytes).unwrap();
+        let mut seen = 0;
+        let r = replay_read_only(dir, 3, |_, _| {
+            seen += 1;
+            Ok(())
+        })
+        .unwrap();
+        let t = r.truncated.clone().unwrap();
+        assert_eq!((seen, r.next_seq, t.bytes), (2, 5, 22));
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        let r2 = replay(dir, 3, |_, _| Ok(())).unwrap();
+        assert_eq!(r2, r);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), t.offset);
     }
 
     /// The worked example of `format-spec/wal.md` §8.
