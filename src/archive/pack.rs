@@ -201,7 +201,7 @@ impl Packer {
             let mut pending = 0u64;
             let wal_dir = dir.join("wal");
             if wal_dir.exists() {
-                crate::stream::wal::replay(&wal_dir, w.replay_from, |_, _| {
+                crate::stream::wal::replay_read_only(&wal_dir, w.replay_from, |_, _| {
                     pending += 1;
                     Ok(())
                 })?;

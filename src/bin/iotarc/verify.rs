@@ -92,66 +92,41 @@ fn check_segment(path: &Path, entry: Option<&SegmentEntry>) -> Checked {
     c
 }
 
-/// Checks the WAL read-only: every record's checksum and payload. A defect at the end of
-/// the newest file is a torn tail (the next writer cuts it; it never held an
-/// acknowledged record) and only a warning; anywhere else it is a problem.
+/// Checks the WAL read-only: every record's checksum and payload, and the seqs across
+/// files. A defect at the end of the newest file is a torn tail (the next writer cuts it;
+/// it never held an acknowledged record) and only a warning; anywhere else it is a
+/// problem.
 fn check_wal(dir: &Path, m: &Manifest) -> usize {
     let wal_dir = dir.join("wal");
     if !wal_dir.exists() {
         return 0;
     }
-    let files = match wal::list_files(&wal_dir) {
-        Ok(f) => f,
+    let from = m.wal.as_ref().map_or(0, |w| w.replay_from);
+    let mut pending = 0u64;
+    let r = wal::replay_read_only(&wal_dir, from, |seq, payload| {
+        pending += 1;
+        PointBatch::decode(payload)
+            .map(|_| ())
+            .map_err(|e| iotarc::Error::corrupt(format!("WAL record {seq}: {e}"), None))
+    });
+    let problems = match r {
+        Ok(rep) => {
+            if let Some(t) = rep.truncated {
+                eprintln!(
+                    "warning: {}: torn tail of {} bytes at offset {} ({}); the next writer cuts it",
+                    t.file.display(),
+                    t.bytes,
+                    t.offset,
+                    t.reason
+                );
+            }
+            0
+        }
         Err(e) => {
             eprintln!("{e}");
-            return 1;
+            1
         }
     };
-    let from = m.wal.as_ref().map_or(0, |w| w.replay_from);
-    let (mut problems, mut pending) = (0, 0u64);
-    for (k, (first, path)) in files.iter().enumerate() {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) => {
-                eprintln!("{}: {e}", path.display());
-                problems += 1;
-                continue;
-            }
-        };
-        let scan = wal::replay_bytes(&bytes, *first, from, |seq, payload| {
-            pending += 1;
-            PointBatch::decode(payload)
-                .map(|_| ())
-                .map_err(|e| iotarc::Error::corrupt(format!("WAL record {seq}: {e}"), None))
-        });
-        match scan {
-            Ok(s) => {
-                if let Some(d) = s.defect {
-                    if k + 1 == files.len() {
-                        eprintln!(
-                            "warning: {}: torn tail of {} bytes at offset {} ({}); the next writer cuts it",
-                            path.display(),
-                            d.bytes,
-                            d.offset,
-                            d.reason
-                        );
-                    } else {
-                        eprintln!(
-                            "{}: offset {}: {} (an older WAL file must be intact)",
-                            path.display(),
-                            d.offset,
-                            d.reason
-                        );
-                        problems += 1;
-                    }
-                }
-            }
-            Err(e) => {
-                eprintln!("{}: {e}", path.display());
-                problems += 1;
-            }
-        }
-    }
     if pending > 0 {
         eprintln!(
             "note: {}: {pending} WAL record(s) not yet sealed into segments (the next `iotarc ingest` seals them)",
