@@ -67,6 +67,16 @@ fn read_everything(seg: &Segment) {
 
 /// Feeds `data` to the decoder of fuzz target `target`.
 fn replay(target: &str, data: &[u8]) {
+    if target == "wal_replay" {
+        // One mode byte, then the file (fuzz/fuzz_targets/wal_replay.rs).
+        let Some((_mode, file)) = data.split_first() else {
+            return;
+        };
+        let _ = iotarc::stream::wal::replay_bytes(file, 0, 0, |_, payload| {
+            iotarc::stream::PointBatch::decode(payload).map(drop)
+        });
+        return;
+    }
     if target == "segment_open" {
         let Some((_mode, file)) = data.split_first() else {
             return;
