@@ -252,6 +252,22 @@ impl Manifest {
         }
     }
 
+    /// Checks a writer's requested duplicate policy against the archive's.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] naming both policies when they differ.
+    pub fn check_dedup(&self, dir: &Path, wanted: Option<Dedup>) -> Result<()> {
+        match wanted {
+            Some(d) if d != self.dedup => Err(Error::invalid_input(format!(
+                "archive {} deduplicates with policy {}, not {}; the policy is fixed when the archive is created",
+                dir.display(),
+                self.dedup.name(),
+                d.name()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Allocates the seq of a new segment.
     pub fn alloc_seq(&mut self) -> u64 {
         let s = self.next_seq.unwrap_or(0);

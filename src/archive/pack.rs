@@ -184,16 +184,7 @@ impl Packer {
             m.dedup = opts.dedup.unwrap_or_default();
             m
         };
-        if let Some(d) = opts.dedup {
-            if d != manifest.dedup {
-                return Err(Error::invalid_input(format!(
-                    "archive {} deduplicates with policy {}, not {}; the policy is fixed when the archive is created",
-                    dir.display(),
-                    manifest.dedup.name(),
-                    d.name()
-                )));
-            }
-        }
+        manifest.check_dedup(&dir, opts.dedup)?;
         if let Some(w) = &manifest.wal {
             // Streamed points still only in the WAL arrived before this pack; packing
             // first would give them a later seq at replay and let them win over newer

@@ -500,16 +500,7 @@ impl StreamWriter {
             m.dedup = opts.dedup.unwrap_or_default();
             m
         };
-        if let Some(d) = opts.dedup {
-            if d != m.dedup {
-                return Err(Error::invalid_input(format!(
-                    "archive {} deduplicates with policy {}, not {}; the policy is fixed when the archive is created",
-                    dir.display(),
-                    m.dedup.name(),
-                    d.name()
-                )));
-            }
-        }
+        m.check_dedup(&dir, opts.dedup)?;
         if !dir.join(manifest::MANIFEST_FILE).exists() {
             // Readers (and `iotarc compact`, which then reports the lock) see an empty
             // archive rather than none while the first window is still buffered.
