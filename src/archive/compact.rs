@@ -141,7 +141,11 @@ fn nests(tier: PartitionUnit, unit: PartitionUnit) -> bool {
     use PartitionUnit::*;
     matches!(
         (tier, unit),
-        (Hour, _) | (Day, Day | Week | Month) | (Week, Week) | (Month, Month)
+        (Hour, _)
+            | (Day, Day | Week | Month | Year)
+            | (Week, Week)
+            | (Month, Month | Year)
+            | (Year, Year)
     )
 }
 

@@ -41,6 +41,9 @@ pub enum PartitionUnit {
     Week,
     /// One calendar month, UTC.
     Month,
+    /// One calendar year, UTC (for low-rate data: hourly readings fill 8192-row blocks
+    /// only within a year).
+    Year,
 }
 
 /// What happens when the same (device, channel, timestamp) is present more than once
@@ -120,13 +123,14 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 impl PartitionUnit {
-    /// Parses `hour`, `day`, `week` or `month`.
+    /// Parses `hour`, `day`, `week`, `month` or `year`.
     pub fn parse(s: &str) -> Option<PartitionUnit> {
         Some(match s {
             "hour" => PartitionUnit::Hour,
             "day" => PartitionUnit::Day,
             "week" => PartitionUnit::Week,
             "month" => PartitionUnit::Month,
+            "year" => PartitionUnit::Year,
             _ => return None,
         })
     }
@@ -145,6 +149,10 @@ impl PartitionUnit {
                 let (y, m, _) = civil_from_days(ts.div_euclid(DAY));
                 days_from_civil(y, m, 1).saturating_mul(DAY)
             }
+            PartitionUnit::Year => {
+                let (y, _, _) = civil_from_days(ts.div_euclid(DAY));
+                days_from_civil(y, 1, 1).saturating_mul(DAY)
+            }
         }
     }
 
@@ -159,6 +167,10 @@ impl PartitionUnit {
                 let (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
                 days_from_civil(y, m, 1).saturating_mul(DAY)
             }
+            PartitionUnit::Year => {
+                let (y, _, _) = civil_from_days(start.div_euclid(DAY));
+                days_from_civil(y + 1, 1, 1).saturating_mul(DAY)
+            }
         }
     }
 
@@ -171,6 +183,7 @@ impl PartitionUnit {
             }
             PartitionUnit::Day | PartitionUnit::Week => format!("{y:04}-{m:02}-{d:02}"),
             PartitionUnit::Month => format!("{y:04}-{m:02}"),
+            PartitionUnit::Year => format!("{y:04}"),
         }
     }
 }
@@ -497,6 +510,17 @@ mod tests {
             "2024-02-29T05"
         );
         assert_eq!(PartitionUnit::Day.window_start(-1), -DAY);
+        let y24 = days_from_civil(2024, 1, 1) * DAY;
+        assert_eq!(PartitionUnit::Year.window_start(t), y24);
+        assert_eq!(
+            PartitionUnit::Year.window_end(y24),
+            days_from_civil(2025, 1, 1) * DAY
+        );
+        assert_eq!(PartitionUnit::Year.label(y24), "2024");
+        assert_eq!(
+            PartitionUnit::Year.window_start(-1),
+            days_from_civil(1969, 1, 1) * DAY
+        );
     }
 
     #[test]

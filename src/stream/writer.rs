@@ -898,12 +898,13 @@ fn clamp_unit(seal: PartitionUnit, partition: PartitionUnit) -> PartitionUnit {
         PartitionUnit::Day => 1,
         PartitionUnit::Week => 2,
         PartitionUnit::Month => 3,
+        PartitionUnit::Year => 4,
     };
-    // A week does not nest in a month: a week-long seal window in a month partition
-    // would straddle two partitions, so it falls back to days.
+    // A week does not nest in a month or a year: a week-long seal window there would
+    // straddle two partitions, so it falls back to days.
     if rank(seal) > rank(partition) {
         partition
-    } else if seal == PartitionUnit::Week && partition == PartitionUnit::Month {
+    } else if seal == PartitionUnit::Week && partition != PartitionUnit::Week {
         PartitionUnit::Day
     } else {
         seal

@@ -36,7 +36,7 @@ pub struct IngestArgs {
     #[arg(long, default_value = "10m")]
     lateness: String,
     /// Buffer window: buffers are sealed into segments when their window closes.
-    #[arg(long, default_value = "hour", value_parser = ["hour", "day", "week", "month"])]
+    #[arg(long, default_value = "hour", value_parser = ["hour", "day", "week", "month", "year"])]
     seal_window: String,
     /// Seal everything once the oldest buffered point has waited this long (bounds the
     /// delay until points are queryable); `off` disables it.
@@ -50,7 +50,7 @@ pub struct IngestArgs {
     #[arg(long, value_parser = ["last", "first", "keep-all"])]
     dedup: Option<String>,
     /// Partition window of a new archive.
-    #[arg(long, default_value = "day", value_parser = ["hour", "day", "week", "month"])]
+    #[arg(long, default_value = "day", value_parser = ["hour", "day", "week", "month", "year"])]
     partition: String,
     /// Compaction tiers, smallest first (the partition unit is always the last tier).
     #[arg(long, default_value = "hour,day", value_delimiter = ',')]
@@ -89,8 +89,11 @@ pub struct CompactArgs {
 }
 
 fn parse_unit(flag: &str, s: &str) -> Result<PartitionUnit> {
-    PartitionUnit::parse(s)
-        .ok_or_else(|| usage(format!("{flag} {s:?}: expected hour, day, week or month")))
+    PartitionUnit::parse(s).ok_or_else(|| {
+        usage(format!(
+            "{flag} {s:?}: expected hour, day, week, month or year"
+        ))
+    })
 }
 
 fn parse_size(s: &str) -> Result<usize> {

@@ -74,7 +74,7 @@ struct PackArgs {
     #[command(flatten)]
     input: InputArgs,
     /// Partition window of a new archive.
-    #[arg(long, default_value = "day", value_parser = ["hour", "day", "week", "month"])]
+    #[arg(long, default_value = "day", value_parser = ["hour", "day", "week", "month", "year"])]
     partition: String,
     /// What to do with a bad row.
     #[arg(long, default_value = "fail", value_parser = ["fail", "skip"])]

@@ -67,7 +67,7 @@ struct Args {
     /// Seconds of timed runs per query and system before stopping early (at least 3 runs).
     #[arg(long, default_value_t = 20.0)]
     query_budget: f64,
-    /// iotarc partition: hour, day, week, month, or auto (the smallest window in which the
+    /// iotarc partition: hour, day, week, month, year, or auto (the smallest window in which the
     /// median series has at least 4096 points).
     #[arg(long, default_value = "auto")]
     partition: String,
@@ -319,8 +319,10 @@ fn auto_partition(c: &Corpus) -> PartitionUnit {
         PartitionUnit::Day
     } else if r * 7.0 >= 4096.0 {
         PartitionUnit::Week
-    } else {
+    } else if r * 31.0 >= 4096.0 {
         PartitionUnit::Month
+    } else {
+        PartitionUnit::Year
     }
 }
 
