@@ -563,13 +563,20 @@ pub(crate) fn pivot(
     let mut i = 0;
     while i < rows.len() {
         let t = rows[i].ts;
-        let j = i + rows[i..].partition_point(|r| r.ts == t);
+        // Runs are short: a linear scan beats a binary search over the whole remainder.
+        let j = i + rows[i..]
+            .iter()
+            .position(|r| r.ts != t)
+            .unwrap_or(rows.len() - i);
         let base = ts.len();
         let mut nrows = 1;
         let mut a = i;
         while a < j {
             let ch = rows[a].channel;
-            let b = a + rows[a..j].partition_point(|r| r.channel == ch);
+            let b = a + rows[a..j]
+                .iter()
+                .position(|r| r.channel != ch)
+                .unwrap_or(j - a);
             duplicates += (b - a - 1) as u64;
             let slot = per_channel.entry(ch).or_default();
             match dedup {

@@ -76,6 +76,10 @@ struct PackArgs {
     /// Partition window of a new archive.
     #[arg(long, default_value = "day", value_parser = ["hour", "day", "week", "month", "year"])]
     partition: String,
+    /// Duplicate policy of a new archive (default last; an existing archive keeps its
+    /// own, and giving a different one is an error).
+    #[arg(long, value_parser = ["last", "first", "keep-all"])]
+    dedup: Option<String>,
     /// What to do with a bad row.
     #[arg(long, default_value = "fail", value_parser = ["fail", "skip"])]
     on_error: String,
@@ -309,6 +313,10 @@ fn pack(a: PackArgs) -> Result<ExitCode> {
                 ..WriterOptions::default()
             },
             flush_rows: a.buffer_rows.max(1024),
+            dedup: match &a.dedup {
+                Some(d) => Some(archive::Dedup::parse(d).ok_or_else(|| usage("bad --dedup"))?),
+                None => None,
+            },
             ..PackOptions::default()
         },
         on_error,
@@ -396,7 +404,7 @@ fn pack(a: PackArgs) -> Result<ExitCode> {
             report.bytes_in as f64 / secs.max(1e-9) / 1e6
         );
         eprintln!(
-            "wrote {} values in {} segment(s), {}; rejected {}; duplicates resolved (last value kept) {}",
+            "wrote {} values in {} segment(s), {}; rejected {}; duplicates resolved by the archive's policy {}",
             report.pack.points_written, report.pack.segments, human(report.pack.bytes), report.rejected, report.pack.duplicates
         );
         if report.rejected > 0
