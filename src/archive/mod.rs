@@ -81,7 +81,7 @@ impl Archive {
     /// # Errors
     /// I/O errors or a corrupt segment.
     pub fn open_segment(&self, entry: &SegmentEntry) -> Result<Segment> {
-        Segment::open(self.dir.join(&entry.path))
+        Segment::open_with_len(self.dir.join(&entry.path), Some(entry.bytes))
     }
 
     /// Starts a query over the archive.

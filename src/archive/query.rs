@@ -19,6 +19,9 @@ use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
+/// Average segment size from which a query opens its segments in parallel.
+const PARALLEL_OPEN_BYTES: u64 = 1 << 20;
+
 /// An aggregate function.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Agg {
@@ -303,10 +306,18 @@ impl<'a> Query<'a> {
             .collect();
         let live: BTreeSet<i64> = kept.iter().map(|&i| m.segments[i].partition).collect();
         stats.partitions_pruned = stats.partitions_total - live.len();
-        let segments: Vec<Segment> = kept
-            .par_iter()
-            .map(|&i| self.archive.open_segment(&m.segments[i]))
-            .collect::<Result<_>>()?;
+        // Opening a small segment costs a few system calls; spreading hundreds of them
+        // over rayon's threads costs more than it saves (26 ms against 15.5 ms for 365
+        // one-device day segments). Large segments have large footers to decompress and
+        // parse, which is worth the threads.
+        let open = |&i: &usize| self.archive.open_segment(&m.segments[i]);
+        let avg_bytes =
+            kept.iter().map(|&i| m.segments[i].bytes).sum::<u64>() / kept.len().max(1) as u64;
+        let segments: Vec<Segment> = if kept.len() > 1 && avg_bytes >= PARALLEL_OPEN_BYTES {
+            kept.par_iter().map(open).collect::<Result<_>>()?
+        } else {
+            kept.iter().map(open).collect::<Result<_>>()?
+        };
         stats.segments_opened = segments.len();
         let mut by_device: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         let mut channels: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
