@@ -26,7 +26,6 @@
 
 pub mod archive;
 pub mod codec;
-pub mod demo;
 pub mod error;
 pub mod format;
 pub mod ingest;
