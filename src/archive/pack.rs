@@ -505,7 +505,12 @@ pub(crate) fn segment_path(unit: PartitionUnit, window: i64, generation: u64, se
     format!("seg/{}/g{generation:06}-{seq:04}.seg", unit.label(window))
 }
 
-fn intern(map: &mut HashMap<String, u32>, names: &mut Vec<String>, s: &str) -> u32 {
+/// Id of name `s` in `names` (appending it if new), looked up through `map`.
+pub(crate) fn intern<S: std::hash::BuildHasher>(
+    map: &mut HashMap<String, u32, S>,
+    names: &mut Vec<String>,
+    s: &str,
+) -> u32 {
     if let Some(&i) = map.get(s) {
         return i;
     }

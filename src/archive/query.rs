@@ -145,6 +145,9 @@ struct Plan {
     seq_of: Vec<u64>,
     dedup: Dedup,
     stats: QueryStats,
+    /// Decode buffers, reused across blocks.
+    ts: Vec<i64>,
+    col: ColumnBuf,
 }
 
 /// A block holding the queried channel for the queried device.
@@ -347,7 +350,38 @@ impl<'a> Query<'a> {
             seq_of,
             dedup: m.dedup,
             stats,
+            ts: Vec::new(),
+            col: ColumnBuf::default(),
         })
+    }
+
+    /// Adds a decoded, time-sorted series to the per-window accumulators.
+    fn accumulate(&self, acc: &mut Windows, s: &Series, need_values: bool) -> Result<()> {
+        let t = s.values.value_type();
+        let n = s.timestamps.len();
+        let mut r = 0;
+        while r < n {
+            let w = self.every.map_or(i64::MIN, |e| {
+                s.timestamps[r].div_euclid(e).saturating_mul(e)
+            });
+            let e = match self.every {
+                None => n,
+                Some(len) => r + s.timestamps[r..].partition_point(|&t| t < w.saturating_add(len)),
+            };
+            let part = if (r, e) == (0, n) {
+                std::borrow::Cow::Borrowed(&s.values)
+            } else {
+                std::borrow::Cow::Owned(slice_values(&s.values, r, e))
+            };
+            let wa = acc.get(w, || WinAcc::new(t, need_values && self.approx));
+            wa.stats
+                .merge(&ColumnStats::compute(&part, &s.timestamps[r..e]))?;
+            if need_values {
+                wa.push_values(&part);
+            }
+            r = e;
+        }
+        Ok(())
     }
 
     /// Streams every point that matches, grouped by device, then channel, then time.
@@ -361,8 +395,6 @@ impl<'a> Query<'a> {
     ) -> Result<QueryStats> {
         let start = Instant::now();
         let mut plan = self.plan()?;
-        let mut ts = Vec::new();
-        let mut col = ColumnBuf::default();
         let mut blocks = Vec::new();
         let by_device = std::mem::take(&mut plan.by_device);
         let channels = std::mem::take(&mut plan.channels);
@@ -371,17 +403,7 @@ impl<'a> Query<'a> {
                 let runs = plan.runs(device, channel, self.range, segs, &mut blocks);
                 for run in runs {
                     let series = match run {
-                        Run::Single(b) => {
-                            let seg = &plan.segments[b.seg];
-                            let block = seg.block(b.block)?;
-                            block.timestamps(&mut ts).map_err(seg.ctx(b.block))?;
-                            block.column(b.col, &mut col).map_err(seg.ctx(b.block))?;
-                            let (lo, hi) = rows_in_range(&ts, self.range);
-                            let mut s = Series::new(col.values.value_type());
-                            append_rows(&ts, &col, lo, hi, &mut s).map_err(seg.ctx(b.block))?;
-                            plan.stats.blocks_decoded += 1;
-                            s
-                        }
+                        Run::Single(b) => plan.decode_block(&b, self.range)?,
                         Run::Merge(refs) => plan.merge(&refs, self.range)?,
                     };
                     for (i, &t) in series.timestamps.iter().enumerate() {
@@ -414,8 +436,6 @@ impl<'a> Query<'a> {
         let mut plan = self.plan()?;
         let need_values = self.aggs.iter().any(|a| matches!(a, Agg::Percentile(_)));
         let mut rows = Vec::new();
-        let mut ts = Vec::new();
-        let mut col = ColumnBuf::default();
         let win = |t: i64| {
             self.every
                 .map_or(i64::MIN, |e| t.div_euclid(e).saturating_mul(e))
@@ -428,72 +448,25 @@ impl<'a> Query<'a> {
                 let mut acc = Windows::default();
                 let runs = plan.runs(device, channel, self.range, segs, &mut blocks);
                 for run in runs {
-                    let b = match run {
-                        Run::Single(b) => b,
-                        Run::Merge(refs) => {
-                            let merged = plan.merge(&refs, self.range)?;
-                            let t = merged.values.value_type();
-                            let mut r = 0;
-                            let n = merged.timestamps.len();
-                            while r < n {
-                                let w = win(merged.timestamps[r]);
-                                let e = match self.every {
-                                    None => n,
-                                    Some(len) => {
-                                        r + merged.timestamps[r..]
-                                            .partition_point(|&t| t < w.saturating_add(len))
-                                    }
-                                };
-                                let vals = slice_values(&merged.values, r, e);
-                                let wa = acc.get(w, || WinAcc::new(t, need_values && self.approx));
-                                wa.stats.merge(&ColumnStats::compute(
-                                    &vals,
-                                    &merged.timestamps[r..e],
-                                ))?;
-                                if need_values {
-                                    wa.push_values(&vals);
-                                }
-                                r = e;
+                    let series = match run {
+                        Run::Merge(refs) => plan.merge(&refs, self.range)?,
+                        Run::Single(b) => {
+                            let seg = &plan.segments[b.seg];
+                            let meta = &seg.footer().blocks[b.block];
+                            let cm = &meta.columns[b.col];
+                            if !need_values
+                                && self.range.covers(meta.ts_min, meta.ts_max)
+                                && win(meta.ts_min) == win(meta.ts_max)
+                            {
+                                let a = acc.get(win(meta.ts_min), || WinAcc::new(cm.vtype, false));
+                                a.stats.merge(&cm.stats).map_err(seg.ctx(b.block))?;
+                                plan.stats.blocks_from_footer += 1;
+                                continue;
                             }
-                            continue;
+                            plan.decode_block(&b, self.range)?
                         }
                     };
-                    let seg = &plan.segments[b.seg];
-                    let meta = &seg.footer().blocks[b.block];
-                    let cm = &meta.columns[b.col];
-                    if !need_values
-                        && self.range.covers(meta.ts_min, meta.ts_max)
-                        && win(meta.ts_min) == win(meta.ts_max)
-                    {
-                        let a = acc.get(win(meta.ts_min), || WinAcc::new(cm.vtype, false));
-                        a.stats.merge(&cm.stats).map_err(seg.ctx(b.block))?;
-                        plan.stats.blocks_from_footer += 1;
-                        continue;
-                    }
-                    let block = seg.block(b.block)?;
-                    block.timestamps(&mut ts).map_err(seg.ctx(b.block))?;
-                    block.column(b.col, &mut col).map_err(seg.ctx(b.block))?;
-                    plan.stats.blocks_decoded += 1;
-                    let (lo, hi) = rows_in_range(&ts, self.range);
-                    let mut r = lo;
-                    while r < hi {
-                        let w = win(ts[r]);
-                        let e = match self.every {
-                            None => hi,
-                            Some(len) => {
-                                r + ts[r..hi].partition_point(|&t| t < w.saturating_add(len))
-                            }
-                        };
-                        let mut part = Series::new(cm.vtype);
-                        append_rows(&ts, &col, r, e, &mut part)?;
-                        let wa = acc.get(w, || WinAcc::new(cm.vtype, need_values && self.approx));
-                        wa.stats
-                            .merge(&ColumnStats::compute(&part.values, &part.timestamps))?;
-                        if need_values {
-                            wa.push_values(&part.values);
-                        }
-                        r = e;
-                    }
+                    self.accumulate(&mut acc, &series, need_values)?;
                 }
                 for (w, a) in acc.0 {
                     if a.stats.count == 0 {
@@ -572,6 +545,21 @@ impl Plan {
         runs
     }
 
+    /// Decodes one block's column and returns its present values in `range`.
+    fn decode_block(&mut self, b: &BlockRef, range: TimeRange) -> Result<Series> {
+        let seg = &self.segments[b.seg];
+        let block = seg.block(b.block)?;
+        block.timestamps(&mut self.ts).map_err(seg.ctx(b.block))?;
+        block
+            .column(b.col, &mut self.col)
+            .map_err(seg.ctx(b.block))?;
+        let (lo, hi) = rows_in_range(&self.ts, range);
+        let mut s = Series::new(self.col.values.value_type());
+        append_rows(&self.ts, &self.col, lo, hi, &mut s).map_err(seg.ctx(b.block))?;
+        self.stats.blocks_decoded += 1;
+        Ok(s)
+    }
+
     /// Decodes a run of overlapping blocks from several segments and returns the points
     /// in `range` that survive the dedup policy, sorted by time.
     ///
@@ -579,17 +567,8 @@ impl Plan {
     /// Corrupt blocks; a channel whose type differs between the blocks.
     fn merge(&mut self, refs: &[BlockRef], range: TimeRange) -> Result<Series> {
         let mut parts = Vec::with_capacity(refs.len());
-        let mut ts = Vec::new();
-        let mut col = ColumnBuf::default();
         for b in refs {
-            let seg = &self.segments[b.seg];
-            let block = seg.block(b.block)?;
-            block.timestamps(&mut ts).map_err(seg.ctx(b.block))?;
-            block.column(b.col, &mut col).map_err(seg.ctx(b.block))?;
-            let (lo, hi) = rows_in_range(&ts, range);
-            let mut s = Series::new(col.values.value_type());
-            append_rows(&ts, &col, lo, hi, &mut s).map_err(seg.ctx(b.block))?;
-            self.stats.blocks_decoded += 1;
+            let s = self.decode_block(b, range)?;
             parts.push((self.seq_of[b.seg], s));
         }
         // Integers and floats of one channel merge as floats.

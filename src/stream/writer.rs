@@ -15,7 +15,9 @@ use super::latency::LatencyHist;
 use super::wal::{self, TruncatedTail, WalOptions, WalWriter};
 use crate::archive::compact::{self, CompactOptions, CompactReport};
 use crate::archive::manifest::{self, Dedup, Manifest, PartitionUnit, WalState};
-use crate::archive::pack::{segment_path, write_segment, BufRow, Origin, PackValue, SegMeta};
+use crate::archive::pack::{
+    intern, segment_path, write_segment, BufRow, Origin, PackValue, SegMeta,
+};
 use crate::error::{Error, Result};
 use crate::format::stats::TypedStats;
 use crate::format::writer::WriterOptions;
@@ -296,17 +298,20 @@ fn to_pack(v: Value) -> PackValue {
 /// batch of 10,000 devices interns 10,000 names).
 type NameMap = HashMap<String, u32, std::hash::BuildHasherDefault<crate::ingest::intern::FxHasher>>;
 
-fn intern(map: &mut NameMap, names: &mut Vec<String>, s: &str) -> u32 {
-    if let Some(&i) = map.get(s) {
-        return i;
-    }
-    let i = names.len() as u32;
-    names.push(s.to_owned());
-    map.insert(s.to_owned(), i);
-    i
-}
-
 impl State {
+    /// Global ids of a batch's (or footer's) device and channel tables.
+    fn intern_tables(&mut self, devices: &[String], channels: &[String]) -> (Vec<u32>, Vec<u32>) {
+        let d = devices
+            .iter()
+            .map(|n| intern(&mut self.device_idx, &mut self.devices, n))
+            .collect();
+        let c = channels
+            .iter()
+            .map(|n| intern(&mut self.channel_idx, &mut self.channels, n))
+            .collect();
+        (d, c)
+    }
+
     /// Checks `v` against the channel's type so far and records it. `Err` names why the
     /// point is refused.
     fn admit(&mut self, dev: u32, ch: u32, v: &Value) -> std::result::Result<(), String> {
@@ -558,16 +563,7 @@ impl StreamWriter {
         for seg in &m.segments {
             let f = crate::format::reader::Segment::open(dir.join(&seg.path))?;
             let footer = f.footer();
-            let devs: Vec<u32> = footer
-                .devices
-                .iter()
-                .map(|d| intern(&mut st.device_idx, &mut st.devices, d))
-                .collect();
-            let chans: Vec<u32> = footer
-                .channels
-                .iter()
-                .map(|c| intern(&mut st.channel_idx, &mut st.channels, c))
-                .collect();
+            let (devs, chans) = st.intern_tables(&footer.devices, &footer.channels);
             for b in &footer.blocks {
                 for c in &b.columns {
                     let kind = match &c.stats.typed {
@@ -601,16 +597,7 @@ impl StreamWriter {
             let batch = PointBatch::decode(payload).map_err(|e| {
                 Error::corrupt(format!("WAL record {seq}: {e}"), None).with_path(&wal_dir)
             })?;
-            let dev_ids: Vec<u32> = batch
-                .devices
-                .iter()
-                .map(|d| intern(&mut st.device_idx, &mut st.devices, d))
-                .collect();
-            let ch_ids: Vec<u32> = batch
-                .channels
-                .iter()
-                .map(|c| intern(&mut st.channel_idx, &mut st.channels, c))
-                .collect();
+            let (dev_ids, ch_ids) = st.intern_tables(&batch.devices, &batch.channels);
             for &(d, c, _, ref v) in &batch.points {
                 // Recorded points were admitted once; re-admitting rebuilds the types.
                 let _ = st.admit(dev_ids[d as usize], ch_ids[c as usize], v);
@@ -683,17 +670,7 @@ impl StreamWriter {
                 "stream writer failed earlier: {e}"
             )));
         }
-        let st_ref = &mut *st;
-        let dev_ids: Vec<u32> = batch
-            .devices
-            .iter()
-            .map(|d| intern(&mut st_ref.device_idx, &mut st_ref.devices, d))
-            .collect();
-        let ch_ids: Vec<u32> = batch
-            .channels
-            .iter()
-            .map(|c| intern(&mut st_ref.channel_idx, &mut st_ref.channels, c))
-            .collect();
+        let (dev_ids, ch_ids) = st.intern_tables(&batch.devices, &batch.channels);
         // A record must decode at replay: its name tables may not repeat a name.
         for ids in [&dev_ids, &ch_ids] {
             let mut sorted = ids.clone();
