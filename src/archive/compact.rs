@@ -7,6 +7,7 @@
 //! writer deletes unlisted files. Readers holding the old manifest re-read it when a
 //! segment file has gone (see `query.rs`).
 
+use super::index;
 use super::manifest::{self, Manifest, PartitionUnit, SegmentEntry};
 use super::pack::{pivot, segment_path, BufRow, Origin, PackValue, SegMeta, SegmentBuilder};
 use crate::error::{Error, Result};
@@ -65,6 +66,8 @@ pub struct CompactReport {
     pub points_out: u64,
     /// Groups left alone, with the reason (e.g. a type conflict between segments).
     pub skipped: Vec<String>,
+    /// Problems that cost no data, such as an `INDEX` that could not be updated.
+    pub warnings: Vec<String>,
 }
 
 impl CompactReport {
@@ -78,6 +81,7 @@ impl CompactReport {
         self.points_in += o.points_in;
         self.points_out += o.points_out;
         self.skipped.extend(o.skipped.iter().cloned());
+        self.warnings.extend(o.warnings.iter().cloned());
     }
 }
 
@@ -105,7 +109,12 @@ pub fn compact(dir: &Path, opts: &CompactOptions) -> Result<CompactReport> {
     let _lock = manifest::lock(dir)?;
     let mut m = Manifest::read(dir)?;
     manifest::remove_orphans(dir, &m)?;
-    compact_locked(dir, &mut m, opts)
+    let mut report = compact_locked(dir, &mut m, opts)?;
+    // Also the way to rebuild an INDEX that is missing, damaged or out of date.
+    if report.merges == 0 {
+        report.warnings.extend(index::refresh(dir, &mut m)?);
+    }
+    Ok(report)
 }
 
 /// [`compact`] for a caller that holds the lock and the current manifest (updated in
@@ -309,9 +318,14 @@ fn merge(
     }
     next.segments
         .sort_by(|a, b| (a.partition, &a.path).cmp(&(b.partition, &b.path)));
+    let ix = index::update(dir, &mut next);
+    report.warnings.extend(ix.warnings);
     next.write(dir)?;
     *m = next;
     crate::failpoint("compact-after-commit");
+    if ix.rebuilt {
+        index::remove_stale(dir, m);
+    }
     drop(segs);
     for e in &inputs {
         let p = dir.join(&e.path);

@@ -223,6 +223,9 @@ pub struct SegmentEntry {
     /// Arrival order: a higher seq holds later arrivals (archive.md §6).
     #[serde(default)]
     pub seq: u64,
+    /// `[offset, length]` of the segment's group in the index file (archive.md §9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<[u64; 2]>,
 }
 
 /// The manifest body.
@@ -246,6 +249,9 @@ pub struct Manifest {
     /// Streaming-writer state, if a streaming writer has committed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wal: Option<WalState>,
+    /// File name of the index (archive.md §9), if there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<String>,
     /// Live segments, sorted by (partition, path).
     pub segments: Vec<SegmentEntry>,
 }
@@ -261,6 +267,7 @@ impl Manifest {
             dedup: Dedup::Last,
             next_seq: Some(0),
             wal: None,
+            index: None,
             segments: Vec::new(),
         }
     }

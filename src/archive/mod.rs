@@ -25,6 +25,7 @@
 
 pub mod compact;
 pub mod glob;
+pub mod index;
 pub mod load;
 pub mod manifest;
 pub mod pack;
@@ -45,11 +46,12 @@ use std::path::{Path, PathBuf};
 pub struct Archive {
     dir: PathBuf,
     manifest: Manifest,
+    index: Option<index::Index>,
 }
 
 impl Archive {
-    /// Opens the archive at `dir` by reading and validating its manifest. No segment is
-    /// opened.
+    /// Opens the archive at `dir` by reading and validating its manifest and mapping its
+    /// `INDEX` if there is one (archive.md §9). No segment is opened.
     ///
     /// # Errors
     /// A missing directory or manifest, I/O errors, or a corrupt manifest.
@@ -63,7 +65,12 @@ impl Archive {
             )));
         }
         let manifest = Manifest::read(&dir)?;
-        Ok(Archive { dir, manifest })
+        let index = index::Index::open(&dir, &manifest)?;
+        Ok(Archive {
+            dir,
+            manifest,
+            index,
+        })
     }
 
     /// The archive directory.
@@ -74,6 +81,11 @@ impl Archive {
     /// The manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// The mapped `INDEX`, if the archive has a readable one.
+    pub fn index(&self) -> Option<&index::Index> {
+        self.index.as_ref()
     }
 
     /// Opens one of the manifest's segments.

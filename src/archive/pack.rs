@@ -122,6 +122,8 @@ pub struct PackStats {
     pub segments: u64,
     /// Bytes of segments written.
     pub bytes: u64,
+    /// Problems that cost no data, such as an `INDEX` that could not be updated.
+    pub warnings: Vec<String>,
 }
 
 /// Packs rows into an archive directory. Holds the archive's writer lock.
@@ -435,8 +437,14 @@ impl Packer {
         m.segments.append(&mut self.written.clone());
         m.segments
             .sort_by(|a, b| (a.partition, &a.path).cmp(&(b.partition, &b.path)));
+        // Also gives older segments a group if the archive had no index.
+        let ix = super::index::update(&self.dir, &mut m);
+        self.stats.warnings.extend(ix.warnings);
         m.write(&self.dir)?;
         self.committed = true;
+        if ix.rebuilt {
+            super::index::remove_stale(&self.dir, &m);
+        }
         Ok(self.stats.clone())
     }
 
@@ -813,6 +821,7 @@ impl SegmentBuilder {
             bytes: summary.bytes,
             generation: meta.generation,
             seq: meta.seq,
+            index: None,
         }))
     }
 }

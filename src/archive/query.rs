@@ -7,6 +7,7 @@
 //! Percentiles need the values themselves, so they decode every block in range.
 
 use super::glob::Glob;
+use super::index::Index;
 use super::manifest::{Dedup, Manifest};
 use super::sketch::{self, Sketch};
 use super::Archive;
@@ -16,7 +17,7 @@ use crate::format::reader::{append_rows, rows_in_range, Segment, Series};
 use crate::format::stats::ColumnStats;
 use crate::model::{TimeRange, Value, ValueType, Values};
 use rayon::prelude::*;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 /// Average segment size from which a query opens its segments in parallel.
@@ -111,6 +112,9 @@ pub struct QueryStats {
     pub segments_total: usize,
     /// Segments opened.
     pub segments_opened: usize,
+    /// Segments planned from `INDEX` records without being opened (archive.md §9); one
+    /// is opened later only if one of its blocks must be decoded.
+    pub segments_from_index: usize,
     /// Blocks answered from footer statistics.
     pub blocks_from_footer: usize,
     /// Blocks decoded.
@@ -237,34 +241,39 @@ impl<'a> Query<'a> {
         self
     }
 
-    fn device_matches(&self, d: &str) -> bool {
-        self.devices.is_empty() || self.devices.iter().any(|g| g.matches(d))
-    }
-
     fn channel_matches(&self, c: &str) -> bool {
         self.channels.is_empty() || self.channels.iter().any(|g| g.matches(c))
     }
 
-    /// Plans against the archive's manifest; if a listed segment has meanwhile been
-    /// removed by compaction, re-reads `MANIFEST` and plans against the new snapshot
-    /// (archive.md §8).
-    fn plan(&self) -> Result<Plan> {
-        let mut fresh;
+    /// Runs `f` against the archive's manifest; if a listed segment has meanwhile been
+    /// removed by compaction (a file not found), re-reads `MANIFEST` and runs `f` again
+    /// on the new snapshot (archive.md §8).
+    fn on_snapshot<T>(
+        &self,
+        mut f: impl FnMut(&Manifest, Option<&Index>) -> Result<T>,
+    ) -> Result<T> {
+        let (mut fresh, mut fresh_ix);
         let mut m = self.archive.manifest();
+        let mut ix = self.archive.index();
         let mut attempts = 0;
         loop {
-            match self.plan_on(m) {
+            match f(m, ix) {
                 Err(e) if attempts < 8 && is_not_found(&e) => {
                     attempts += 1;
                     fresh = Manifest::read(self.archive.dir())?;
+                    fresh_ix = Index::open(self.archive.dir(), &fresh)?;
                     m = &fresh;
+                    ix = fresh_ix.as_ref();
                 }
                 r => return r,
             }
         }
     }
 
-    fn plan_on(&self, m: &Manifest) -> Result<Plan> {
+    /// Plans against `m`. With an `index`, segments may be planned from its groups
+    /// and opened only when a block is decoded, so a caller must be able to restart
+    /// after a compaction removes one (aggregates can; raw output already sent cannot).
+    fn plan_on(&self, m: &Manifest, index: Option<&Index>) -> Result<Plan> {
         let unit = m.partition;
         let mut stats = QueryStats {
             segments_total: m.segments.len(),
@@ -273,31 +282,54 @@ impl<'a> Query<'a> {
         let all_partitions: BTreeSet<i64> = m.segments.iter().map(|s| s.partition).collect();
         stats.partitions_total = all_partitions.len();
         let mut kept = Vec::new();
+        // Per kept segment, the indices of its devices that match.
+        let mut matched: Vec<Vec<usize>> = Vec::new();
         let mut matched_patterns = vec![false; self.devices.len()];
-        let mut devices_seen = HashSet::new();
+        let literals: Option<Vec<String>> = self
+            .devices
+            .iter()
+            .map(|g| g.is_literal().then(|| g.as_str()))
+            .collect();
         for (i, s) in m.segments.iter().enumerate() {
             let pend = unit.window_end(s.partition);
             if !self.range.overlaps(s.partition, pend.saturating_sub(1))
                 || !self.range.overlaps(s.min_ts, s.max_ts)
+                || !s.channels.iter().any(|c| self.channel_matches(&c.name))
             {
                 continue;
             }
-            let mut any = false;
-            for d in &s.devices {
-                let mut hit = self.devices.is_empty();
-                for (k, g) in self.devices.iter().enumerate() {
-                    if g.matches(d) {
-                        matched_patterns[k] = true;
-                        hit = true;
+            let mut hits = Vec::new();
+            match &literals {
+                // Exact names: binary search in the segment's sorted device list rather
+                // than a comparison with each of its (possibly thousands of) devices.
+                Some(names) if !names.is_empty() => {
+                    for (k, name) in names.iter().enumerate() {
+                        if let Ok(d) = s.devices.binary_search(name) {
+                            matched_patterns[k] = true;
+                            hits.push(d);
+                        }
+                    }
+                    hits.sort_unstable();
+                    hits.dedup();
+                }
+                _ => {
+                    for (d, name) in s.devices.iter().enumerate() {
+                        let mut hit = self.devices.is_empty();
+                        for (k, g) in self.devices.iter().enumerate() {
+                            if g.matches(name) {
+                                matched_patterns[k] = true;
+                                hit = true;
+                            }
+                        }
+                        if hit {
+                            hits.push(d);
+                        }
                     }
                 }
-                if hit {
-                    any = true;
-                    devices_seen.insert(d.as_str());
-                }
             }
-            if any && s.channels.iter().any(|c| self.channel_matches(&c.name)) {
+            if !hits.is_empty() {
                 kept.push(i);
+                matched.push(hits);
             }
         }
         stats.unmatched_devices = self
@@ -309,36 +341,100 @@ impl<'a> Query<'a> {
             .collect();
         let live: BTreeSet<i64> = kept.iter().map(|&i| m.segments[i].partition).collect();
         stats.partitions_pruned = stats.partitions_total - live.len();
+        // Segments whose matched devices all have INDEX records are planned from those
+        // records without opening a file (archive.md §9); the others are opened.
+        let mut parts: Vec<Option<Vec<(String, Segment)>>> =
+            (0..kept.len()).map(|_| None).collect();
+        if let Some(ix) = index.filter(|ix| m.index.as_deref() == Some(ix.name())) {
+            for (k, &i) in kept.iter().enumerate() {
+                let e = &m.segments[i];
+                if e.index.is_none() {
+                    continue;
+                }
+                let mut found = Vec::new();
+                for d in matched[k].iter().map(|&d| &e.devices[d]) {
+                    // A group that fails its checksums or rules is not used: the
+                    // segment is then opened and checked itself (`verify` reports it).
+                    match ix.part(e, d) {
+                        Ok(Some(p)) => found.push((
+                            d.clone(),
+                            Segment::from_part(
+                                self.archive.dir().join(&e.path),
+                                e.bytes,
+                                p.footer_offset,
+                                p.footer_checksum,
+                                p.footer,
+                            ),
+                        )),
+                        _ => break,
+                    }
+                }
+                if found.len() == matched[k].len() {
+                    parts[k] = Some(found);
+                }
+            }
+        }
+        let to_open: Vec<usize> = (0..kept.len()).filter(|&k| parts[k].is_none()).collect();
         // Opening a small segment costs a few system calls; spreading hundreds of them
         // over rayon's threads costs more than it saves (26 ms against 15.5 ms for 365
         // one-device day segments). Large segments have large footers to decompress and
         // parse, which is worth the threads.
-        let open = |&i: &usize| self.archive.open_segment(&m.segments[i]);
-        let avg_bytes =
-            kept.iter().map(|&i| m.segments[i].bytes).sum::<u64>() / kept.len().max(1) as u64;
-        let segments: Vec<Segment> = if kept.len() > 1 && avg_bytes >= PARALLEL_OPEN_BYTES {
-            kept.par_iter().map(open).collect::<Result<_>>()?
+        let open = |&k: &usize| self.archive.open_segment(&m.segments[kept[k]]);
+        let avg_bytes = to_open
+            .iter()
+            .map(|&k| m.segments[kept[k]].bytes)
+            .sum::<u64>()
+            / to_open.len().max(1) as u64;
+        let opened: Vec<Segment> = if to_open.len() > 1 && avg_bytes >= PARALLEL_OPEN_BYTES {
+            to_open.par_iter().map(open).collect::<Result<_>>()?
         } else {
-            kept.iter().map(open).collect::<Result<_>>()?
+            to_open.iter().map(open).collect::<Result<_>>()?
         };
-        stats.segments_opened = segments.len();
+        stats.segments_opened = opened.len();
+        stats.segments_from_index = kept.len() - opened.len();
+        let mut opened = opened.into_iter();
+        // Views: one per opened segment, shared by its devices, or one per (segment,
+        // device) INDEX record.
+        let mut segments = Vec::new();
+        let mut seq_of = Vec::new();
+        let mut order = Vec::new();
         let mut by_device: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         let mut channels: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (k, &i) in kept.iter().enumerate() {
             let e = &m.segments[i];
-            for d in e.devices.iter().filter(|d| self.device_matches(d)) {
-                by_device.entry(d.clone()).or_default().push(k);
+            let mut add = |d: &String, view: usize| {
+                by_device.entry(d.clone()).or_default().push(view);
                 let set = channels.entry(d.clone()).or_default();
                 for c in e.channels.iter().filter(|c| self.channel_matches(&c.name)) {
                     set.insert(c.name.clone());
                 }
+            };
+            match parts[k].take() {
+                Some(list) => {
+                    for (d, seg) in list {
+                        add(&d, segments.len());
+                        segments.push(seg);
+                        seq_of.push(e.seq);
+                        order.push((e.partition, e.seq));
+                    }
+                }
+                None => {
+                    let Some(seg) = opened.next() else {
+                        return Err(Error::invalid_input("query plan lost a segment"));
+                    };
+                    for d in matched[k].iter().map(|&d| &e.devices[d]) {
+                        add(d, segments.len());
+                    }
+                    segments.push(seg);
+                    seq_of.push(e.seq);
+                    order.push((e.partition, e.seq));
+                }
             }
         }
         for list in by_device.values_mut() {
-            list.sort_by_key(|&k| (m.segments[kept[k]].partition, m.segments[kept[k]].seq));
+            list.sort_by_key(|&v| order[v]);
         }
         stats.devices_matched = by_device.len();
-        let seq_of = kept.iter().map(|&i| m.segments[i].seq).collect();
         let channels = channels
             .into_iter()
             .map(|(d, s)| (d, s.into_iter().collect()))
@@ -394,7 +490,9 @@ impl<'a> Query<'a> {
         mut sink: impl FnMut(&str, &str, i64, &Value) -> Result<bool>,
     ) -> Result<QueryStats> {
         let start = Instant::now();
-        let mut plan = self.plan()?;
+        // Raw output goes out as it is read and cannot be restarted, so every segment
+        // is opened (and held open) while planning.
+        let mut plan = self.on_snapshot(|m, _| self.plan_on(m, None))?;
         let mut blocks = Vec::new();
         let by_device = std::mem::take(&mut plan.by_device);
         let channels = std::mem::take(&mut plan.channels);
@@ -433,7 +531,17 @@ impl<'a> Query<'a> {
                 )));
             }
         }
-        let mut plan = self.plan()?;
+        let (rows, mut stats) = self.on_snapshot(|m, ix| self.aggregate_on(m, ix))?;
+        stats.elapsed = start.elapsed();
+        Ok((rows, stats))
+    }
+
+    fn aggregate_on(
+        &self,
+        m: &Manifest,
+        index: Option<&Index>,
+    ) -> Result<(Vec<AggRow>, QueryStats)> {
+        let mut plan = self.plan_on(m, index)?;
         let need_values = self.aggs.iter().any(|a| matches!(a, Agg::Percentile(_)));
         let mut rows = Vec::new();
         let win = |t: i64| {
@@ -482,7 +590,6 @@ impl<'a> Query<'a> {
                 }
             }
         }
-        plan.stats.elapsed = start.elapsed();
         Ok((rows, plan.stats))
     }
 }

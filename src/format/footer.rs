@@ -122,6 +122,64 @@ impl Footer {
     /// chunk lengths that do not add up, unsorted channels, bad statistics, overlapping
     /// blocks of one device, unknown required sections, trailing bytes.
     pub fn read(bytes: &[u8], data_end: u64) -> Result<Footer> {
+        Self::read_with(bytes, data_end, true)
+    }
+
+    /// Parses and validates a footer part (see [`Footer::device_part`]): as
+    /// [`Footer::read`], except that its blocks need only be in file order, without
+    /// overlap, inside `[HEADER_LEN, data_end)`, rather than tile that region.
+    ///
+    /// # Errors
+    /// As [`Footer::read`], less the tiling rule.
+    pub fn read_part(bytes: &[u8], data_end: u64) -> Result<Footer> {
+        Self::read_with(bytes, data_end, false)
+    }
+
+    /// The footer restricted to device `d`: one device, the channels its blocks use (in
+    /// their original order), and its blocks, with every index renumbered. Offsets,
+    /// checksums and statistics are unchanged, so the part locates and verifies the
+    /// device's blocks in the original file. `None` if `d` is out of range.
+    pub fn device_part(&self, d: u32) -> Option<Footer> {
+        let name = self.devices.get(d as usize)?;
+        let mut used = vec![false; self.channels.len()];
+        for b in self.blocks.iter().filter(|b| b.device == d) {
+            for c in &b.columns {
+                if let Some(u) = used.get_mut(c.channel as usize) {
+                    *u = true;
+                }
+            }
+        }
+        let mut remap = vec![u32::MAX; self.channels.len()];
+        let mut channels = Vec::new();
+        for (i, _) in used.iter().enumerate().filter(|(_, &u)| u) {
+            remap[i] = channels.len() as u32;
+            channels.push(self.channels[i].clone());
+        }
+        let blocks = self
+            .blocks
+            .iter()
+            .filter(|b| b.device == d)
+            .map(|b| BlockMeta {
+                device: 0,
+                columns: b
+                    .columns
+                    .iter()
+                    .map(|c| ColumnMeta {
+                        channel: remap[c.channel as usize],
+                        ..c.clone()
+                    })
+                    .collect(),
+                ..b.clone()
+            })
+            .collect();
+        Some(Footer {
+            devices: vec![name.clone()],
+            channels,
+            blocks,
+        })
+    }
+
+    fn read_with(bytes: &[u8], data_end: u64, tile: bool) -> Result<Footer> {
         let mut c = Cursor::new(bytes);
         let remaining = |c: &Cursor| c.remaining() as u64;
         let nd = c.varint_max(remaining(&c), "device count")?;
@@ -151,7 +209,7 @@ impl Footer {
             let span = c.varint("block ts span")?;
             let ts_chunk_len = c.varint("timestamp chunk length")?;
             let ts_codec = c.u8("timestamp codec")?;
-            if offset != expect_offset {
+            if (tile && offset != expect_offset) || offset < expect_offset {
                 return Err(bad(format!(
                     "offset {offset}, expected {expect_offset} (blocks must tile the data region)"
                 )));
@@ -232,7 +290,7 @@ impl Footer {
                 columns,
             });
         }
-        if expect_offset != data_end {
+        if tile && expect_offset != data_end {
             return Err(Error::corrupt(
                 format!("blocks end at {expect_offset}, footer starts at {data_end}"),
                 Some(c.pos() as u64),

@@ -28,13 +28,22 @@ enum Data {
         len: u64,
         map: OnceLock<Mmap>,
     },
+    /// A segment known from an archive INDEX record (archive.md §9): not opened until a
+    /// block is needed, and then checked to be the file the record describes.
+    Deferred {
+        path: PathBuf,
+        len: u64,
+        footer_offset: u64,
+        footer_checksum: u64,
+        map: OnceLock<Mmap>,
+    },
 }
 
 impl Data {
     fn len(&self) -> u64 {
         match self {
             Data::Owned(v) => v.len() as u64,
-            Data::File { len, .. } => *len,
+            Data::File { len, .. } | Data::Deferred { len, .. } => *len,
         }
     }
 
@@ -50,6 +59,9 @@ impl Data {
                 file.read_exact_at(&mut buf, off)?;
                 Ok(Cow::Owned(buf))
             }
+            Data::Deferred { .. } => Ok(Cow::Borrowed(
+                &self.all()?[off as usize..off as usize + len],
+            )),
         }
     }
 
@@ -70,8 +82,52 @@ impl Data {
                 }
                 Ok(map.get().map(|m| &m[..]).unwrap_or(&[]))
             }
+            Data::Deferred {
+                path,
+                len,
+                footer_offset,
+                footer_checksum,
+                map,
+            } => {
+                if map.get().is_none() {
+                    let file = File::open(path)?;
+                    // SAFETY: as for `Data::File` above: sealed segments are never
+                    // modified after they are renamed into place.
+                    let m = unsafe { Mmap::map(&file) }?;
+                    check_deferred(&m, *len, *footer_offset, *footer_checksum)?;
+                    let _ = map.set(m);
+                }
+                Ok(map.get().map(|m| &m[..]).unwrap_or(&[]))
+            }
         }
     }
+}
+
+/// Checks that a file opened for an INDEX record is the segment the record describes:
+/// same length, a valid header and trailer, and the trailer's footer location and
+/// checksum. The footer itself is not re-read: the record holds the part of it in use.
+fn check_deferred(file: &[u8], len: u64, footer_offset: u64, footer_checksum: u64) -> Result<()> {
+    if file.len() as u64 != len {
+        return Err(Error::corrupt(
+            format!(
+                "segment is {} bytes, the archive INDEX records {len}",
+                file.len()
+            ),
+            None,
+        ));
+    }
+    header::read_header(file)?;
+    let t = Trailer::read(file)?;
+    if t.footer_offset != footer_offset || t.footer_checksum != footer_checksum {
+        return Err(Error::corrupt(
+            format!(
+                "trailer footer offset {} checksum {:#018x} differ from the archive INDEX record ({footer_offset}, {footer_checksum:#018x})",
+                t.footer_offset, t.footer_checksum
+            ),
+            Some(len - TRAILER_LEN as u64),
+        ));
+    }
+    Ok(())
 }
 
 /// An open, validated segment file.
@@ -96,6 +152,10 @@ impl Data {
 pub struct Segment {
     data: Data,
     footer: Footer,
+    /// Offset of the stored footer, from the trailer.
+    footer_offset: u64,
+    /// xxh3 of the stored footer, from the trailer.
+    footer_checksum: u64,
     path: Option<PathBuf>,
     by_device: Vec<Vec<usize>>,
     device_index: HashMap<String, u32>,
@@ -254,6 +314,44 @@ impl Segment {
             .blocks
             .first()
             .is_none_or(|b| b.offset == HEADER_LEN as u64));
+        Ok(Self::assemble(
+            data,
+            footer,
+            path,
+            trailer.footer_offset,
+            trailer.footer_checksum,
+        ))
+    }
+
+    /// A segment described by a footer part from an archive INDEX record (archive.md §9):
+    /// `footer` was parsed with [`Footer::read_part`] against `footer_offset`. Nothing is
+    /// read until a block is needed; the file is then checked to have length `len` and
+    /// a trailer with this footer offset and checksum, so a record that does not describe
+    /// the file is reported as corruption, never used to read other bytes.
+    pub fn from_part(
+        path: PathBuf,
+        len: u64,
+        footer_offset: u64,
+        footer_checksum: u64,
+        footer: Footer,
+    ) -> Segment {
+        let data = Data::Deferred {
+            path: path.clone(),
+            len,
+            footer_offset,
+            footer_checksum,
+            map: OnceLock::new(),
+        };
+        Self::assemble(data, footer, Some(path), footer_offset, footer_checksum)
+    }
+
+    fn assemble(
+        data: Data,
+        footer: Footer,
+        path: Option<PathBuf>,
+        footer_offset: u64,
+        footer_checksum: u64,
+    ) -> Segment {
         let mut by_device = vec![Vec::new(); footer.devices.len()];
         for (i, b) in footer.blocks.iter().enumerate() {
             by_device[b.device as usize].push(i);
@@ -270,14 +368,21 @@ impl Segment {
             .enumerate()
             .map(|(i, c)| (c.clone(), i as u32))
             .collect();
-        Ok(Segment {
+        Segment {
             data,
             footer,
+            footer_offset,
+            footer_checksum,
             path,
             by_device,
             device_index,
             channel_index,
-        })
+        }
+    }
+
+    /// Offset and xxh3 checksum of the stored footer (from the trailer).
+    pub fn footer_location(&self) -> (u64, u64) {
+        (self.footer_offset, self.footer_checksum)
     }
 
     /// The path it was opened from, if any.

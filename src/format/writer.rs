@@ -423,4 +423,61 @@ mod tests {
         assert!(cuts.iter().all(|(a, b)| b - a <= 2000 && b > a));
         assert_eq!(cuts.last().unwrap().1, 100_000);
     }
+
+    #[test]
+    fn device_parts_describe_each_device_and_parse_back() {
+        use crate::format::footer::Footer;
+        use crate::format::reader::Segment;
+        use crate::model::{Column, Values};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.seg");
+        let opts = WriterOptions {
+            target_rows: 100,
+            ..WriterOptions::default()
+        };
+        let mut w = SegmentWriter::create(&path, opts).unwrap();
+        let ts: Vec<i64> = (0..1000).map(|i| i * 1_000_000).collect();
+        let a = Column::dense(Values::F64((0..1000).map(|i| i as f64 * 0.25).collect()));
+        let b = Column::dense(Values::I64((0..1000).collect()));
+        w.add("d0", &ts, &[("x", &a)]).unwrap();
+        w.add("d1", &ts, &[("y", &b), ("z", &a)]).unwrap();
+        let short = Column::dense(Values::F64(vec![-0.0; 10]));
+        w.add("d2", &ts[..10], &[("z", &short)]).unwrap();
+        w.finish().unwrap();
+        let seg = Segment::open(&path).unwrap();
+        let f = seg.footer();
+        let (footer_offset, _) = seg.footer_location();
+        let mut blocks = 0;
+        for d in 0..f.devices.len() as u32 {
+            let part = f.device_part(d).unwrap();
+            assert_eq!(part.devices, vec![f.devices[d as usize].clone()]);
+            let mine: Vec<_> = f.blocks.iter().filter(|b| b.device == d).collect();
+            assert_eq!(part.blocks.len(), mine.len());
+            for (p, o) in part.blocks.iter().zip(mine) {
+                assert_eq!(
+                    (p.offset, p.len, p.checksum, p.rows),
+                    (o.offset, o.len, o.checksum, o.rows)
+                );
+                for (pc, oc) in p.columns.iter().zip(&o.columns) {
+                    assert_eq!(
+                        part.channels[pc.channel as usize],
+                        f.channels[oc.channel as usize]
+                    );
+                    assert_eq!(pc.stats, oc.stats);
+                }
+            }
+            blocks += part.blocks.len();
+            let back = Footer::read_part(&part.write(), footer_offset).unwrap();
+            assert_eq!(back, part);
+            // A part does not tile the data region, so the whole-footer rules refuse it
+            // unless it is the only device.
+            if f.devices.len() > 1 {
+                assert!(Footer::read(&part.write(), footer_offset).is_err());
+            }
+            // Blocks beyond the footer offset are refused.
+            assert!(Footer::read_part(&part.write(), 16).is_err());
+        }
+        assert_eq!(blocks, f.blocks.len());
+        assert!(f.device_part(f.devices.len() as u32).is_none());
+    }
 }

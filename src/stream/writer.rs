@@ -14,6 +14,7 @@ use super::batch::PointBatch;
 use super::latency::LatencyHist;
 use super::wal::{self, TruncatedTail, WalOptions, WalWriter};
 use crate::archive::compact::{self, CompactOptions, CompactReport};
+use crate::archive::index;
 use crate::archive::manifest::{self, Dedup, Manifest, PartitionUnit, WalState};
 use crate::archive::pack::{
     intern, segment_path, write_segment, BufRow, Origin, PackValue, SegMeta,
@@ -136,6 +137,8 @@ pub struct OpenReport {
     pub truncated: Option<TruncatedTail>,
     /// Unlisted segment files a crashed writer left behind, deleted.
     pub orphans_removed: usize,
+    /// Problems that cost no data, such as an `INDEX` that could not be rebuilt.
+    pub warnings: Vec<String>,
 }
 
 /// Counters of a running writer.
@@ -169,6 +172,8 @@ pub struct StreamStats {
     pub memory: usize,
     /// Largest `memory` seen.
     pub peak_memory: usize,
+    /// Problems that cost no data, such as an `INDEX` that could not be updated.
+    pub warnings: Vec<String>,
     /// Delay from acknowledgement to queryable (committed in a segment), per point.
     pub latency: LatencyHist,
 }
@@ -515,6 +520,8 @@ impl StreamWriter {
             orphans_removed: manifest::remove_orphans(&dir, &m)?,
             ..Default::default()
         };
+        // Records what a crash kept out of the INDEX and drops a torn tail.
+        report.warnings.extend(index::refresh(&dir, &mut m)?);
         let unit = m.partition;
         let seal_unit = match &m.wal {
             Some(w) => w.seal_unit,
@@ -993,6 +1000,11 @@ fn sealer_loop(sh: &Shared, mut m: Manifest) {
                 st.stats.lost += out.lost;
                 st.stats.problems.extend(out.problems);
                 st.stats.latency.merge(&out.latency);
+                // Bounded: the same warning may repeat at every seal.
+                let room = 64usize.saturating_sub(st.stats.warnings.len());
+                st.stats
+                    .warnings
+                    .extend(out.warnings.into_iter().take(room));
             }
             Err(e) => {
                 st.error = Some(e.to_string());
@@ -1023,6 +1035,7 @@ fn sealer_loop(sh: &Shared, mut m: Manifest) {
 }
 
 struct SealOut {
+    warnings: Vec<String>,
     segments: u64,
     points: u64,
     duplicates: u64,
@@ -1084,6 +1097,7 @@ fn seal(sh: &Shared, m: &mut Manifest, round: Round) -> Result<(usize, SealOut)>
         })
         .collect();
     let mut out = SealOut {
+        warnings: Vec::new(),
         segments: 0,
         points: 0,
         duplicates: 0,
@@ -1140,9 +1154,14 @@ fn seal(sh: &Shared, m: &mut Manifest, round: Round) -> Result<(usize, SealOut)>
         .map(|((d, w), u)| (d, w, u))
         .collect();
     ws.sealed.sort();
+    let ix = index::update(dir, &mut next);
+    out.warnings = ix.warnings;
     next.write(dir)?;
     *m = next;
     crate::failpoint("seal-after-commit");
+    if ix.rebuilt {
+        index::remove_stale(dir, m);
+    }
     let now = Instant::now();
     for (t, n) in acks {
         out.latency.record(now.duration_since(t), n as u64);

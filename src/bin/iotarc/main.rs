@@ -461,11 +461,13 @@ fn parse_time_arg(name: &str, s: &str, tz: &Tz) -> Result<i64> {
 
 fn explain(s: &QueryStats) {
     eprintln!(
-        "explain: partitions {} total, {} pruned from the manifest; segments {} opened of {}; blocks {} answered from footers, {} decoded; {} device(s) matched; {:.3} ms",
+        "explain: partitions {} total, {} pruned from the manifest; segments {} of {} read: {} from the INDEX, {} opened; blocks {} answered from footers, {} decoded; {} device(s) matched; {:.3} ms",
         s.partitions_total,
         s.partitions_pruned,
-        s.segments_opened,
+        s.segments_from_index + s.segments_opened,
         s.segments_total,
+        s.segments_from_index,
+        s.segments_opened,
         s.blocks_from_footer,
         s.blocks_decoded,
         s.devices_matched,

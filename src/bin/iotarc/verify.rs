@@ -2,6 +2,7 @@
 //! manifest checked against the segments it lists.
 
 use anyhow::Result;
+use iotarc::archive::index::Index;
 use iotarc::archive::{Manifest, SegmentEntry};
 use iotarc::format::stats::ColumnStats;
 use iotarc::stream::{wal, PointBatch};
@@ -17,7 +18,7 @@ struct Checked {
     points: u64,
 }
 
-fn check_segment(path: &Path, entry: Option<&SegmentEntry>) -> Checked {
+fn check_segment(path: &Path, entry: Option<&SegmentEntry>, index: Option<&Index>) -> Checked {
     let mut c = Checked {
         problems: Vec::new(),
         blocks: 0,
@@ -61,6 +62,14 @@ fn check_segment(path: &Path, entry: Option<&SegmentEntry>) -> Checked {
         if let Err(e) = r {
             c.problems
                 .push(e.with_path(path).with_block(bi).to_string());
+        }
+    }
+    if let (Some(e), Some(ix)) = (entry, index) {
+        if let Err(err) = ix.check_segment(e, &seg) {
+            c.problems.push(format!(
+                "{err} (derived data: `iotarc compact` rebuilds the index; queries meanwhile read {} itself)",
+                path.display()
+            ));
         }
     }
     if let Some(e) = entry {
@@ -169,14 +178,34 @@ pub fn run(paths: &[PathBuf]) -> Result<usize> {
                 eprintln!("warning: {}: not listed in the manifest (left by an interrupted write; safe to delete)", f.display());
             }
             problems += check_wal(path, &m);
+            let index = match Index::open(path, &m) {
+                Ok(ix) => ix,
+                Err(e) => {
+                    eprintln!("{e}");
+                    problems += 1;
+                    None
+                }
+            };
+            if let Some(name) = &m.index {
+                if index.is_none() {
+                    match Index::check_file(&path.join(name)) {
+                        Err(e) => eprintln!("{e}"),
+                        Ok(()) => eprintln!("{}: index file {name} is missing", path.display()),
+                    }
+                    problems += 1;
+                }
+            }
             let checked = m
                 .segments
                 .par_iter()
-                .map(|e| check_segment(&path.join(&e.path), Some(e)))
+                .map(|e| check_segment(&path.join(&e.path), Some(e), index.as_ref()))
                 .collect();
             (checked, format!("{} segments", m.segments.len()))
         } else {
-            (vec![check_segment(path, None)], "1 segment".to_string())
+            (
+                vec![check_segment(path, None, None)],
+                "1 segment".to_string(),
+            )
         };
         let blocks: usize = checked.iter().map(|c| c.blocks).sum();
         let points: u64 = checked.iter().map(|c| c.points).sum();

@@ -1,0 +1,635 @@
+//! The archive index (archive.md §9): for each segment, the part of its footer that
+//! describes each device's blocks, so an aggregate reads a few hundred bytes per segment
+//! from one file instead of opening every segment in range.
+//!
+//! The manifest is the source of truth. It names the index file (`index`) and, per
+//! segment, the byte range of the segment's group in it (`index: [offset, len]`). Writers
+//! append a segment's group and fsync it before the manifest commit that lists the
+//! segment, so a committed reference always points at durable bytes; bytes a crash left
+//! unreferenced are dead and never read. A rebuild writes a new file under a new name and
+//! switches to it with a manifest commit, so a reader never sees a file change under it.
+//!
+//! The index is derived data: a segment without a reference, or whose group fails its
+//! checksums or rules, is opened and read from its own footer instead. When a block must
+//! be decoded, the segment file is checked against the group's footer offset and checksum
+//! first ([`Segment::from_part`]).
+
+use super::manifest::{Manifest, SegmentEntry};
+use crate::codec::bytes::{put_varint, Cursor};
+use crate::error::{Error, Result};
+use crate::format::footer::Footer;
+use crate::format::reader::Segment;
+use crate::format::writer::sync_dir;
+use memmap2::Mmap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use xxhash_rust::xxh3::xxh3_64;
+
+/// Prefix of index file names (`INDEX-<generation>`).
+pub const INDEX_PREFIX: &str = "INDEX-";
+/// First 8 bytes of an index file.
+pub const MAGIC: [u8; 8] = *b"IOTARCIX";
+/// The version this code writes and reads.
+pub const VERSION: u16 = 1;
+/// File header: magic, version (u16), 6 reserved zero bytes.
+pub const HEADER_LEN: usize = 16;
+/// Group header before the record table: seq, segment length, footer offset, footer
+/// checksum (u64 each), device count (u32).
+const GROUP_FIXED: usize = 36;
+/// Part stored as written by [`Footer::write`].
+pub const PART_PLAIN: u8 = 0;
+/// Part stored as one zstd frame of the [`Footer::write`] bytes.
+pub const PART_ZSTD: u8 = 1;
+/// Largest decompressed part accepted (as for segment footers).
+const MAX_PART_RAW: u64 = 1 << 30;
+/// Parts smaller than this are stored plain: zstd saves little on them and costs a
+/// decoder set-up per part read.
+const ZSTD_FROM: usize = 512;
+
+/// A mapped, read-only index file.
+pub struct Index {
+    name: String,
+    map: Mmap,
+}
+
+impl Index {
+    /// Maps the index file `m` names. `Ok(None)` if it names none, the file is missing
+    /// (a newer manifest replaced it) or its header is not one this code reads: queries
+    /// then open segments.
+    ///
+    /// # Errors
+    /// I/O errors other than a missing file.
+    pub fn open(dir: &Path, m: &Manifest) -> Result<Option<Index>> {
+        let Some(name) = &m.index else {
+            return Ok(None);
+        };
+        let path = dir.join(name);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::from(e).with_path(&path)),
+        };
+        // SAFETY: an index file is never modified in place: writers only append past the
+        // bytes any committed manifest references, and a rebuild writes a new file under
+        // a new name. Nothing in iotarc truncates one.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::from(e).with_path(&path))?;
+        if check_header(&map).is_err() {
+            return Ok(None);
+        }
+        Ok(Some(Index {
+            name: name.clone(),
+            map,
+        }))
+    }
+
+    /// Checks the header of the index file at `path` (for `verify`, when
+    /// [`Index::open`] found none to use).
+    ///
+    /// # Errors
+    /// I/O errors, or what is wrong with the header, with the path.
+    pub fn check_file(path: &Path) -> Result<()> {
+        use std::io::Read;
+        let mut h = [0u8; HEADER_LEN];
+        let r = File::open(path).and_then(|mut f| f.read_exact(&mut h));
+        match r {
+            Ok(()) => check_header(&h).map_err(|e| e.with_path(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                check_header(&[]).map_err(|e| e.with_path(path))
+            }
+            Err(e) => Err(Error::from(e).with_path(path)),
+        }
+    }
+
+    /// The file name (relative to the archive directory).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The footer part of `device` in segment `e`. `Ok(None)` if `e` has no group in this
+    /// file or no such device.
+    ///
+    /// # Errors
+    /// A group or record that breaks the rules of archive.md §9 (checksums, bounds,
+    /// a group that does not describe `e`, a part that does not parse or names another
+    /// device), with the file offset.
+    pub fn part(&self, e: &SegmentEntry, device: &str) -> Result<Option<Part>> {
+        let Some([off, len]) = e.index else {
+            return Ok(None);
+        };
+        let Ok(i) = e.devices.binary_search_by(|d| d.as_str().cmp(device)) else {
+            return Ok(None);
+        };
+        let g = Group::read(&self.map, off, len)?;
+        g.check(e)?;
+        Ok(Some(Part {
+            footer: g.part(i, device)?,
+            footer_offset: g.footer_offset,
+            footer_checksum: g.footer_checksum,
+        }))
+    }
+
+    /// Checks the group of `e` against the open segment `seg`: checksums, the group's
+    /// header, the footer location, and that every device's part equals the part of the
+    /// segment's own footer (for `verify`). `Ok(false)` if `e` has no group.
+    ///
+    /// # Errors
+    /// The first disagreement, naming the index file and offset.
+    pub fn check_segment(&self, e: &SegmentEntry, seg: &Segment) -> Result<bool> {
+        let Some([off, len]) = e.index else {
+            return Ok(false);
+        };
+        let ctx = |err: Error| err.with_path(&self.name);
+        let g = Group::read(&self.map, off, len).map_err(ctx)?;
+        g.check(e).map_err(ctx)?;
+        if (g.footer_offset, g.footer_checksum) != seg.footer_location() {
+            return Err(ctx(Error::corrupt(
+                format!(
+                    "index group of {} records footer ({}, {:#018x}), the segment has {:?}",
+                    e.path,
+                    g.footer_offset,
+                    g.footer_checksum,
+                    seg.footer_location()
+                ),
+                Some(off),
+            )));
+        }
+        for (i, d) in e.devices.iter().enumerate() {
+            let got = g.part(i, d).map_err(ctx)?;
+            let want = seg.device_id(d).and_then(|k| seg.footer().device_part(k));
+            if want.as_ref() != Some(&got) {
+                return Err(ctx(Error::corrupt(
+                    format!(
+                        "index record of device {d:?} in {} differs from the segment's footer",
+                        e.path
+                    ),
+                    Some(off),
+                )));
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// One device's footer part, with where the segment's own footer is (for
+/// [`Segment::from_part`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Part {
+    /// The footer restricted to the device ([`Footer::device_part`]).
+    pub footer: Footer,
+    /// Offset of the segment's stored footer.
+    pub footer_offset: u64,
+    /// xxh3 of the segment's stored footer.
+    pub footer_checksum: u64,
+}
+
+/// A segment's group, its header checked.
+struct Group<'a> {
+    at: u64,
+    seq: u64,
+    segment_len: u64,
+    footer_offset: u64,
+    footer_checksum: u64,
+    /// End of each record, relative to `records`.
+    ends: &'a [u8],
+    /// File offset of `records`.
+    records_at: u64,
+    records: &'a [u8],
+}
+
+impl<'a> Group<'a> {
+    fn read(file: &'a [u8], off: u64, len: u64) -> Result<Group<'a>> {
+        let bad = |what: String| Error::corrupt(what, Some(off));
+        let end = off.checked_add(len).filter(|&e| e <= file.len() as u64);
+        let Some(end) = end.filter(|_| off >= HEADER_LEN as u64) else {
+            return Err(bad(format!(
+                "index group at {off} length {len} is outside the file ({} bytes)",
+                file.len()
+            )));
+        };
+        let g = &file[off as usize..end as usize];
+        if g.len() < GROUP_FIXED + 8 {
+            return Err(bad(format!("index group length {len} is too short")));
+        }
+        let u = |i: usize| u64::from_le_bytes(g[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+        let n = u32::from_le_bytes(g[32..36].try_into().unwrap_or_default()) as usize;
+        let table_end = n
+            .checked_mul(4)
+            .and_then(|t| t.checked_add(GROUP_FIXED + 8))
+            .filter(|&t| t <= g.len());
+        let Some(table_end) = table_end.filter(|_| n > 0) else {
+            return Err(bad(format!(
+                "index group device count {n} does not fit its length {len}"
+            )));
+        };
+        let stored = u64::from_le_bytes(g[table_end - 8..table_end].try_into().unwrap_or_default());
+        let sum = xxh3_64(&g[..table_end - 8]);
+        if sum != stored {
+            return Err(bad(format!(
+                "index group header checksum {sum:#018x} does not match stored {stored:#018x}"
+            )));
+        }
+        Ok(Group {
+            at: off,
+            seq: u(0),
+            segment_len: u(1),
+            footer_offset: u(2),
+            footer_checksum: u(3),
+            ends: &g[GROUP_FIXED..table_end - 8],
+            records_at: off + table_end as u64,
+            records: &g[table_end..],
+        })
+    }
+
+    fn check(&self, e: &SegmentEntry) -> Result<()> {
+        if self.seq != e.seq
+            || self.segment_len != e.bytes
+            || self.ends.len() / 4 != e.devices.len()
+        {
+            return Err(Error::corrupt(
+                format!(
+                    "index group (seq {}, {} bytes, {} devices) does not describe segment {} (seq {}, {} bytes, {} devices)",
+                    self.seq,
+                    self.segment_len,
+                    self.ends.len() / 4,
+                    e.path,
+                    e.seq,
+                    e.bytes,
+                    e.devices.len()
+                ),
+                Some(self.at),
+            ));
+        }
+        Ok(())
+    }
+
+    fn end(&self, i: usize) -> u64 {
+        u32::from_le_bytes(self.ends[i * 4..i * 4 + 4].try_into().unwrap_or_default()) as u64
+    }
+
+    /// Record `i`: `u8 encoding | varint raw length | payload | u64 xxh3`.
+    fn part(&self, i: usize, device: &str) -> Result<Footer> {
+        let start = if i == 0 { 0 } else { self.end(i - 1) };
+        let end = self.end(i);
+        let at = self.records_at;
+        let bad = |what: String| Error::corrupt(what, Some(at + start));
+        if start > end || end > self.records.len() as u64 || end - start < 10 {
+            return Err(bad(format!(
+                "index record {i} spans {start}..{end} of {} bytes",
+                self.records.len()
+            )));
+        }
+        let rec = &self.records[start as usize..end as usize];
+        let (body, sum) = rec.split_at(rec.len() - 8);
+        let stored = u64::from_le_bytes(sum.try_into().unwrap_or_default());
+        let got = xxh3_64(body);
+        if got != stored {
+            return Err(bad(format!(
+                "index record {i} checksum {got:#018x} does not match stored {stored:#018x}"
+            )));
+        }
+        let mut c = Cursor::new(&body[1..]);
+        let raw_len = c.varint("index record raw length")?;
+        let payload = c.rest();
+        let raw;
+        let bytes = match body[0] {
+            PART_PLAIN => payload,
+            PART_ZSTD if raw_len <= MAX_PART_RAW => {
+                let mut buf = vec![0u8; raw_len as usize];
+                crate::codec::scratch::zstd_decompress_exact(
+                    payload,
+                    &mut buf,
+                    "index record",
+                    at,
+                )?;
+                raw = buf;
+                &raw[..]
+            }
+            PART_ZSTD => {
+                return Err(bad(format!(
+                    "index record raw length {raw_len} is too large"
+                )))
+            }
+            enc => return Err(bad(format!("index record encoding {enc} is unknown"))),
+        };
+        let f = Footer::read_part(bytes, self.footer_offset).map_err(|e| e.rebase(at + start))?;
+        if f.devices.len() != 1 || f.devices[0] != device {
+            return Err(bad(format!(
+                "index record {i} describes {:?}, the manifest lists {device:?}",
+                f.devices
+            )));
+        }
+        Ok(f)
+    }
+}
+
+fn check_header(b: &[u8]) -> Result<()> {
+    if b.len() < HEADER_LEN {
+        return Err(Error::truncated(
+            "index header",
+            HEADER_LEN as u64,
+            b.len() as u64,
+        ));
+    }
+    if b[..8] != MAGIC {
+        return Err(Error::corrupt("index magic does not match", Some(0)));
+    }
+    let v = u16::from_le_bytes([b[8], b[9]]);
+    if v != VERSION {
+        return Err(Error::new(crate::ErrorKind::UnsupportedVersion {
+            found: v,
+            supported: VERSION,
+        }));
+    }
+    if b[10..16] != [0; 6] {
+        return Err(Error::corrupt("index reserved bytes are not 0", Some(10)));
+    }
+    Ok(())
+}
+
+fn header() -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..8].copy_from_slice(&MAGIC);
+    h[8..10].copy_from_slice(&VERSION.to_le_bytes());
+    h
+}
+
+/// Encodes the group of `seg`, listed in the manifest as `e`.
+///
+/// # Errors
+/// [`crate::ErrorKind::InvalidInput`] if the segment's devices are not those of `e` or a
+/// record is larger than the format allows.
+pub fn encode_group(seg: &Segment, e: &SegmentEntry, out: &mut Vec<u8>) -> Result<()> {
+    let footer = seg.footer();
+    let mut records = Vec::new();
+    let mut ends = Vec::with_capacity(e.devices.len());
+    for name in &e.devices {
+        let part = seg
+            .device_id(name)
+            .and_then(|d| footer.device_part(d))
+            .ok_or_else(|| {
+                Error::invalid_input(format!("segment {} has no device {name:?}", e.path))
+            })?;
+        let raw = part.write();
+        let z = if raw.len() >= ZSTD_FROM {
+            zstd::bulk::compress(&raw, 3).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let start = records.len();
+        if !z.is_empty() && z.len() < raw.len() {
+            records.push(PART_ZSTD);
+            put_varint(&mut records, raw.len() as u64);
+            records.extend_from_slice(&z);
+        } else {
+            records.push(PART_PLAIN);
+            put_varint(&mut records, raw.len() as u64);
+            records.extend_from_slice(&raw);
+        }
+        let sum = xxh3_64(&records[start..]);
+        records.extend_from_slice(&sum.to_le_bytes());
+        let end = u32::try_from(records.len())
+            .map_err(|_| Error::invalid_input("index group larger than 4 GiB"))?;
+        ends.push(end);
+    }
+    if seg.footer().devices.len() != e.devices.len() {
+        return Err(Error::invalid_input(format!(
+            "segment {} has {} devices, the manifest lists {}",
+            e.path,
+            seg.footer().devices.len(),
+            e.devices.len()
+        )));
+    }
+    let (footer_offset, footer_checksum) = seg.footer_location();
+    let start = out.len();
+    for x in [e.seq, e.bytes, footer_offset, footer_checksum] {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.extend_from_slice(&(ends.len() as u32).to_le_bytes());
+    for x in ends {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    let sum = xxh3_64(&out[start..]);
+    out.extend_from_slice(&sum.to_le_bytes());
+    out.extend_from_slice(&records);
+    Ok(())
+}
+
+/// What [`update`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UpdateReport {
+    /// Groups written for segments that had none.
+    pub added: usize,
+    /// Whether a new index file was written (the old one is deleted by
+    /// [`remove_stale`] after the manifest commit).
+    pub rebuilt: bool,
+    /// Segments left without a group, with the reason (queries open them instead).
+    pub warnings: Vec<String>,
+}
+
+/// Makes every segment of `m` (the manifest about to be committed) reference a group:
+/// appends the groups of segments that have none to the current index file, or, when
+/// unreferenced bytes make up more than a quarter of it (or it is missing or unreadable),
+/// writes a new file holding only live groups and points `m` at it. The new bytes are
+/// fsynced before this returns, so the caller's manifest commit may reference them. Call
+/// only while holding the archive lock, right before writing `m`.
+pub fn update(dir: &Path, m: &mut Manifest) -> UpdateReport {
+    let mut report = UpdateReport::default();
+    let missing: Vec<usize> = (0..m.segments.len())
+        .filter(|&i| m.segments[i].index.is_none())
+        .collect();
+    let current = m.index.as_ref().map(|n| dir.join(n));
+    let file_len = current.as_ref().and_then(|p| header_ok_len(p));
+    let live: u64 = m
+        .segments
+        .iter()
+        .filter_map(|e| e.index.map(|r| r[1]))
+        .sum();
+    let rebuild = match file_len {
+        None => true,
+        Some(len) => len.saturating_sub(HEADER_LEN as u64 + live) > live / 4 + (64 << 10),
+    };
+    if !rebuild && missing.is_empty() {
+        return report;
+    }
+    if rebuild {
+        if let Err(e) = rebuild_file(dir, m, &mut report) {
+            report.warnings.push(format!(
+                "index not rebuilt ({e}); queries open the segments instead"
+            ));
+        }
+        return report;
+    }
+    // Append to the current file.
+    let Some(path) = current else {
+        return report;
+    };
+    let mut out = Vec::new();
+    let base = file_len.unwrap_or(0);
+    let mut refs = Vec::new();
+    for i in missing {
+        let at = out.len() as u64;
+        match build(dir, &m.segments[i], &mut out) {
+            Ok(()) => refs.push((i, [base + at, out.len() as u64 - at])),
+            Err(e) => {
+                out.truncate(at as usize);
+                report.warnings.push(format!(
+                    "no index group for {} ({e}); queries open it instead",
+                    m.segments[i].path
+                ));
+            }
+        }
+    }
+    let io = |e: std::io::Error| Error::from(e).with_path(&path);
+    let res = (|| -> Result<()> {
+        let mut f = OpenOptions::new().append(true).open(&path).map_err(io)?;
+        // A crash can leave unreferenced bytes at the end; offsets are taken from the
+        // file's length as opened for appending, which is where these bytes go.
+        let len = f.metadata().map_err(io)?.len();
+        if len != base {
+            return Err(Error::invalid_input(format!(
+                "index file changed length from {base} to {len} (another writer?)"
+            )));
+        }
+        f.write_all(&out).map_err(io)?;
+        f.sync_data().map_err(io)
+    })();
+    match res {
+        Ok(()) => {
+            report.added = refs.len();
+            for (i, r) in refs {
+                m.segments[i].index = Some(r);
+            }
+        }
+        Err(e) => report.warnings.push(format!(
+            "index not updated ({e}); queries open the new segments instead"
+        )),
+    }
+    report
+}
+
+/// The length of the index file at `p` if it exists and has a header this code reads.
+fn header_ok_len(p: &Path) -> Option<u64> {
+    use std::io::Read;
+    let mut f = File::open(p).ok()?;
+    let mut h = [0u8; HEADER_LEN];
+    f.read_exact(&mut h).ok()?;
+    check_header(&h).ok()?;
+    Some(f.metadata().ok()?.len())
+}
+
+fn build(dir: &Path, e: &SegmentEntry, out: &mut Vec<u8>) -> Result<()> {
+    let seg = Segment::open_with_len(dir.join(&e.path), Some(e.bytes))?;
+    encode_group(&seg, e, out)
+}
+
+/// Writes `INDEX-<generation>` with the live groups of `m` (copied after checking their
+/// headers) and groups for segments without one, fsyncs it, and points `m` at it.
+fn rebuild_file(dir: &Path, m: &mut Manifest, report: &mut UpdateReport) -> Result<()> {
+    let old = m
+        .index
+        .as_ref()
+        .and_then(|n| fs::read(dir.join(n)).ok())
+        .filter(|b| check_header(b).is_ok())
+        .unwrap_or_default();
+    let mut out = header().to_vec();
+    let mut refs = Vec::with_capacity(m.segments.len());
+    for e in &m.segments {
+        let at = out.len();
+        let copied = e.index.and_then(|[off, len]| {
+            let g = Group::read(&old, off, len).ok()?;
+            g.check(e).ok()?;
+            Some(&old[off as usize..(off + len) as usize])
+        });
+        match copied {
+            Some(bytes) => out.extend_from_slice(bytes),
+            None => match build(dir, e, &mut out) {
+                Ok(()) => report.added += 1,
+                Err(err) => {
+                    out.truncate(at);
+                    report.warnings.push(format!(
+                        "no index group for {} ({err}); queries open it instead",
+                        e.path
+                    ));
+                    refs.push(None);
+                    continue;
+                }
+            },
+        }
+        refs.push(Some([at as u64, (out.len() - at) as u64]));
+    }
+    let name = format!("{INDEX_PREFIX}{:06}", m.generation + 1);
+    let path = dir.join(&name);
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let io = |e: std::io::Error| Error::from(e).with_path(&tmp);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(io)?;
+    f.write_all(&out).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    drop(f);
+    fs::rename(&tmp, &path).map_err(io)?;
+    sync_dir(&path)?;
+    for (e, r) in m.segments.iter_mut().zip(refs) {
+        e.index = r;
+    }
+    m.index = Some(name);
+    report.rebuilt = true;
+    Ok(())
+}
+
+/// Deletes index files (and temp files of index rebuilds) that `m`, the committed
+/// manifest, does not name. Call only while holding the lock, after the commit.
+pub fn remove_stale(dir: &Path, m: &Manifest) {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return;
+    };
+    for ent in rd.flatten() {
+        let name = ent.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        let ours = name.starts_with(INDEX_PREFIX) || name.starts_with(".INDEX-");
+        if ours && m.index.as_deref() != Some(name) {
+            let _ = fs::remove_file(ent.path());
+        }
+    }
+}
+
+/// [`update`], then, if it changed anything, a manifest commit and [`remove_stale`]: for
+/// a lock holder with nothing else to commit (a writer opening an archive, `compact`).
+/// Returns the warnings.
+///
+/// # Errors
+/// Writing the manifest.
+pub fn refresh(dir: &Path, m: &mut Manifest) -> Result<Vec<String>> {
+    // Groups that fail their checks lose their reference, so update() rebuilds them.
+    let mut dropped = false;
+    if let Ok(Some(ix)) = Index::open(dir, m) {
+        for e in m.segments.iter_mut() {
+            let Some([off, len]) = e.index else {
+                continue;
+            };
+            let ok = Group::read(&ix.map, off, len)
+                .and_then(|g| {
+                    g.check(e)?;
+                    (0..e.devices.len()).try_for_each(|i| g.part(i, &e.devices[i]).map(|_| ()))
+                })
+                .is_ok();
+            if !ok {
+                e.index = None;
+                dropped = true;
+            }
+        }
+    }
+    let r = update(dir, m);
+    if r.added > 0 || r.rebuilt || dropped {
+        m.generation += 1;
+        m.write(dir)?;
+    }
+    remove_stale(dir, m);
+    Ok(r.warnings)
+}
