@@ -77,6 +77,10 @@ fn replay(target: &str, data: &[u8]) {
         });
         return;
     }
+    if target == "index_part" {
+        iotarc::archive::index::fuzz_one(data);
+        return;
+    }
     if target == "segment_open" {
         let Some((_mode, file)) = data.split_first() else {
             return;

@@ -47,10 +47,25 @@ const MAX_PART_RAW: u64 = 1 << 30;
 /// decoder set-up per part read.
 const ZSTD_FROM: usize = 512;
 
-/// A mapped, read-only index file.
+/// A mapped (or in-memory), read-only index file.
 pub struct Index {
     name: String,
-    map: Mmap,
+    map: Store,
+}
+
+enum Store {
+    Map(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Store {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Store::Map(m) => m,
+            Store::Owned(v) => v,
+        }
+    }
 }
 
 impl Index {
@@ -79,8 +94,18 @@ impl Index {
         }
         Ok(Some(Index {
             name: name.clone(),
-            map,
+            map: Store::Map(map),
         }))
+    }
+
+    /// An index held in memory (tests, fuzzing). `None` if the header is not one this
+    /// code reads, as for [`Index::open`].
+    pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Option<Index> {
+        check_header(&bytes).ok()?;
+        Some(Index {
+            name: name.to_owned(),
+            map: Store::Owned(bytes),
+        })
     }
 
     /// Checks the header of the index file at `path` (for `verify`, when
@@ -558,7 +583,12 @@ fn rebuild_file(dir: &Path, m: &mut Manifest, report: &mut UpdateReport) -> Resu
         }
         refs.push(Some([at as u64, (out.len() - at) as u64]));
     }
-    let name = format!("{INDEX_PREFIX}{:06}", m.generation + 1);
+    // A fresh name: a reader holding an older manifest keeps reading the old file.
+    let mut n = m.generation + 1;
+    while dir.join(format!("{INDEX_PREFIX}{n:06}")).exists() {
+        n += 1;
+    }
+    let name = format!("{INDEX_PREFIX}{n:06}");
     let path = dir.join(&name);
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let io = |e: std::io::Error| Error::from(e).with_path(&tmp);
@@ -632,4 +662,44 @@ pub fn refresh(dir: &Path, m: &mut Manifest) -> Result<Vec<String>> {
     }
     remove_stale(dir, m);
     Ok(r.warnings)
+}
+
+/// Fuzzing entry point (fuzz target `index_part`, replayed by the regression tests):
+/// `data` is `u32 offset | u32 length | index file`. The segment entry is made to agree
+/// with whatever group header lies at `offset`, so mutations reach the record and part
+/// decoders; every device's part is then read. Must return, never panic.
+#[doc(hidden)]
+pub fn fuzz_one(data: &[u8]) {
+    if data.len() < 8 {
+        return;
+    }
+    let off = u32::from_le_bytes([data[0], data[1], data[2], data[3]]) as u64;
+    let len = u32::from_le_bytes([data[4], data[5], data[6], data[7]]) as u64;
+    let Some(ix) = Index::from_bytes("INDEX-fuzz", data[8..].to_vec()) else {
+        return;
+    };
+    let at = |i: u64| -> u64 {
+        let s = (off + i) as usize;
+        ix.map
+            .get(s..s + 8)
+            .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+    };
+    let ndev = (at(32) & 0xffff_ffff).min(64) as usize;
+    let entry = SegmentEntry {
+        path: "seg/x.seg".into(),
+        partition: 0,
+        devices: (0..ndev).map(|i| format!("d{i:02}")).collect(),
+        channels: Vec::new(),
+        min_ts: 0,
+        max_ts: 0,
+        rows: 0,
+        points: 0,
+        bytes: at(8),
+        generation: 0,
+        seq: at(0),
+        index: Some([off, len]),
+    };
+    for d in &entry.devices {
+        let _ = ix.part(&entry, d);
+    }
 }
