@@ -166,8 +166,9 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
             println!("     ... {} rows", rows.len());
         }
         println!(
-            "     [{:.2} ms; {} segments opened, {} partitions pruned; {} blocks from footers, {} decoded]",
+            "     [{:.2} ms; {} segments read from the index, {} opened; {} partitions pruned; {} blocks from footers, {} decoded]",
             el.as_secs_f64() * 1e3,
+            st.segments_from_index,
             st.segments_opened,
             st.partitions_pruned,
             st.blocks_from_footer,
