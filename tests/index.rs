@@ -335,3 +335,21 @@ fn the_streaming_writer_indexes_every_seal_and_repairs_at_open() {
     assert_eq!(index_files(&arch).len(), 1);
     let _ = Index::open(&arch, a.manifest()).unwrap().expect("index");
 }
+
+#[test]
+fn a_known_device_without_the_channel_is_not_reported_as_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let arch = dir.path().join("a");
+    pack(&arch, 0, 1);
+    let a = Archive::open(&arch).unwrap();
+    let (rows, st) = a
+        .query()
+        .device("dev-a")
+        .device("dev-zz")
+        .channel("no-such-channel")
+        .aggregates(&[Agg::Count])
+        .run_aggregate()
+        .unwrap();
+    assert!(rows.is_empty());
+    assert_eq!(st.unmatched_devices, vec!["dev-zz".to_string()]);
+}

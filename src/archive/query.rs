@@ -294,7 +294,6 @@ impl<'a> Query<'a> {
             let pend = unit.window_end(s.partition);
             if !self.range.overlaps(s.partition, pend.saturating_sub(1))
                 || !self.range.overlaps(s.min_ts, s.max_ts)
-                || !s.channels.iter().any(|c| self.channel_matches(&c.name))
             {
                 continue;
             }
@@ -327,7 +326,9 @@ impl<'a> Query<'a> {
                     }
                 }
             }
-            if !hits.is_empty() {
+            // Devices count as matched (for the "no such device" note) even where the
+            // segment lacks the channel.
+            if !hits.is_empty() && s.channels.iter().any(|c| self.channel_matches(&c.name)) {
                 kept.push(i);
                 matched.push(hits);
             }
