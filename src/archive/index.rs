@@ -19,7 +19,7 @@ use crate::codec::bytes::{put_varint, Cursor};
 use crate::error::{Error, Result};
 use crate::format::footer::Footer;
 use crate::format::reader::Segment;
-use crate::format::writer::sync_dir;
+use crate::format::writer::write_atomic;
 use memmap2::Mmap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -114,16 +114,8 @@ impl Index {
     /// # Errors
     /// I/O errors, or what is wrong with the header, with the path.
     pub fn check_file(path: &Path) -> Result<()> {
-        use std::io::Read;
-        let mut h = [0u8; HEADER_LEN];
-        let r = File::open(path).and_then(|mut f| f.read_exact(&mut h));
-        match r {
-            Ok(()) => check_header(&h).map_err(|e| e.with_path(path)),
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                check_header(&[]).map_err(|e| e.with_path(path))
-            }
-            Err(e) => Err(Error::from(e).with_path(path)),
-        }
+        let (h, _) = read_header(path).map_err(|e| Error::from(e).with_path(path))?;
+        check_header(&h).map_err(|e| e.with_path(path))
     }
 
     /// The file name (relative to the archive directory).
@@ -139,19 +131,38 @@ impl Index {
     /// a group that does not describe `e`, a part that does not parse or names another
     /// device), with the file offset.
     pub fn part(&self, e: &SegmentEntry, device: &str) -> Result<Option<Part>> {
-        let Some([off, len]) = e.index else {
+        let Ok(i) = e.devices.binary_search_by(|d| d.as_str().cmp(device)) else {
             return Ok(None);
         };
-        let Ok(i) = e.devices.binary_search_by(|d| d.as_str().cmp(device)) else {
+        Ok(self.parts(e, &[i])?.and_then(|mut v| v.pop()))
+    }
+
+    /// The footer parts of devices `which` (indices into `e.devices`) of segment `e`,
+    /// reading and checking the group's header once. `Ok(None)` if `e` has no group in
+    /// this file.
+    ///
+    /// # Errors
+    /// As [`Index::part`]; an index out of range is corrupt.
+    pub fn parts(&self, e: &SegmentEntry, which: &[usize]) -> Result<Option<Vec<Part>>> {
+        let Some([off, len]) = e.index else {
             return Ok(None);
         };
         let g = Group::read(&self.map, off, len)?;
         g.check(e)?;
-        Ok(Some(Part {
-            footer: g.part(i, device)?,
-            footer_offset: g.footer_offset,
-            footer_checksum: g.footer_checksum,
-        }))
+        which
+            .iter()
+            .map(|&i| {
+                let d = e.devices.get(i).ok_or_else(|| {
+                    Error::corrupt(format!("no device {i} in segment {}", e.path), Some(off))
+                })?;
+                Ok(Part {
+                    footer: g.part(i, d)?,
+                    footer_offset: g.footer_offset,
+                    footer_checksum: g.footer_checksum,
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
     }
 
     /// Checks the group of `e` against the open segment `seg`: checksums, the group's
@@ -537,12 +548,20 @@ pub fn update(dir: &Path, m: &mut Manifest) -> UpdateReport {
 
 /// The length of the index file at `p` if it exists and has a header this code reads.
 fn header_ok_len(p: &Path) -> Option<u64> {
-    use std::io::Read;
-    let mut f = File::open(p).ok()?;
-    let mut h = [0u8; HEADER_LEN];
-    f.read_exact(&mut h).ok()?;
+    let (h, len) = read_header(p).ok()?;
     check_header(&h).ok()?;
-    Some(f.metadata().ok()?.len())
+    Some(len)
+}
+
+/// The first [`HEADER_LEN`] bytes of the file at `p` (fewer if it is shorter) and its
+/// length.
+fn read_header(p: &Path) -> std::io::Result<(Vec<u8>, u64)> {
+    use std::io::Read;
+    let f = File::open(p)?;
+    let len = f.metadata()?.len();
+    let mut h = Vec::with_capacity(HEADER_LEN);
+    f.take(HEADER_LEN as u64).read_to_end(&mut h)?;
+    Ok((h, len))
 }
 
 fn build(dir: &Path, e: &SegmentEntry, out: &mut Vec<u8>) -> Result<()> {
@@ -591,20 +610,7 @@ fn rebuild_file(dir: &Path, m: &mut Manifest, report: &mut UpdateReport) -> Resu
         n += 1;
     }
     let name = format!("{INDEX_PREFIX}{n:06}");
-    let path = dir.join(&name);
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let io = |e: std::io::Error| Error::from(e).with_path(&tmp);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(io)?;
-    f.write_all(&out).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    drop(f);
-    fs::rename(&tmp, &path).map_err(io)?;
-    sync_dir(&path)?;
+    write_atomic(dir, &name, &out)?;
     for (e, r) in m.segments.iter_mut().zip(refs) {
         e.index = r;
     }

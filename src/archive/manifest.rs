@@ -14,10 +14,9 @@
 //! ```
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::writer::sync_dir;
+use crate::format::writer::{sync_dir, write_atomic};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::Path;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -405,20 +404,7 @@ impl Manifest {
         out.extend_from_slice(&(body.len() as u64).to_le_bytes());
         out.extend_from_slice(&xxh3_64(&body).to_le_bytes());
         out.extend_from_slice(&body);
-        let tmp = dir.join(format!(".{MANIFEST_FILE}.{}.tmp", std::process::id()));
-        let io = |e: std::io::Error| Error::from(e).with_path(&tmp);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(io)?;
-        f.write_all(&out).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        drop(f);
-        let dst = dir.join(MANIFEST_FILE);
-        fs::rename(&tmp, &dst).map_err(io)?;
-        sync_dir(&dst)
+        write_atomic(dir, MANIFEST_FILE, &out)
     }
 }
 

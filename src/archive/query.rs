@@ -349,29 +349,21 @@ impl<'a> Query<'a> {
         if let Some(ix) = index.filter(|ix| m.index.as_deref() == Some(ix.name())) {
             for (k, &i) in kept.iter().enumerate() {
                 let e = &m.segments[i];
-                if e.index.is_none() {
-                    continue;
-                }
-                let mut found = Vec::new();
-                for d in matched[k].iter().map(|&d| &e.devices[d]) {
-                    // A group that fails its checksums or rules is not used: the
-                    // segment is then opened and checked itself (`verify` reports it).
-                    match ix.part(e, d) {
-                        Ok(Some(p)) => found.push((
-                            d.clone(),
-                            Segment::from_part(
-                                self.archive.dir().join(&e.path),
-                                e.bytes,
-                                p.footer_offset,
-                                p.footer_checksum,
-                                p.footer,
-                            ),
-                        )),
-                        _ => break,
-                    }
-                }
-                if found.len() == matched[k].len() {
-                    parts[k] = Some(found);
+                // A group that fails its checksums or rules is not used: the segment is
+                // then opened and checked itself (`verify` reports the group).
+                if let Ok(Some(list)) = ix.parts(e, &matched[k]) {
+                    let path = self.archive.dir().join(&e.path);
+                    let views = matched[k].iter().zip(list).map(|(&d, p)| {
+                        let seg = Segment::from_part(
+                            path.clone(),
+                            e.bytes,
+                            p.footer_offset,
+                            p.footer_checksum,
+                            p.footer,
+                        );
+                        (e.devices[d].clone(), seg)
+                    });
+                    parts[k] = Some(views.collect());
                 }
             }
         }

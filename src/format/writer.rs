@@ -384,6 +384,29 @@ impl Drop for SegmentWriter {
     }
 }
 
+/// Replaces `dir/name` with `bytes` atomically: writes `dir/.<name>.<pid>.tmp`, fsyncs
+/// it, renames it over `name` and fsyncs `dir`. Readers see the old file or the new one,
+/// whole, and a crash leaves at most the temp file behind.
+///
+/// # Errors
+/// I/O errors, with the temp file's path.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let io = |e: std::io::Error| Error::from(e).with_path(&tmp);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    drop(f);
+    let dst = dir.join(name);
+    fs::rename(&tmp, &dst).map_err(io)?;
+    sync_dir(&dst)
+}
+
 /// fsyncs the directory holding `path`, so a rename into it survives a crash.
 pub fn sync_dir(path: &Path) -> Result<()> {
     let dir = match path.parent() {
