@@ -263,3 +263,161 @@ fn regenerate_golden() {
         );
     }
 }
+
+/// The rows of `tests/data/archive-v1/` and `archive-v2/`: this CSV packed with
+/// `iotarc pack in.csv -o arch` (day partitions) by the writer of each manifest version.
+/// Segment files and index are the same in both; only the manifest differs.
+const ARCHIVE_CSV: &str = "timestamp,device,channel,value
+2024-03-01T00:00:00Z,boiler-1,temp,20.5
+2024-03-01T00:00:01Z,boiler-1,temp,20.625
+2024-03-01T00:00:00Z,boiler-2,temp,19
+2024-03-01T00:00:00Z,boiler-2,state,on
+2024-03-02T00:00:00Z,boiler-1,temp,21
+2024-03-02T00:00:00Z,boiler-1,pressure,1.5
+";
+
+const MAR1: i64 = 1_709_251_200_000_000;
+const MAR2: i64 = MAR1 + 86_400_000_000;
+
+fn check_golden_archive(dir: &std::path::Path) {
+    use iotarc::archive::{Agg, Archive};
+    assert_eq!(ARCHIVE_CSV.lines().count(), 7);
+    let a = Archive::open(dir).unwrap();
+    let m = a.manifest();
+    assert_eq!(m.generation, 1);
+    assert_eq!(m.next_seq, Some(2));
+    assert_eq!(m.index.as_deref(), Some("INDEX-000002"));
+    let segs: Vec<_> = m
+        .segments
+        .iter()
+        .map(|s| {
+            let chans: Vec<_> = s
+                .channels
+                .iter()
+                .map(|c| (c.name.as_str(), c.types.join("+")))
+                .collect();
+            (
+                s.path.as_str(),
+                s.partition,
+                s.devices.to_vec(),
+                chans,
+                s.rows,
+                s.points,
+                s.index,
+            )
+        })
+        .collect();
+    assert_eq!(
+        segs,
+        [
+            (
+                "seg/2024-03-01/g000001-0000.seg",
+                MAR1,
+                vec!["boiler-1".to_string(), "boiler-2".into()],
+                vec![("temp", "f64+i64".to_string()), ("state", "string".into())],
+                3,
+                4,
+                Some([16, 300])
+            ),
+            (
+                "seg/2024-03-02/g000001-0001.seg",
+                MAR2,
+                vec!["boiler-1".to_string()],
+                vec![("temp", "i64".to_string()), ("pressure", "f64".into())],
+                1,
+                2,
+                Some([316, 225])
+            ),
+        ]
+    );
+    let mut raw = Vec::new();
+    a.query()
+        .run_raw(|d, c, t, v| {
+            raw.push(format!("{t},{d},{c},{v:?}"));
+            Ok(true)
+        })
+        .unwrap();
+    assert_eq!(
+        raw,
+        [
+            format!("{MAR2},boiler-1,pressure,F64(1.5)"),
+            format!("{MAR1},boiler-1,temp,F64(20.5)"),
+            format!("{},boiler-1,temp,F64(20.625)", MAR1 + 1_000_000),
+            format!("{MAR2},boiler-1,temp,I64(21)"),
+            format!("{MAR1},boiler-2,state,Str(\"on\")"),
+            format!("{MAR1},boiler-2,temp,I64(19)"),
+        ]
+    );
+    // From the index (aggregates), then from the segments alone.
+    let (rows, st) = a
+        .query()
+        .channel("temp")
+        .aggregates(&[Agg::Count, Agg::Sum])
+        .run_aggregate()
+        .unwrap();
+    assert_eq!(st.segments_from_index, 2);
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| format!("{} {} {:?}", r.device, r.count, r.values[1]))
+        .collect();
+    assert_eq!(
+        got,
+        ["boiler-1 3 Some(F64(62.125))", "boiler-2 1 Some(I64(19))"]
+    );
+}
+
+#[test]
+fn archive_manifest_v1_and_v2_read_the_same() {
+    for (v, byte) in [("archive-v1", 1u8), ("archive-v2", 2)] {
+        let dir = golden_path(v, "");
+        let head = std::fs::read(dir.join("MANIFEST")).unwrap();
+        assert_eq!(&head[..8], b"\x89IOTMAN\n");
+        assert_eq!(head[8..10], [byte, 0], "{v}: manifest version");
+        check_golden_archive(&dir);
+    }
+}
+
+#[test]
+fn archive_manifest_v1_is_rewritten_as_v2_by_a_commit() {
+    use iotarc::archive::{Origin, PackOptions, PackValue, Packer};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("arch");
+    copy_dir(&golden_path("archive-v1", ""), &dir);
+    let mut p = Packer::open(&dir, PackOptions::default()).unwrap();
+    p.push(
+        "boiler-3",
+        "temp",
+        MAR2 + 5,
+        PackValue::F64(7.25),
+        Origin { input: 0, line: 2 },
+    );
+    p.commit(0).unwrap();
+    let head = std::fs::read(dir.join("MANIFEST")).unwrap();
+    assert_eq!(u16::from_le_bytes([head[8], head[9]]), 2);
+    let a = iotarc::archive::Archive::open(&dir).unwrap();
+    let m = a.manifest();
+    assert_eq!(m.segments.len(), 3);
+    // The old segments keep their entries; the device list of the new one is its own.
+    let old = iotarc::archive::Manifest::read(&golden_path("archive-v1", "")).unwrap();
+    assert_eq!(m.segments[..2].len(), old.segments.len());
+    for (n, o) in m.segments.iter().zip(&old.segments) {
+        assert_eq!(
+            (n.path.as_str(), &n.devices, &n.channels),
+            (o.path.as_str(), &o.devices, &o.channels)
+        );
+    }
+    assert_eq!(m.segments[2].devices.to_vec(), ["boiler-3"]);
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}

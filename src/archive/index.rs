@@ -17,13 +17,14 @@
 use super::manifest::{Manifest, SegmentEntry};
 use crate::codec::bytes::{put_varint, Cursor};
 use crate::error::{Error, Result};
-use crate::format::footer::Footer;
+use crate::format::footer::{BlockSink, Footer};
 use crate::format::reader::Segment;
 use crate::format::writer::write_atomic;
 use memmap2::Mmap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64;
 
 /// Prefix of index file names (`INDEX-<generation>`).
@@ -131,7 +132,7 @@ impl Index {
     /// a group that does not describe `e`, a part that does not parse or names another
     /// device), with the file offset.
     pub fn part(&self, e: &SegmentEntry, device: &str) -> Result<Option<Part>> {
-        let Ok(i) = e.devices.binary_search_by(|d| d.as_str().cmp(device)) else {
+        let Ok(i) = e.devices.binary_search(device) else {
             return Ok(None);
         };
         Ok(self.parts(e, &[i])?.and_then(|mut v| v.pop()))
@@ -144,25 +145,28 @@ impl Index {
     /// # Errors
     /// As [`Index::part`]; an index out of range is corrupt.
     pub fn parts(&self, e: &SegmentEntry, which: &[usize]) -> Result<Option<Vec<Part>>> {
+        let Some(g) = self.group(e)? else {
+            return Ok(None);
+        };
+        which
+            .iter()
+            .map(|&i| g.part(i))
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
+    /// The group of segment `e`, its header checked. `Ok(None)` if `e` has no group in
+    /// this file.
+    ///
+    /// # Errors
+    /// A group that breaks the rules of archive.md §9 or does not describe `e`.
+    pub fn group<'a>(&'a self, e: &'a SegmentEntry) -> Result<Option<GroupView<'a>>> {
         let Some([off, len]) = e.index else {
             return Ok(None);
         };
         let g = Group::read(&self.map, off, len)?;
         g.check(e)?;
-        which
-            .iter()
-            .map(|&i| {
-                let d = e.devices.get(i).ok_or_else(|| {
-                    Error::corrupt(format!("no device {i} in segment {}", e.path), Some(off))
-                })?;
-                Ok(Part {
-                    footer: g.part(i, d)?,
-                    footer_offset: g.footer_offset,
-                    footer_checksum: g.footer_checksum,
-                })
-            })
-            .collect::<Result<Vec<_>>>()
-            .map(Some)
+        Ok(Some(GroupView { g, e }))
     }
 
     /// Checks the group of `e` against the open segment `seg`: checksums, the group's
@@ -305,8 +309,9 @@ impl<'a> Group<'a> {
         u32::from_le_bytes(self.ends[i * 4..i * 4 + 4].try_into().unwrap_or_default()) as u64
     }
 
-    /// Record `i`: `u8 encoding | varint raw length | payload | u64 xxh3`.
-    fn part(&self, i: usize, device: &str) -> Result<Footer> {
+    /// The footer-part bytes of record `i` (`u8 encoding | varint raw length | payload |
+    /// u64 xxh3`), checked and decompressed (into `buf` if compressed).
+    fn record<'b>(&'b self, i: usize, buf: &'b mut Vec<u8>) -> Result<&'b [u8]> {
         let start = if i == 0 { 0 } else { self.end(i - 1) };
         let end = self.end(i);
         let at = self.records_at;
@@ -329,35 +334,101 @@ impl<'a> Group<'a> {
         let mut c = Cursor::new(&body[1..]);
         let raw_len = c.varint("index record raw length")?;
         let payload = c.rest();
-        let raw;
-        let bytes = match body[0] {
-            PART_PLAIN => payload,
+        match body[0] {
+            PART_PLAIN => Ok(payload),
             PART_ZSTD if raw_len <= MAX_PART_RAW => {
-                let mut buf = vec![0u8; raw_len as usize];
-                crate::codec::scratch::zstd_decompress_exact(
-                    payload,
-                    &mut buf,
-                    "index record",
-                    at,
-                )?;
-                raw = buf;
-                &raw[..]
+                buf.clear();
+                buf.resize(raw_len as usize, 0);
+                crate::codec::scratch::zstd_decompress_exact(payload, buf, "index record", at)?;
+                Ok(&buf[..])
             }
-            PART_ZSTD => {
-                return Err(bad(format!(
-                    "index record raw length {raw_len} is too large"
-                )))
-            }
-            enc => return Err(bad(format!("index record encoding {enc} is unknown"))),
-        };
-        let f = Footer::read_part(bytes, self.footer_offset).map_err(|e| e.rebase(at + start))?;
-        if f.devices.len() != 1 || f.devices[0] != device {
-            return Err(bad(format!(
-                "index record {i} describes {:?}, the manifest lists {device:?}",
-                f.devices
-            )));
+            PART_ZSTD => Err(bad(format!(
+                "index record raw length {raw_len} is too large"
+            ))),
+            enc => Err(bad(format!("index record encoding {enc} is unknown"))),
         }
+    }
+
+    fn check_device(&self, i: usize, devices: &[String], device: &str) -> Result<()> {
+        if devices.len() != 1 || devices[0] != device {
+            let start = if i == 0 { 0 } else { self.end(i - 1) };
+            return Err(Error::corrupt(
+                format!("index record {i} describes {devices:?}, the manifest lists {device:?}"),
+                Some(self.records_at + start),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Record `i`, parsed: the footer part of `device`.
+    fn part(&self, i: usize, device: &str) -> Result<Footer> {
+        let mut buf = Vec::new();
+        let bytes = self.record(i, &mut buf)?;
+        let at = self.records_at + if i == 0 { 0 } else { self.end(i - 1) };
+        let f = Footer::read_part(bytes, self.footer_offset).map_err(|e| e.rebase(at))?;
+        self.check_device(i, &f.devices, device)?;
         Ok(f)
+    }
+
+    /// Record `i` validated as [`Group::part`] does, its blocks handed to `sink` instead
+    /// of collected.
+    fn scan(
+        &self,
+        i: usize,
+        device: &str,
+        buf: &mut Vec<u8>,
+        sink: &mut impl BlockSink,
+    ) -> Result<()> {
+        let bytes = self.record(i, buf)?;
+        let at = self.records_at + if i == 0 { 0 } else { self.end(i - 1) };
+        let (devices, _) =
+            Footer::scan_part(bytes, self.footer_offset, sink).map_err(|e| e.rebase(at))?;
+        self.check_device(i, &devices, device)
+    }
+}
+
+/// A segment's group in the index, its header checked against the manifest entry: the
+/// way to read several of its records.
+pub struct GroupView<'a> {
+    g: Group<'a>,
+    e: &'a SegmentEntry,
+}
+
+impl GroupView<'_> {
+    /// `(footer_offset, footer_checksum)` of the segment, as the group records them.
+    pub fn footer_location(&self) -> (u64, u64) {
+        (self.g.footer_offset, self.g.footer_checksum)
+    }
+
+    /// The footer part of device `i` (an index into the entry's `devices`).
+    ///
+    /// # Errors
+    /// As [`Index::part`]; an index out of range is corrupt.
+    pub fn part(&self, i: usize) -> Result<Part> {
+        Ok(Part {
+            footer: self.g.part(i, self.device(i)?)?,
+            footer_offset: self.g.footer_offset,
+            footer_checksum: self.g.footer_checksum,
+        })
+    }
+
+    /// Validates the record of device `i` as [`GroupView::part`] does, handing its blocks
+    /// to `sink` ([`Footer::scan_part`]) rather than building the part. `buf` is scratch
+    /// space for decompression.
+    ///
+    /// # Errors
+    /// As [`GroupView::part`], and what `sink` returns.
+    pub fn scan(&self, i: usize, buf: &mut Vec<u8>, sink: &mut impl BlockSink) -> Result<()> {
+        self.g.scan(i, self.device(i)?, buf, sink)
+    }
+
+    fn device(&self, i: usize) -> Result<&str> {
+        self.e.devices.get(i).map(String::as_str).ok_or_else(|| {
+            Error::corrupt(
+                format!("no device {i} in segment {}", self.e.path),
+                Some(self.g.at),
+            )
+        })
     }
 }
 
@@ -401,7 +472,7 @@ pub fn encode_group(seg: &Segment, e: &SegmentEntry, out: &mut Vec<u8>) -> Resul
     let footer = seg.footer();
     let mut records = Vec::new();
     let mut ends = Vec::with_capacity(e.devices.len());
-    for name in &e.devices {
+    for name in e.devices.iter() {
         let part = seg
             .device_id(name)
             .and_then(|d| footer.device_part(d))
@@ -696,8 +767,11 @@ pub fn fuzz_one(data: &[u8]) {
     let entry = SegmentEntry {
         path: "seg/x.seg".into(),
         partition: 0,
-        devices: (0..ndev).map(|i| format!("d{i:02}")).collect(),
-        channels: Vec::new(),
+        devices: (0..ndev)
+            .map(|i| format!("d{i:02}"))
+            .collect::<Vec<_>>()
+            .into(),
+        channels: Arc::from([]),
         min_ts: 0,
         max_ts: 0,
         rows: 0,
@@ -707,7 +781,7 @@ pub fn fuzz_one(data: &[u8]) {
         seq: at(0),
         index: Some([off, len]),
     };
-    for d in &entry.devices {
+    for d in entry.devices.iter() {
         let _ = ix.part(&entry, d);
     }
 }

@@ -805,7 +805,7 @@ impl SegmentBuilder {
         Ok(Some(SegmentEntry {
             path: self.rel,
             partition: meta.window,
-            devices: self.devices,
+            devices: self.devices.into(),
             channels: self
                 .chan_types
                 .into_iter()

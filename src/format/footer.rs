@@ -180,86 +180,167 @@ impl Footer {
     }
 
     fn read_with(bytes: &[u8], data_end: u64, tile: bool) -> Result<Footer> {
-        let mut c = Cursor::new(bytes);
-        let remaining = |c: &Cursor| c.remaining() as u64;
-        let nd = c.varint_max(remaining(&c), "device count")?;
-        if nd == 0 {
-            return Err(Error::corrupt("device count is 0", Some(0)));
+        struct Collect(Vec<BlockMeta>);
+        impl BlockSink for Collect {
+            fn select(&mut self, channels: &[String]) -> Vec<bool> {
+                vec![true; channels.len()]
+            }
+            fn block(&mut self, b: &mut BlockMeta) -> Result<()> {
+                self.0.push(std::mem::replace(b, BlockMeta::empty()));
+                Ok(())
+            }
         }
-        let devices = read_names(&mut c, nd, "device name")?;
-        let nc = c.varint_max(remaining(&c), "channel count")?;
-        let channels = read_names(&mut c, nc, "channel name")?;
+        let mut sink = Collect(Vec::new());
+        let (devices, channels) = walk(bytes, data_end, tile, &mut sink)?;
+        Ok(Footer {
+            devices,
+            channels,
+            blocks: sink.0,
+        })
+    }
+
+    /// Validates a footer part exactly as [`Footer::read_part`] does, without building
+    /// it: [`BlockSink::select`] gets the part's channel names and returns which to keep;
+    /// [`BlockSink::block`] sees each block in file order, with only the kept channels'
+    /// columns (their `chunk_offset`s as in the full entry). Returns the device and
+    /// channel names.
+    ///
+    /// This is the aggregate path's way through a part: a year of hourly blocks is
+    /// thousands of entries, and materialising each one's statistics cost more than
+    /// merging them.
+    ///
+    /// # Errors
+    /// As [`Footer::read_part`], and what `sink` returns.
+    pub fn scan_part(
+        bytes: &[u8],
+        data_end: u64,
+        sink: &mut impl BlockSink,
+    ) -> Result<(Vec<String>, Vec<String>)> {
+        walk(bytes, data_end, false, sink)
+    }
+}
+
+/// Receives the blocks of a footer (part) as [`Footer::scan_part`] validates them.
+pub trait BlockSink {
+    /// Which of the footer's channels (by index) to keep the columns of. Missing entries
+    /// count as not kept.
+    fn select(&mut self, channels: &[String]) -> Vec<bool>;
+    /// One block, in file order. It is scratch space, reused for the next block; a sink
+    /// may take what it needs out of it.
+    ///
+    /// # Errors
+    /// Whatever the sink reports; the walk stops there.
+    fn block(&mut self, b: &mut BlockMeta) -> Result<()>;
+}
+
+impl BlockMeta {
+    fn empty() -> BlockMeta {
+        BlockMeta {
+            device: 0,
+            offset: 0,
+            len: 0,
+            checksum: 0,
+            rows: 0,
+            ts_min: 0,
+            ts_max: 0,
+            ts_chunk_len: 0,
+            ts_codec: 0,
+            columns: Vec::new(),
+        }
+    }
+}
+
+/// Parses and validates a footer (or, `tile` off, a footer part), handing each block to
+/// `sink` with the columns of the channels it selects. Every rule is checked on every
+/// column, kept or not.
+fn walk(
+    bytes: &[u8],
+    data_end: u64,
+    tile: bool,
+    sink: &mut impl BlockSink,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let mut c = Cursor::new(bytes);
+    let remaining = |c: &Cursor| c.remaining() as u64;
+    let nd = c.varint_max(remaining(&c), "device count")?;
+    if nd == 0 {
+        return Err(Error::corrupt("device count is 0", Some(0)));
+    }
+    let devices = read_names(&mut c, nd, "device name")?;
+    let nc = c.varint_max(remaining(&c), "channel count")?;
+    let channels = read_names(&mut c, nc, "channel name")?;
+    let mut keep = sink.select(&channels);
+    keep.resize(nc, false);
+    let at = c.pos() as u64;
+    let nb = c.varint_max(remaining(&c), "block count")?;
+    if nb == 0 {
+        return Err(Error::corrupt("block count is 0", Some(at)));
+    }
+    let mut expect_offset = HEADER_LEN as u64;
+    let mut last_ts_of_device: Vec<Option<i64>> = vec![None; nd];
+    let mut b = BlockMeta::empty();
+    for bi in 0..nb {
         let at = c.pos() as u64;
-        let nb = c.varint_max(remaining(&c), "block count")?;
-        if nb == 0 {
-            return Err(Error::corrupt("block count is 0", Some(at)));
+        let bad = |what: String| Error::corrupt(format!("block {bi}: {what}"), Some(at));
+        let device = c.varint_max(nd as u64 - 1, "block device")? as u32;
+        let offset = c.varint("block offset")?;
+        let len = c.varint("block length")?;
+        let checksum = c.u64("block checksum")?;
+        let rows = c.varint("block row count")?;
+        let ts_min = c.svarint("block ts_min")?;
+        let span = c.varint("block ts span")?;
+        let ts_chunk_len = c.varint("timestamp chunk length")?;
+        let ts_codec = c.u8("timestamp codec")?;
+        if (tile && offset != expect_offset) || offset < expect_offset {
+            return Err(bad(format!(
+                "offset {offset}, expected {expect_offset} (blocks must tile the data region)"
+            )));
         }
-        let mut blocks = Vec::with_capacity(nb);
-        let mut expect_offset = HEADER_LEN as u64;
-        let mut last_ts_of_device: Vec<Option<i64>> = vec![None; nd];
-        for bi in 0..nb {
-            let at = c.pos() as u64;
-            let bad = |what: String| Error::corrupt(format!("block {bi}: {what}"), Some(at));
-            let device = c.varint_max(nd as u64 - 1, "block device")? as u32;
-            let offset = c.varint("block offset")?;
-            let len = c.varint("block length")?;
-            let checksum = c.u64("block checksum")?;
-            let rows = c.varint("block row count")?;
-            let ts_min = c.svarint("block ts_min")?;
-            let span = c.varint("block ts span")?;
-            let ts_chunk_len = c.varint("timestamp chunk length")?;
-            let ts_codec = c.u8("timestamp codec")?;
-            if (tile && offset != expect_offset) || offset < expect_offset {
+        if len == 0 || offset.checked_add(len).is_none_or(|e| e > data_end) {
+            return Err(bad(format!(
+                "length {len} at offset {offset} passes the footer at {data_end}"
+            )));
+        }
+        if rows == 0 || rows > MAX_BLOCK_ROWS {
+            return Err(bad(format!("row count {rows} not in 1..={MAX_BLOCK_ROWS}")));
+        }
+        let ts_max = ts_min
+            .checked_add_unsigned(span)
+            .ok_or_else(|| bad(format!("ts_min {ts_min} + span {span} overflows")))?;
+        if let Some(prev) = last_ts_of_device[device as usize] {
+            if ts_min < prev {
                 return Err(bad(format!(
-                    "offset {offset}, expected {expect_offset} (blocks must tile the data region)"
+                    "ts_min {ts_min} is before the end of the previous block of device {device} ({prev})"
                 )));
             }
-            if len == 0 || offset.checked_add(len).is_none_or(|e| e > data_end) {
+        }
+        last_ts_of_device[device as usize] = Some(ts_max);
+        let ncol = c.varint_max(remaining(&c), "column count")?;
+        b.columns.clear();
+        let mut chunk_offset = ts_chunk_len;
+        let mut prev_channel = None;
+        for _ in 0..ncol {
+            let channel = c.varint_max(nc.saturating_sub(1) as u64, "column channel")?;
+            if nc == 0 {
+                return Err(bad("column present but channel count is 0".into()));
+            }
+            let channel = channel as u32;
+            if prev_channel.is_some_and(|p| p >= channel) {
+                return Err(bad(format!("channel {channel} out of order")));
+            }
+            prev_channel = Some(channel);
+            let tid = c.u8("column type")?;
+            let vtype = ValueType::from_id(tid)
+                .ok_or_else(|| bad(format!("value type {tid} is unknown")))?;
+            let codec = c.u8("column codec")?;
+            let chunk_len = c.varint("column chunk length")?;
+            let stats = stats::read(&mut c, vtype, rows, ts_min, span)?;
+            if stats.count == 0 {
                 return Err(bad(format!(
-                    "length {len} at offset {offset} passes the footer at {data_end}"
+                    "channel {channel} has count 0 (writers omit empty columns)"
                 )));
             }
-            if rows == 0 || rows > MAX_BLOCK_ROWS {
-                return Err(bad(format!("row count {rows} not in 1..={MAX_BLOCK_ROWS}")));
-            }
-            let ts_max = ts_min
-                .checked_add_unsigned(span)
-                .ok_or_else(|| bad(format!("ts_min {ts_min} + span {span} overflows")))?;
-            if let Some(prev) = last_ts_of_device[device as usize] {
-                if ts_min < prev {
-                    return Err(bad(format!(
-                        "ts_min {ts_min} is before the end of the previous block of device {device} ({prev})"
-                    )));
-                }
-            }
-            last_ts_of_device[device as usize] = Some(ts_max);
-            let ncol = c.varint_max(remaining(&c), "column count")?;
-            let mut columns = Vec::with_capacity(ncol);
-            let mut chunk_offset = ts_chunk_len;
-            for _ in 0..ncol {
-                let channel = c.varint_max(nc.saturating_sub(1) as u64, "column channel")?;
-                if nc == 0 {
-                    return Err(bad("column present but channel count is 0".into()));
-                }
-                let channel = channel as u32;
-                if columns
-                    .last()
-                    .is_some_and(|p: &ColumnMeta| p.channel >= channel)
-                {
-                    return Err(bad(format!("channel {channel} out of order")));
-                }
-                let tid = c.u8("column type")?;
-                let vtype = ValueType::from_id(tid)
-                    .ok_or_else(|| bad(format!("value type {tid} is unknown")))?;
-                let codec = c.u8("column codec")?;
-                let chunk_len = c.varint("column chunk length")?;
-                let stats = stats::read(&mut c, vtype, rows, ts_min, span)?;
-                if stats.count == 0 {
-                    return Err(bad(format!(
-                        "channel {channel} has count 0 (writers omit empty columns)"
-                    )));
-                }
-                columns.push(ColumnMeta {
+            if keep[channel as usize] {
+                b.columns.push(ColumnMeta {
                     channel,
                     vtype,
                     codec,
@@ -267,61 +348,55 @@ impl Footer {
                     chunk_len,
                     stats,
                 });
-                chunk_offset = chunk_offset
-                    .checked_add(chunk_len)
-                    .ok_or_else(|| bad("chunk lengths overflow".into()))?;
             }
-            if chunk_offset != len {
-                return Err(bad(format!(
-                    "chunk lengths add up to {chunk_offset}, block length is {len}"
-                )));
-            }
-            expect_offset = offset + len;
-            blocks.push(BlockMeta {
-                device,
-                offset,
-                len,
-                checksum,
-                rows,
-                ts_min,
-                ts_max,
-                ts_chunk_len,
-                ts_codec,
-                columns,
-            });
+            chunk_offset = chunk_offset
+                .checked_add(chunk_len)
+                .ok_or_else(|| bad("chunk lengths overflow".into()))?;
         }
-        if tile && expect_offset != data_end {
+        if chunk_offset != len {
+            return Err(bad(format!(
+                "chunk lengths add up to {chunk_offset}, block length is {len}"
+            )));
+        }
+        expect_offset = offset + len;
+        b.device = device;
+        b.offset = offset;
+        b.len = len;
+        b.checksum = checksum;
+        b.rows = rows;
+        b.ts_min = ts_min;
+        b.ts_max = ts_max;
+        b.ts_chunk_len = ts_chunk_len;
+        b.ts_codec = ts_codec;
+        sink.block(&mut b)?;
+    }
+    if tile && expect_offset != data_end {
+        return Err(Error::corrupt(
+            format!("blocks end at {expect_offset}, footer starts at {data_end}"),
+            Some(c.pos() as u64),
+        ));
+    }
+    let nsec = c.varint_max(remaining(&c), "section count")?;
+    let mut tags = HashSet::new();
+    for _ in 0..nsec {
+        let at = c.pos() as u64;
+        let tag = c.varint("section tag")?;
+        if !tags.insert(tag) {
             return Err(Error::corrupt(
-                format!("blocks end at {expect_offset}, footer starts at {data_end}"),
-                Some(c.pos() as u64),
+                format!("footer section tag {tag} occurs twice"),
+                Some(at),
             ));
         }
-        let nsec = c.varint_max(remaining(&c), "section count")?;
-        let mut tags = HashSet::new();
-        for _ in 0..nsec {
-            let at = c.pos() as u64;
-            let tag = c.varint("section tag")?;
-            if !tags.insert(tag) {
-                return Err(Error::corrupt(
-                    format!("footer section tag {tag} occurs twice"),
-                    Some(at),
-                ));
-            }
-            let len = c.varint("section length")?;
-            c.take_len(len, "section body")?;
-            if tag & 1 == 1 {
-                return Err(Error::new(crate::ErrorKind::UnsupportedFeature(format!(
-                    "required footer section with tag {tag} (at footer byte {at})"
-                ))));
-            }
+        let len = c.varint("section length")?;
+        c.take_len(len, "section body")?;
+        if tag & 1 == 1 {
+            return Err(Error::new(crate::ErrorKind::UnsupportedFeature(format!(
+                "required footer section with tag {tag} (at footer byte {at})"
+            ))));
         }
-        c.finish("footer")?;
-        Ok(Footer {
-            devices,
-            channels,
-            blocks,
-        })
     }
+    c.finish("footer")?;
+    Ok((devices, channels))
 }
 
 fn read_names(c: &mut Cursor, n: usize, what: &str) -> Result<Vec<String>> {

@@ -85,7 +85,7 @@ fn check_segment(path: &Path, entry: Option<&SegmentEntry>, index: Option<&Index
             d
         };
         let rows: u64 = seg.footer().blocks.iter().map(|b| b.rows).sum();
-        if devices != e.devices || rows != e.rows || seg.len_bytes() != e.bytes {
+        if !devices.iter().eq(e.devices.iter()) || rows != e.rows || seg.len_bytes() != e.bytes {
             c.problems.push(format!(
                 "{}: manifest entry disagrees with the segment (devices {:?} vs {:?}, rows {} vs {}, bytes {} vs {})",
                 path.display(),
