@@ -36,7 +36,7 @@ pub use compact::{compact, CompactOptions, CompactReport};
 pub use load::{load, LoadOptions, LoadReport, OnError, Reject};
 pub use manifest::{Dedup, Manifest, PartitionUnit, SegmentEntry};
 pub use pack::{Origin, PackOptions, PackStats, PackValue, Packer, Rejected};
-pub use query::{Agg, AggRow, Query, QueryStats};
+pub use query::{Agg, AggRow, AggRowRef, Query, QueryStats};
 
 use crate::error::{Error, Result};
 use crate::format::reader::Segment;

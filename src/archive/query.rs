@@ -13,6 +13,7 @@ use super::sketch::{self, Sketch};
 use super::Archive;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::block::ColumnBuf;
+use crate::format::footer::{BlockMeta, BlockSink};
 use crate::format::reader::{append_rows, rows_in_range, Segment, Series};
 use crate::format::stats::ColumnStats;
 use crate::model::{TimeRange, Value, ValueType, Values};
@@ -101,6 +102,37 @@ pub struct AggRow {
     pub values: Vec<Option<Value>>,
 }
 
+/// One output row of an aggregate query, borrowed (see [`Query::run_aggregate_each`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AggRowRef<'r> {
+    /// Device name.
+    pub device: &'r str,
+    /// Channel name.
+    pub channel: &'r str,
+    /// Window start with `every`, else `None`.
+    pub window: Option<i64>,
+    /// Present values aggregated.
+    pub count: u64,
+    /// One value per requested aggregate, as in [`AggRow::values`].
+    pub values: &'r [Option<Value>],
+}
+
+impl AggRowRef<'_> {
+    /// The row as an owned [`AggRow`].
+    pub fn to_owned(&self) -> AggRow {
+        AggRow {
+            device: self.device.to_owned(),
+            channel: self.channel.to_owned(),
+            window: self.window,
+            count: self.count,
+            values: self.values.to_vec(),
+        }
+    }
+}
+
+/// A (device, channel) and its per-window accumulators.
+type Series3 = (String, String, Windows);
+
 /// What a query did, for `--explain`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct QueryStats {
@@ -154,6 +186,15 @@ struct Plan {
     col: ColumnBuf,
 }
 
+/// The segments a query must read, pruned from the manifest alone.
+struct Selection {
+    /// Indices into the manifest's segments.
+    kept: Vec<usize>,
+    /// Per kept segment, the indices of its devices that match.
+    matched: Vec<Vec<usize>>,
+    stats: QueryStats,
+}
+
 /// A block holding the queried channel for the queried device.
 #[derive(Clone, Copy)]
 struct BlockRef {
@@ -173,10 +214,12 @@ enum Run {
     Merge(Vec<BlockRef>),
 }
 
+/// Values kept for percentiles. Boxed sketch: every window of an hourly query holds
+/// one of these, and most hold `None`.
 enum PctStore {
     F64(Vec<f64>),
     I64(Vec<i64>),
-    Sketch(Sketch),
+    Sketch(Box<Sketch>),
     None,
 }
 
@@ -270,10 +313,10 @@ impl<'a> Query<'a> {
         }
     }
 
-    /// Plans against `m`. With an `index`, segments may be planned from its groups
-    /// and opened only when a block is decoded, so a caller must be able to restart
-    /// after a compaction removes one (aggregates can; raw output already sent cannot).
-    fn plan_on(&self, m: &Manifest, index: Option<&Index>) -> Result<Plan> {
+    /// Prunes `m` to the segments that may hold matching points: partition and time
+    /// range from the manifest, then the devices of each segment that match, for
+    /// segments that have a matching channel.
+    fn select(&self, m: &Manifest) -> Selection {
         let unit = m.partition;
         let mut stats = QueryStats {
             segments_total: m.segments.len(),
@@ -342,6 +385,22 @@ impl<'a> Query<'a> {
             .collect();
         let live: BTreeSet<i64> = kept.iter().map(|&i| m.segments[i].partition).collect();
         stats.partitions_pruned = stats.partitions_total - live.len();
+        Selection {
+            kept,
+            matched,
+            stats,
+        }
+    }
+
+    /// Plans against `m`. With an `index`, segments may be planned from its groups
+    /// and opened only when a block is decoded, so a caller must be able to restart
+    /// after a compaction removes one (aggregates can; raw output already sent cannot).
+    fn plan_on(&self, m: &Manifest, index: Option<&Index>) -> Result<Plan> {
+        let Selection {
+            kept,
+            matched,
+            mut stats,
+        } = self.select(m);
         // Segments whose matched devices all have INDEX records are planned from those
         // records without opening a file (archive.md §9); the others are opened.
         let mut parts: Vec<Option<Vec<(String, Segment)>>> =
@@ -511,11 +570,54 @@ impl<'a> Query<'a> {
     }
 
     /// Runs the aggregates set with [`Query::aggregates`], one row per (device, channel,
-    /// window) with at least one value.
+    /// window) with at least one value, sorted by device, channel and window.
     ///
     /// # Errors
     /// Corrupt segments; a channel whose type changes inside one output row.
     pub fn run_aggregate(&self) -> Result<(Vec<AggRow>, QueryStats)> {
+        let mut rows = Vec::new();
+        let stats = self.run_aggregate_each(|r| {
+            rows.push(r.to_owned());
+            Ok(())
+        })?;
+        Ok((rows, stats))
+    }
+
+    /// As [`Query::run_aggregate`], handing each row to `sink` instead of collecting
+    /// them: a year of hourly windows is 8,760 rows per series, which a caller that
+    /// prints them need not hold. Rows are delivered only once the whole aggregate has
+    /// succeeded, so an error never follows a partial result.
+    ///
+    /// ```
+    /// # use iotarc::archive::{Agg, Archive, PackOptions, PackValue, Packer, Origin};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("arch");
+    /// # let mut p = Packer::open(&path, PackOptions::default())?;
+    /// # for s in 0..7_200i64 {
+    /// #     p.push("pump-1", "rpm", s * 1_000_000, PackValue::I64(1_400 + s % 7), Origin { input: 0, line: s as u64 + 2 });
+    /// # }
+    /// # p.commit(0)?;
+    /// let arch = Archive::open(&path)?;
+    /// let mut hours = Vec::new();
+    /// arch.query()
+    ///     .channel("rpm")
+    ///     .aggregates(&[Agg::Max])
+    ///     .every(3_600_000_000)
+    ///     .run_aggregate_each(|row| {
+    ///         hours.push((row.window, row.count));
+    ///         Ok(())
+    ///     })?;
+    /// assert_eq!(hours, [(Some(0), 3600), (Some(3_600_000_000), 3600)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Query::run_aggregate`], and the first error `sink` returns (which stops the
+    /// delivery).
+    pub fn run_aggregate_each(
+        &self,
+        mut sink: impl FnMut(AggRowRef<'_>) -> Result<()>,
+    ) -> Result<QueryStats> {
         let start = Instant::now();
         if let Some(e) = self.every {
             if e <= 0 {
@@ -524,19 +626,134 @@ impl<'a> Query<'a> {
                 )));
             }
         }
-        let (rows, mut stats) = self.on_snapshot(|m, ix| self.aggregate_on(m, ix))?;
+        let (series, mut stats) = self.on_snapshot(|m, ix| self.aggregate_on(m, ix))?;
+        let mut values = Vec::with_capacity(self.aggs.len());
+        for (device, channel, acc) in series {
+            for (w, a) in acc.0 {
+                if a.stats.count == 0 {
+                    continue;
+                }
+                values.clear();
+                values.extend(self.aggs.iter().map(|g| a.eval(*g)));
+                sink(AggRowRef {
+                    device: &device,
+                    channel: &channel,
+                    window: self.every.map(|_| w),
+                    count: a.stats.count,
+                    values: &values,
+                })?;
+            }
+        }
         stats.elapsed = start.elapsed();
-        Ok((rows, stats))
+        Ok(stats)
     }
 
+    /// Aggregates straight from `INDEX` records, without building a plan: each record
+    /// is validated and walked once ([`Footer::scan_part`](crate::format::footer::Footer::scan_part)),
+    /// its covered blocks merged as they pass and its edge blocks decoded on the spot, so
+    /// memory stays at one record however many blocks the range holds.
+    ///
+    /// Gives the plan's answer only when no run needs merging: every kept segment must
+    /// have a group, and, segments visited by first timestamp, each (device, channel)'s
+    /// blocks must start after every block of it in earlier segments ended. Then they
+    /// arrive in the order the plan's runs would visit them. `Ok(None)` when that does
+    /// not hold or a group or record fails its checks: the caller then plans, which
+    /// merges overlapping runs and opens the segments the index cannot answer for.
+    ///
+    /// # Errors
+    /// As [`Query::run_aggregate`]: decoding an edge block, a type change in one row.
+    fn aggregate_streaming(
+        &self,
+        m: &Manifest,
+        ix: &Index,
+    ) -> Result<Option<(Vec<Series3>, QueryStats)>> {
+        let Selection {
+            kept,
+            matched,
+            mut stats,
+        } = self.select(m);
+        let seg = |k: usize| &m.segments[kept[k]];
+        if (0..kept.len()).any(|k| seg(k).index.is_none()) {
+            return Ok(None);
+        }
+        let mut order: Vec<usize> = (0..kept.len()).collect();
+        order.sort_by_key(|&k| (seg(k).min_ts, seg(k).seq));
+        let mut acc = StreamAcc {
+            q: self,
+            slots: BTreeMap::new(),
+            windows: Vec::new(),
+            reach: Vec::new(),
+            seg: 0,
+            slot_of: Vec::new(),
+            device: String::new(),
+            view: None,
+            ts: Vec::new(),
+            col: ColumnBuf::default(),
+            from_footer: 0,
+            decoded: 0,
+            failed: None,
+        };
+        let mut buf = Vec::new();
+        for &k in &order {
+            let e = seg(k);
+            let Ok(Some(g)) = ix.group(e) else {
+                return Ok(None);
+            };
+            acc.seg = k;
+            for &d in &matched[k] {
+                acc.device.clone_from(&e.devices[d]);
+                acc.view = None;
+                let mut view = PartView {
+                    g: &g,
+                    d,
+                    path: self.archive.dir().join(&e.path),
+                    bytes: e.bytes,
+                };
+                let r = g.scan(d, &mut buf, &mut SinkWith(&mut acc, &mut view));
+                match (r, acc.failed.take()) {
+                    (_, Some(Failed::Sink(err))) => return Err(err),
+                    (Err(_), _) | (_, Some(Failed::Fallback)) => return Ok(None),
+                    (Ok(()), None) => {}
+                }
+            }
+        }
+        let devices: BTreeSet<&str> = kept
+            .iter()
+            .zip(&matched)
+            .flat_map(|(&i, ds)| ds.iter().map(move |&d| m.segments[i].devices[d].as_str()))
+            .collect();
+        stats.devices_matched = devices.len();
+        stats.segments_from_index = kept.len();
+        stats.blocks_from_footer = acc.from_footer;
+        stats.blocks_decoded = acc.decoded;
+        let mut windows: Vec<Option<Windows>> = acc.windows.into_iter().map(Some).collect();
+        let mut series = Vec::new();
+        for (device, chans) in acc.slots {
+            for (channel, slot) in chans {
+                if let Some(w) = windows[slot].take() {
+                    series.push((device.clone(), channel, w));
+                }
+            }
+        }
+        Ok(Some((series, stats)))
+    }
+
+    /// The per-window accumulators of every (device, channel), in that order.
     fn aggregate_on(
         &self,
         m: &Manifest,
         index: Option<&Index>,
-    ) -> Result<(Vec<AggRow>, QueryStats)> {
-        let mut plan = self.plan_on(m, index)?;
+    ) -> Result<(Vec<Series3>, QueryStats)> {
         let need_values = self.aggs.iter().any(|a| matches!(a, Agg::Percentile(_)));
-        let mut rows = Vec::new();
+        if let Some(ix) = index.filter(|ix| m.index.as_deref() == Some(ix.name())) {
+            if !need_values {
+                if let Some(done) = self.aggregate_streaming(m, ix)? {
+                    return Ok(done);
+                }
+            }
+        }
+        let mut plan = self.plan_on(m, index)?;
+        let mut series = Vec::new();
         let win = |t: i64| {
             self.every
                 .map_or(i64::MIN, |e| t.div_euclid(e).saturating_mul(e))
@@ -569,21 +786,10 @@ impl<'a> Query<'a> {
                     };
                     self.accumulate(&mut acc, &series, need_values)?;
                 }
-                for (w, a) in acc.0 {
-                    if a.stats.count == 0 {
-                        continue;
-                    }
-                    rows.push(AggRow {
-                        device: device.clone(),
-                        channel: channel.clone(),
-                        window: self.every.map(|_| w),
-                        count: a.stats.count,
-                        values: self.aggs.iter().map(|g| a.eval(*g)).collect(),
-                    });
-                }
+                series.push((device.clone(), channel.clone(), acc));
             }
         }
-        Ok((rows, plan.stats))
+        Ok((series, plan.stats))
     }
 }
 
@@ -647,15 +853,14 @@ impl Plan {
 
     /// Decodes one block's column and returns its present values in `range`.
     fn decode_block(&mut self, b: &BlockRef, range: TimeRange) -> Result<Series> {
-        let seg = &self.segments[b.seg];
-        let block = seg.block(b.block)?;
-        block.timestamps(&mut self.ts).map_err(seg.ctx(b.block))?;
-        block
-            .column(b.col, &mut self.col)
-            .map_err(seg.ctx(b.block))?;
-        let (lo, hi) = rows_in_range(&self.ts, range);
-        let mut s = Series::new(self.col.values.value_type());
-        append_rows(&self.ts, &self.col, lo, hi, &mut s).map_err(seg.ctx(b.block))?;
+        let s = decode_column(
+            &self.segments[b.seg],
+            b.block,
+            b.col,
+            range,
+            &mut self.ts,
+            &mut self.col,
+        )?;
         self.stats.blocks_decoded += 1;
         Ok(s)
     }
@@ -721,6 +926,173 @@ impl Plan {
     }
 }
 
+/// Why [`Query::aggregate_streaming`]'s walk stopped early.
+enum Failed {
+    /// The index cannot answer alone, or runs overlap: the caller plans instead.
+    Fallback,
+    /// A real error, reported as is.
+    Sink(Error),
+}
+
+/// Accumulators of [`Query::aggregate_streaming`].
+struct StreamAcc<'q, 'a> {
+    q: &'q Query<'a>,
+    /// device -> channel -> index into `windows`.
+    slots: BTreeMap<String, BTreeMap<String, usize>>,
+    windows: Vec<Windows>,
+    /// Per slot: the largest `ts_max` of its blocks so far, and the segment (position
+    /// in visiting order) of that block.
+    reach: Vec<(i64, usize)>,
+    /// The segment being walked (position in visiting order).
+    seg: usize,
+    /// For the record being walked: its channel index -> slot, if the channel matches.
+    slot_of: Vec<Option<usize>>,
+    /// Device of the record being walked.
+    device: String,
+    /// The record's segment, made on its first edge block.
+    view: Option<Segment>,
+    ts: Vec<i64>,
+    col: ColumnBuf,
+    from_footer: usize,
+    decoded: usize,
+    failed: Option<Failed>,
+}
+
+/// Where the record being walked lives, to open its segment for an edge block.
+struct PartView<'g, 'a> {
+    g: &'g super::index::GroupView<'a>,
+    d: usize,
+    path: std::path::PathBuf,
+    bytes: u64,
+}
+
+struct SinkWith<'x, 'q, 'a, 'g, 'b>(&'x mut StreamAcc<'q, 'a>, &'x mut PartView<'g, 'b>);
+
+impl BlockSink for SinkWith<'_, '_, '_, '_, '_> {
+    fn select(&mut self, channels: &[String]) -> Vec<bool> {
+        let a = &mut *self.0;
+        a.slot_of.clear();
+        for c in channels {
+            if !a.q.channel_matches(c) {
+                a.slot_of.push(None);
+                continue;
+            }
+            let chans = match a.slots.get_mut(a.device.as_str()) {
+                Some(chans) => chans,
+                None => a.slots.entry(a.device.clone()).or_default(),
+            };
+            let slot = match chans.get(c.as_str()) {
+                Some(&slot) => slot,
+                None => {
+                    a.windows.push(Windows::default());
+                    a.reach.push((i64::MIN, usize::MAX));
+                    chans.insert(c.clone(), a.windows.len() - 1);
+                    a.windows.len() - 1
+                }
+            };
+            a.slot_of.push(Some(slot));
+        }
+        a.slot_of.iter().map(Option::is_some).collect()
+    }
+
+    fn block(&mut self, b: &mut BlockMeta) -> Result<()> {
+        let r = self.merge(b);
+        if let Err(e) = r {
+            // Remember what stopped the walk; the error the walk returns is a stand-in.
+            if self.0.failed.is_none() {
+                self.0.failed = Some(Failed::Sink(e));
+            }
+            return Err(Error::invalid_input("aggregate stopped"));
+        }
+        Ok(())
+    }
+}
+
+impl SinkWith<'_, '_, '_, '_, '_> {
+    fn merge(&mut self, b: &BlockMeta) -> Result<()> {
+        let (a, v) = (&mut *self.0, &mut *self.1);
+        let q = a.q;
+        if !q.range.overlaps(b.ts_min, b.ts_max) {
+            return Ok(());
+        }
+        let win = |t: i64| {
+            q.every
+                .map_or(i64::MIN, |e| t.div_euclid(e).saturating_mul(e))
+        };
+        for c in &b.columns {
+            let Some(slot) = a.slot_of.get(c.channel as usize).copied().flatten() else {
+                continue;
+            };
+            // A block of another segment that this one does not follow: the plan must
+            // merge the two (archive.md §5).
+            let (reach, from) = a.reach[slot];
+            if from != a.seg && from != usize::MAX && b.ts_min <= reach {
+                a.failed = Some(Failed::Fallback);
+                return Err(Error::invalid_input("overlapping segments"));
+            }
+            a.reach[slot] = (b.ts_max, a.seg);
+            if q.range.covers(b.ts_min, b.ts_max) && win(b.ts_min) == win(b.ts_max) {
+                let w = a.windows[slot].get(win(b.ts_min), || WinAcc::new(c.vtype, false));
+                w.stats.merge(&c.stats).map_err(|e| e.with_path(&v.path))?;
+                a.from_footer += 1;
+                continue;
+            }
+            if a.view.is_none() {
+                let Ok(p) = v.g.part(v.d) else {
+                    a.failed = Some(Failed::Fallback);
+                    return Err(Error::invalid_input("index part"));
+                };
+                a.view = Some(Segment::from_part(
+                    v.path.clone(),
+                    v.bytes,
+                    p.footer_offset,
+                    p.footer_checksum,
+                    p.footer,
+                ));
+            }
+            let seg = a.view.as_ref().expect("made above");
+            let blocks = &seg.footer().blocks;
+            let found = blocks
+                .binary_search_by_key(&b.offset, |x| x.offset)
+                .ok()
+                .and_then(|bi| {
+                    let col = blocks[bi]
+                        .columns
+                        .iter()
+                        .position(|x| x.channel == c.channel)?;
+                    Some((bi, col))
+                });
+            let Some((bi, col)) = found else {
+                a.failed = Some(Failed::Fallback);
+                return Err(Error::invalid_input("index part"));
+            };
+            let series = decode_column(seg, bi, col, q.range, &mut a.ts, &mut a.col)?;
+            a.decoded += 1;
+            q.accumulate(&mut a.windows[slot], &series, false)?;
+        }
+        Ok(())
+    }
+}
+
+/// Decodes column `col` of block `block` of `seg` and returns its present values in
+/// `range`. `ts` and `buf` are decode buffers.
+fn decode_column(
+    seg: &Segment,
+    block: usize,
+    col: usize,
+    range: TimeRange,
+    ts: &mut Vec<i64>,
+    buf: &mut ColumnBuf,
+) -> Result<Series> {
+    let b = seg.block(block)?;
+    b.timestamps(ts).map_err(seg.ctx(block))?;
+    b.column(col, buf).map_err(seg.ctx(block))?;
+    let (lo, hi) = rows_in_range(ts, range);
+    let mut s = Series::new(buf.values.value_type());
+    append_rows(ts, buf, lo, hi, &mut s).map_err(seg.ctx(block))?;
+    Ok(s)
+}
+
 /// Appends `src[i]` to `dst`, which has the same type (checked by the caller).
 fn push_value(dst: &mut Values, src: &Values, i: usize) {
     match (dst, src) {
@@ -771,7 +1143,7 @@ impl Windows {
 impl WinAcc {
     fn new(t: ValueType, sketch: bool) -> WinAcc {
         let pct = match (t, sketch) {
-            (ValueType::F64 | ValueType::I64, true) => PctStore::Sketch(Sketch::default()),
+            (ValueType::F64 | ValueType::I64, true) => PctStore::Sketch(Box::default()),
             (ValueType::F64, false) => PctStore::F64(Vec::new()),
             (ValueType::I64, false) => PctStore::I64(Vec::new()),
             _ => PctStore::None,

@@ -578,14 +578,13 @@ fn query(a: QueryArgs) -> Result<ExitCode> {
         if let Some(e) = every {
             q = q.every(e);
         }
-        let (rows, stats) = q.run_aggregate()?;
         let mut header = vec!["device".to_string(), "channel".to_string()];
         if every.is_some() {
             header.push("window".into());
         }
         header.extend(aggs.iter().map(|g| g.name()));
-        let cells = |r: &archive::AggRow| -> Vec<String> {
-            let mut c = vec![r.device.clone(), r.channel.clone()];
+        let cells = |r: &archive::AggRowRef| -> Vec<String> {
+            let mut c = vec![r.device.to_owned(), r.channel.to_owned()];
             if let Some(w) = r.window {
                 c.push(output::time(w, tf));
             }
@@ -596,34 +595,37 @@ fn query(a: QueryArgs) -> Result<ExitCode> {
             );
             c
         };
+        let mut table = None;
         match a.output {
-            OutputFormat::Csv => {
-                writeln!(out, "{}", header.join(","))?;
-                for r in &rows {
-                    write!(
-                        out,
-                        "{},{}",
-                        output::csv_field(&r.device),
-                        output::csv_field(&r.channel)
-                    )?;
+            OutputFormat::Csv => writeln!(out, "{}", header.join(","))?,
+            OutputFormat::Table => table = Some(output::Table::new(header)),
+            OutputFormat::Jsonl => {}
+        }
+        // Rows are written as the query hands them over rather than collected first: a
+        // year of hourly windows is 8,760 rows per series.
+        let mut io_err = None;
+        let res = q.run_aggregate_each(|r| {
+            let w: std::io::Result<()> = match a.output {
+                OutputFormat::Csv => (|| {
+                    out.write_all(output::csv_field(r.device).as_bytes())?;
+                    out.write_all(b",")?;
+                    out.write_all(output::csv_field(r.channel).as_bytes())?;
                     if let Some(w) = r.window {
                         out.write_all(b",")?;
                         output::write_time(&mut out, w, tf)?;
                     }
-                    for v in &r.values {
+                    for v in r.values {
                         out.write_all(b",")?;
                         if let Some(v) = v {
                             output::write_value_csv(&mut out, v)?;
                         }
                     }
-                    out.write_all(b"\n")?;
-                }
-            }
-            OutputFormat::Jsonl => {
-                for r in &rows {
+                    out.write_all(b"\n")
+                })(),
+                OutputFormat::Jsonl => {
                     let mut o = serde_json::Map::new();
-                    o.insert("device".into(), r.device.clone().into());
-                    o.insert("channel".into(), r.channel.clone().into());
+                    o.insert("device".into(), r.device.into());
+                    o.insert("channel".into(), r.channel.into());
                     if let Some(w) = r.window {
                         let v = match tf {
                             TimeFormat::Rfc3339 => serde_json::Value::from(output::rfc3339(w)),
@@ -631,23 +633,34 @@ fn query(a: QueryArgs) -> Result<ExitCode> {
                         };
                         o.insert("window".into(), v);
                     }
-                    for (g, v) in aggs.iter().zip(&r.values) {
+                    for (g, v) in aggs.iter().zip(r.values) {
                         o.insert(
                             g.name(),
                             v.as_ref()
                                 .map_or(serde_json::Value::Null, output::value_json),
                         );
                     }
-                    writeln!(out, "{}", serde_json::Value::Object(o))?;
+                    writeln!(out, "{}", serde_json::Value::Object(o))
                 }
-            }
-            OutputFormat::Table => {
-                let mut tb = output::Table::new(header);
-                for r in &rows {
-                    tb.push(cells(r));
+                OutputFormat::Table => {
+                    if let Some(tb) = table.as_mut() {
+                        tb.push(cells(&r));
+                    }
+                    Ok(())
                 }
-                tb.print(&mut out)?;
-            }
+            };
+            w.map_err(|e| {
+                let msg = e.to_string();
+                io_err = Some(e);
+                iotarc::Error::invalid_input(msg)
+            })
+        });
+        if let Some(e) = io_err {
+            return Err(e.into());
+        }
+        let stats = res?;
+        if let Some(tb) = table {
+            tb.print(&mut out)?;
         }
         stats
     };

