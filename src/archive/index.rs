@@ -15,11 +15,13 @@
 //! first ([`Segment::from_part`]).
 
 use super::manifest::{Manifest, SegmentEntry};
-use crate::codec::bytes::{put_varint, Cursor};
+use crate::codec::bytes::{put_str, put_svarint, put_varint, Cursor};
 use crate::error::{Error, Result};
-use crate::format::footer::{BlockSink, Footer};
+use crate::format::footer::{BlockMeta, BlockSink, Footer, MAX_BLOCK_ROWS};
 use crate::format::reader::Segment;
+use crate::format::stats::{self, ColumnStats};
 use crate::format::writer::write_atomic;
+use crate::model::ValueType;
 use memmap2::Mmap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -42,6 +44,10 @@ const GROUP_FIXED: usize = 36;
 pub const PART_PLAIN: u8 = 0;
 /// Part stored as one zstd frame of the [`Footer::write`] bytes.
 pub const PART_ZSTD: u8 = 1;
+/// As [`PART_PLAIN`], after a summary (archive.md §9.2).
+pub const PART_PLAIN_SUMMARY: u8 = 2;
+/// As [`PART_ZSTD`], after a summary.
+pub const PART_ZSTD_SUMMARY: u8 = 3;
 /// Largest decompressed part accepted (as for segment footers).
 const MAX_PART_RAW: u64 = 1 << 30;
 /// Parts smaller than this are stored plain: zstd saves little on them and costs a
@@ -90,6 +96,10 @@ impl Index {
         // bytes any committed manifest references, and a rebuild writes a new file under
         // a new name. Nothing in iotarc truncates one.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::from(e).with_path(&path))?;
+        // A query reads a few hundred bytes of each group it uses, scattered over the
+        // file: without this hint every fault maps (and unmapping clears) 16 pages
+        // around it, which was a quarter of a one-series query. Only a hint.
+        let _ = map.advise(memmap2::Advice::Random);
         if check_header(&map).is_err() {
             return Ok(None);
         }
@@ -199,7 +209,12 @@ impl Index {
             let want = seg.device_id(d).and_then(|k| seg.footer().device_part(k));
             // Compared as serialized bytes: statistics may hold NaN, which `==` on the
             // parsed structs would call unequal to itself.
-            if want.map(|w| w.write()) != Some(got.write()) {
+            let want_summary = match &want {
+                Some(w) => summarize(w).map_err(ctx)?,
+                None => None,
+            };
+            let got_summary = g.summary_bytes(i).map_err(ctx)?.map(|(b, _)| b.to_vec());
+            if want.map(|w| w.write()) != Some(got.write()) || want_summary != got_summary {
                 return Err(ctx(Error::corrupt(
                     format!(
                         "index record of device {d:?} in {} differs from the segment's footer",
@@ -309,13 +324,12 @@ impl<'a> Group<'a> {
         u32::from_le_bytes(self.ends[i * 4..i * 4 + 4].try_into().unwrap_or_default()) as u64
     }
 
-    /// The footer-part bytes of record `i` (`u8 encoding | varint raw length | payload |
-    /// u64 xxh3`), checked and decompressed (into `buf` if compressed).
-    fn record<'b>(&'b self, i: usize, buf: &'b mut Vec<u8>) -> Result<&'b [u8]> {
+    /// Record `i` without its check, the check verified, and its file offset.
+    fn checked(&self, i: usize) -> Result<(&'a [u8], u64)> {
         let start = if i == 0 { 0 } else { self.end(i - 1) };
         let end = self.end(i);
-        let at = self.records_at;
-        let bad = |what: String| Error::corrupt(what, Some(at + start));
+        let at = self.records_at + start;
+        let bad = |what: String| Error::corrupt(what, Some(at));
         if start > end || end > self.records.len() as u64 || end - start < 10 {
             return Err(bad(format!(
                 "index record {i} spans {start}..{end} of {} bytes",
@@ -331,18 +345,41 @@ impl<'a> Group<'a> {
                 "index record {i} checksum {got:#018x} does not match stored {stored:#018x}"
             )));
         }
+        Ok((body, at))
+    }
+
+    /// The summary bytes of record `i`, if it has one, and the record's file offset.
+    fn summary_bytes(&self, i: usize) -> Result<Option<(&'a [u8], u64)>> {
+        let (body, at) = self.checked(i)?;
+        if !matches!(body[0], PART_PLAIN_SUMMARY | PART_ZSTD_SUMMARY) {
+            return Ok(None);
+        }
         let mut c = Cursor::new(&body[1..]);
+        let n = c.varint("index record summary length")?;
+        Ok(Some((c.take_len(n, "index record summary")?, at)))
+    }
+
+    /// The footer-part bytes of record `i` (`u8 encoding | [summary] | varint raw length |
+    /// payload | u64 xxh3`), checked and decompressed (into `buf` if compressed).
+    fn record<'b>(&'b self, i: usize, buf: &'b mut Vec<u8>) -> Result<&'b [u8]> {
+        let (body, at) = self.checked(i)?;
+        let bad = |what: String| Error::corrupt(what, Some(at));
+        let mut c = Cursor::new(&body[1..]);
+        if matches!(body[0], PART_PLAIN_SUMMARY | PART_ZSTD_SUMMARY) {
+            let n = c.varint("index record summary length")?;
+            c.take_len(n, "index record summary")?;
+        }
         let raw_len = c.varint("index record raw length")?;
         let payload = c.rest();
         match body[0] {
-            PART_PLAIN => Ok(payload),
-            PART_ZSTD if raw_len <= MAX_PART_RAW => {
+            PART_PLAIN | PART_PLAIN_SUMMARY => Ok(payload),
+            PART_ZSTD | PART_ZSTD_SUMMARY if raw_len <= MAX_PART_RAW => {
                 buf.clear();
                 buf.resize(raw_len as usize, 0);
                 crate::codec::scratch::zstd_decompress_exact(payload, buf, "index record", at)?;
                 Ok(&buf[..])
             }
-            PART_ZSTD => Err(bad(format!(
+            PART_ZSTD | PART_ZSTD_SUMMARY => Err(bad(format!(
                 "index record raw length {raw_len} is too large"
             ))),
             enc => Err(bad(format!("index record encoding {enc} is unknown"))),
@@ -422,6 +459,20 @@ impl GroupView<'_> {
         self.g.scan(i, self.device(i)?, buf, sink)
     }
 
+    /// The summary of device `i`'s record (archive.md §9.2), if it has one: per channel
+    /// of the part, its statistics over all the device's blocks when there are two or
+    /// more of one type. Reading it skips decompressing and walking the part.
+    ///
+    /// # Errors
+    /// A record that fails its check or a summary that breaks the rules.
+    pub fn summary(&self, i: usize) -> Result<Option<Vec<ChannelSummary>>> {
+        self.device(i)?;
+        match self.g.summary_bytes(i)? {
+            None => Ok(None),
+            Some((b, at)) => read_summary(b).map(Some).map_err(|e| e.rebase(at)),
+        }
+    }
+
     fn device(&self, i: usize) -> Result<&str> {
         self.e.devices.get(i).map(String::as_str).ok_or_else(|| {
             Error::corrupt(
@@ -485,16 +536,21 @@ pub fn encode_group(seg: &Segment, e: &SegmentEntry, out: &mut Vec<u8>) -> Resul
         } else {
             Vec::new()
         };
+        let summary = summarize(&part)?;
         let start = records.len();
-        if !z.is_empty() && z.len() < raw.len() {
-            records.push(PART_ZSTD);
-            put_varint(&mut records, raw.len() as u64);
-            records.extend_from_slice(&z);
-        } else {
-            records.push(PART_PLAIN);
-            put_varint(&mut records, raw.len() as u64);
-            records.extend_from_slice(&raw);
+        let zstd = !z.is_empty() && z.len() < raw.len();
+        records.push(match (zstd, summary.is_some()) {
+            (false, false) => PART_PLAIN,
+            (true, false) => PART_ZSTD,
+            (false, true) => PART_PLAIN_SUMMARY,
+            (true, true) => PART_ZSTD_SUMMARY,
+        });
+        if let Some(sm) = &summary {
+            put_varint(&mut records, sm.len() as u64);
+            records.extend_from_slice(sm);
         }
+        put_varint(&mut records, raw.len() as u64);
+        records.extend_from_slice(if zstd { &z } else { &raw });
         let sum = xxh3_64(&records[start..]);
         records.extend_from_slice(&sum.to_le_bytes());
         let end = u32::try_from(records.len())
@@ -522,6 +578,157 @@ pub fn encode_group(seg: &Segment, e: &SegmentEntry, out: &mut Vec<u8>) -> Resul
     out.extend_from_slice(&sum.to_le_bytes());
     out.extend_from_slice(&records);
     Ok(())
+}
+
+/// One channel of a record's summary (archive.md §9.2).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChannelSummary {
+    /// Channel name (the part's channel table, in order).
+    pub name: String,
+    /// The channel's statistics over all of the device's blocks in the segment, when it
+    /// has two or more blocks, all of one type.
+    pub merged: Option<Merged>,
+}
+
+/// Statistics of one channel over several blocks, merged in block order from empty with
+/// [`ColumnStats::merge`]: what merging the blocks one by one from an empty accumulator
+/// gives, bit for bit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Merged {
+    /// Value type of every block's column.
+    pub vtype: ValueType,
+    /// Blocks merged (at least 2).
+    pub blocks: u64,
+    /// Sum of their row counts.
+    pub rows: u64,
+    /// First block's `ts_min`.
+    pub ts_min: i64,
+    /// Last block's `ts_max`.
+    pub ts_max: i64,
+    /// The merged statistics.
+    pub stats: ColumnStats,
+}
+
+/// The statistics of channel `ch` over `blocks` (in order), as a summary holds them:
+/// `None` unless two or more blocks hold the channel, all with one type.
+///
+/// # Errors
+/// Statistics that cannot be merged (never for a valid footer).
+pub fn merge_channel<'b>(
+    blocks: impl IntoIterator<Item = &'b BlockMeta>,
+    ch: u32,
+) -> Result<Option<Merged>> {
+    let mut m: Option<Merged> = None;
+    for b in blocks {
+        let Some(c) = b.column(ch) else { continue };
+        match &mut m {
+            None => {
+                let mut stats = ColumnStats::empty();
+                stats.merge(&c.stats)?;
+                m = Some(Merged {
+                    vtype: c.vtype,
+                    blocks: 1,
+                    rows: b.rows,
+                    ts_min: b.ts_min,
+                    ts_max: b.ts_max,
+                    stats,
+                });
+            }
+            Some(m) if m.vtype == c.vtype => {
+                m.stats.merge(&c.stats)?;
+                m.blocks += 1;
+                m.rows += b.rows;
+                m.ts_max = b.ts_max;
+            }
+            Some(_) => return Ok(None),
+        }
+    }
+    Ok(m.filter(|m| m.blocks >= 2))
+}
+
+/// The summary of a footer part, or `None` when no channel has one (a part of one block
+/// per channel gains nothing from it).
+///
+/// # Errors
+/// As [`merge_channel`].
+pub fn summarize(part: &Footer) -> Result<Option<Vec<u8>>> {
+    let mut out = Vec::new();
+    let mut any = false;
+    put_varint(&mut out, part.channels.len() as u64);
+    for (ch, name) in part.channels.iter().enumerate() {
+        put_str(&mut out, name);
+        match merge_channel(&part.blocks, ch as u32)? {
+            None => out.push(0),
+            Some(m) => {
+                any = true;
+                out.push(1);
+                out.push(m.vtype as u8);
+                put_varint(&mut out, m.blocks);
+                put_varint(&mut out, m.rows);
+                put_svarint(&mut out, m.ts_min);
+                put_varint(&mut out, m.ts_max.wrapping_sub(m.ts_min) as u64);
+                stats::write(&m.stats, m.ts_min, &mut out);
+            }
+        }
+    }
+    Ok(any.then_some(out))
+}
+
+/// Parses and validates a summary (archive.md §9.2).
+///
+/// # Errors
+/// Corrupt: truncated, a count of channels that does not fit, a repeated name, a flag
+/// other than 0 or 1, an unknown type, fewer than 2 blocks, rows outside
+/// `blocks..=blocks × 2^20`, a span that overflows, invalid statistics, trailing bytes.
+pub fn read_summary(bytes: &[u8]) -> Result<Vec<ChannelSummary>> {
+    let mut c = Cursor::new(bytes);
+    let n = c.varint_max(c.remaining() as u64, "summary channel count")?;
+    let mut out: Vec<ChannelSummary> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let at = c.pos() as u64;
+        let bad = |what: String| Error::corrupt(format!("index summary: {what}"), Some(at));
+        let name = c.str("summary channel name")?;
+        if out.iter().any(|x| x.name == name) {
+            return Err(bad(format!("channel {name:?} twice")));
+        }
+        let merged = match c.u8("summary flag")? {
+            0 => None,
+            1 => {
+                let tid = c.u8("summary type")?;
+                let vtype = ValueType::from_id(tid)
+                    .ok_or_else(|| bad(format!("value type {tid} is unknown")))?;
+                let blocks = c.varint("summary block count")?;
+                let rows = c.varint("summary row count")?;
+                if blocks < 2 || rows < blocks || rows / blocks > MAX_BLOCK_ROWS {
+                    return Err(bad(format!("{blocks} blocks of {rows} rows")));
+                }
+                let ts_min = c.svarint("summary ts_min")?;
+                let span = c.varint("summary ts span")?;
+                let ts_max = ts_min
+                    .checked_add_unsigned(span)
+                    .ok_or_else(|| bad(format!("ts_min {ts_min} + span {span} overflows")))?;
+                let stats = stats::read(&mut c, vtype, rows, ts_min, span)?;
+                if stats.count == 0 {
+                    return Err(bad(format!("channel {name:?} has count 0")));
+                }
+                Some(Merged {
+                    vtype,
+                    blocks,
+                    rows,
+                    ts_min,
+                    ts_max,
+                    stats,
+                })
+            }
+            f => return Err(bad(format!("flag {f}"))),
+        };
+        out.push(ChannelSummary {
+            name: name.to_owned(),
+            merged,
+        });
+    }
+    c.finish("index summary")?;
+    Ok(out)
 }
 
 /// What [`update`] did.
@@ -783,5 +990,10 @@ pub fn fuzz_one(data: &[u8]) {
     };
     for d in entry.devices.iter() {
         let _ = ix.part(&entry, d);
+    }
+    if let Ok(Some(g)) = ix.group(&entry) {
+        for i in 0..entry.devices.len() {
+            let _ = g.summary(i);
+        }
     }
 }

@@ -685,6 +685,8 @@ impl<'a> Query<'a> {
             reach: Vec::new(),
             seg: 0,
             slot_of: Vec::new(),
+            done: Vec::new(),
+            pending: Vec::new(),
             device: String::new(),
             view: None,
             ts: Vec::new(),
@@ -703,13 +705,30 @@ impl<'a> Query<'a> {
             for &d in &matched[k] {
                 acc.device.clone_from(&e.devices[d]);
                 acc.view = None;
+                // Channels whose whole span the record's summary answers need no walk.
+                acc.done.clear();
+                let walk = match g.summary(d) {
+                    Err(_) => return Ok(None),
+                    Ok(None) => true,
+                    Ok(Some(sum)) => match acc
+                        .take_summary(&sum)
+                        .map_err(|err| err.with_path(self.archive.dir().join(&e.path)))?
+                    {
+                        Some(walk) => walk,
+                        None => return Ok(None),
+                    },
+                };
+                if !walk {
+                    continue;
+                }
                 let mut view = PartView {
                     g: &g,
                     d,
                     path: self.archive.dir().join(&e.path),
                     bytes: e.bytes,
                 };
-                let r = g.scan(d, &mut buf, &mut SinkWith(&mut acc, &mut view));
+                let mut sink = SinkWith(&mut acc, &mut view);
+                let r = g.scan(d, &mut buf, &mut sink).and_then(|()| sink.finish());
                 match (r, acc.failed.take()) {
                     (_, Some(Failed::Sink(err))) => return Err(err),
                     (Err(_), _) | (_, Some(Failed::Fallback)) => return Ok(None),
@@ -736,6 +755,31 @@ impl<'a> Query<'a> {
             }
         }
         Ok(Some((series, stats)))
+    }
+
+    /// The subtotal of `channel`'s blocks of `device` in `seg` when the [`Pending`] rule
+    /// merges them as one: two or more blocks, one type, all in the range and in one
+    /// window. The statistics are [`index::merge_channel`]'s, as an index summary holds.
+    fn subtotal(
+        &self,
+        seg: &Segment,
+        device: &str,
+        channel: &str,
+    ) -> Result<Option<super::index::Merged>> {
+        let Some(ch) = seg.channel_id(channel) else {
+            return Ok(None);
+        };
+        let f = seg.footer();
+        let blocks = seg
+            .blocks_for(device, TimeRange::ALL)
+            .iter()
+            .map(|&i| &f.blocks[i]);
+        let win = |t: i64| {
+            self.every
+                .map_or(i64::MIN, |e| t.div_euclid(e).saturating_mul(e))
+        };
+        Ok(super::index::merge_channel(blocks, ch)?
+            .filter(|m| self.range.covers(m.ts_min, m.ts_max) && win(m.ts_min) == win(m.ts_max)))
     }
 
     /// The per-window accumulators of every (device, channel), in that order.
@@ -765,7 +809,39 @@ impl<'a> Query<'a> {
             for channel in &channels[device] {
                 let mut acc = Windows::default();
                 let runs = plan.runs(device, channel, self.range, segs, &mut blocks);
-                for run in runs {
+                // Per segment with Single runs: its first and last run and their count.
+                let mut span: BTreeMap<usize, (usize, usize, usize)> = BTreeMap::new();
+                for (i, r) in runs.iter().enumerate() {
+                    if let Run::Single(b) = r {
+                        let e = span.entry(b.seg).or_insert((i, i, 0));
+                        e.1 = i;
+                        e.2 += 1;
+                    }
+                }
+                let mut skip_to = 0;
+                for (i, run) in runs.into_iter().enumerate() {
+                    if i < skip_to {
+                        continue;
+                    }
+                    if let (Run::Single(b), false) = (&run, need_values) {
+                        let (first, last, n) = span[&b.seg];
+                        if i == first {
+                            if let Some(m) =
+                                self.subtotal(&plan.segments[b.seg], device, channel)?
+                            {
+                                let whole = m.blocks as usize == n && last + 1 - first == n;
+                                if whole {
+                                    let a = acc.get(win(m.ts_min), || WinAcc::new(m.vtype, false));
+                                    a.stats
+                                        .merge(&m.stats)
+                                        .map_err(plan.segments[b.seg].ctx(b.block))?;
+                                    plan.stats.blocks_from_footer += n;
+                                    skip_to = last + 1;
+                                    continue;
+                                }
+                            }
+                        }
+                    }
                     let series = match run {
                         Run::Merge(refs) => plan.merge(&refs, self.range)?,
                         Run::Single(b) => {
@@ -947,6 +1023,10 @@ struct StreamAcc<'q, 'a> {
     seg: usize,
     /// For the record being walked: its channel index -> slot, if the channel matches.
     slot_of: Vec<Option<usize>>,
+    /// Channels of the record being walked that its summary answered.
+    done: Vec<String>,
+    /// Per channel of the record being walked: its held covered blocks.
+    pending: Vec<Pending>,
     /// Device of the record being walked.
     device: String,
     /// The record's segment, made on its first edge block.
@@ -966,32 +1046,80 @@ struct PartView<'g, 'a> {
     bytes: u64,
 }
 
+impl StreamAcc<'_, '_> {
+    /// The accumulator slot of `channel` for the current device.
+    fn slot(&mut self, channel: &str) -> usize {
+        let chans = match self.slots.get_mut(self.device.as_str()) {
+            Some(chans) => chans,
+            None => self.slots.entry(self.device.clone()).or_default(),
+        };
+        match chans.get(channel) {
+            Some(&slot) => slot,
+            None => {
+                self.windows.push(Windows::default());
+                self.reach.push((i64::MIN, usize::MAX));
+                chans.insert(channel.to_owned(), self.windows.len() - 1);
+                self.windows.len() - 1
+            }
+        }
+    }
+
+    /// Merges the summarised channels of the current record whose whole span lies in the
+    /// range and in one window, as the plan merges such a run of blocks (a subtotal
+    /// from empty, then into the window). `Ok(Some(walk))`: whether channels remain
+    /// that need the record walked; `Ok(None)`: segments overlap, plan instead.
+    fn take_summary(&mut self, sum: &[super::index::ChannelSummary]) -> Result<Option<bool>> {
+        let q = self.q;
+        let win = |t: i64| {
+            q.every
+                .map_or(i64::MIN, |e| t.div_euclid(e).saturating_mul(e))
+        };
+        let mut walk = false;
+        for cs in sum {
+            if !q.channel_matches(&cs.name) {
+                continue;
+            }
+            let Some(m) = &cs.merged else {
+                walk = true;
+                continue;
+            };
+            if !q.range.overlaps(m.ts_min, m.ts_max) {
+                self.done.push(cs.name.clone());
+                continue;
+            }
+            if !q.range.covers(m.ts_min, m.ts_max) || win(m.ts_min) != win(m.ts_max) {
+                walk = true;
+                continue;
+            }
+            let slot = self.slot(&cs.name);
+            let (reach, from) = self.reach[slot];
+            if from != self.seg && from != usize::MAX && m.ts_min <= reach {
+                return Ok(None);
+            }
+            self.reach[slot] = (m.ts_max, self.seg);
+            let w = self.windows[slot].get(win(m.ts_min), || WinAcc::new(m.vtype, false));
+            w.stats.merge(&m.stats)?;
+            self.from_footer += m.blocks as usize;
+            self.done.push(cs.name.clone());
+        }
+        Ok(Some(walk))
+    }
+}
+
 struct SinkWith<'x, 'q, 'a, 'g, 'b>(&'x mut StreamAcc<'q, 'a>, &'x mut PartView<'g, 'b>);
 
 impl BlockSink for SinkWith<'_, '_, '_, '_, '_> {
     fn select(&mut self, channels: &[String]) -> Vec<bool> {
         let a = &mut *self.0;
-        a.slot_of.clear();
+        let mut slot_of = std::mem::take(&mut a.slot_of);
+        slot_of.clear();
         for c in channels {
-            if !a.q.channel_matches(c) {
-                a.slot_of.push(None);
-                continue;
-            }
-            let chans = match a.slots.get_mut(a.device.as_str()) {
-                Some(chans) => chans,
-                None => a.slots.entry(a.device.clone()).or_default(),
-            };
-            let slot = match chans.get(c.as_str()) {
-                Some(&slot) => slot,
-                None => {
-                    a.windows.push(Windows::default());
-                    a.reach.push((i64::MIN, usize::MAX));
-                    chans.insert(c.clone(), a.windows.len() - 1);
-                    a.windows.len() - 1
-                }
-            };
-            a.slot_of.push(Some(slot));
+            let wanted = a.q.channel_matches(c) && !a.done.contains(c);
+            slot_of.push(wanted.then(|| a.slot(c)));
         }
+        a.slot_of = slot_of;
+        a.pending.resize_with(channels.len(), Pending::default);
+        a.pending.iter_mut().for_each(Pending::reset);
         a.slot_of.iter().map(Option::is_some).collect()
     }
 
@@ -1012,9 +1140,6 @@ impl SinkWith<'_, '_, '_, '_, '_> {
     fn merge(&mut self, b: &BlockMeta) -> Result<()> {
         let (a, v) = (&mut *self.0, &mut *self.1);
         let q = a.q;
-        if !q.range.overlaps(b.ts_min, b.ts_max) {
-            return Ok(());
-        }
         let win = |t: i64| {
             q.every
                 .map_or(i64::MIN, |e| t.div_euclid(e).saturating_mul(e))
@@ -1023,6 +1148,12 @@ impl SinkWith<'_, '_, '_, '_, '_> {
             let Some(slot) = a.slot_of.get(c.channel as usize).copied().flatten() else {
                 continue;
             };
+            let pend = &mut a.pending[c.channel as usize];
+            if !q.range.overlaps(b.ts_min, b.ts_max) {
+                // Not every block of the channel is in range: no subtotal.
+                pend.flush(&mut a.windows[slot])?;
+                continue;
+            }
             // A block of another segment that this one does not follow: the plan must
             // merge the two (archive.md §5).
             let (reach, from) = a.reach[slot];
@@ -1032,11 +1163,16 @@ impl SinkWith<'_, '_, '_, '_, '_> {
             }
             a.reach[slot] = (b.ts_max, a.seg);
             if q.range.covers(b.ts_min, b.ts_max) && win(b.ts_min) == win(b.ts_max) {
+                a.from_footer += 1;
+                if pend.offer(win(b.ts_min), c.vtype, &c.stats) {
+                    continue;
+                }
+                pend.flush(&mut a.windows[slot])?;
                 let w = a.windows[slot].get(win(b.ts_min), || WinAcc::new(c.vtype, false));
                 w.stats.merge(&c.stats).map_err(|e| e.with_path(&v.path))?;
-                a.from_footer += 1;
                 continue;
             }
+            pend.flush(&mut a.windows[slot])?;
             if a.view.is_none() {
                 let Ok(p) = v.g.part(v.d) else {
                     a.failed = Some(Failed::Fallback);
@@ -1070,6 +1206,90 @@ impl SinkWith<'_, '_, '_, '_, '_> {
             a.decoded += 1;
             q.accumulate(&mut a.windows[slot], &series, false)?;
         }
+        Ok(())
+    }
+
+    /// End of a record: channels whose blocks were all covered, in one window and of
+    /// one type merge as one subtotal.
+    fn finish(&mut self) -> Result<()> {
+        let a = &mut *self.0;
+        for (ch, pend) in a.pending.iter_mut().enumerate() {
+            if let Some(slot) = a.slot_of.get(ch).copied().flatten() {
+                pend.finish(&mut a.windows[slot])
+                    .map_err(|e| e.with_path(&self.1.path))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Covered blocks of one (segment, device, channel) held back while they may still be
+/// merged as one subtotal: when every block of the channel in the segment lies in the
+/// range and in one window and all have one type, the answer merges their statistics
+/// folded from empty (what an index summary holds, archive.md §9.2), otherwise each
+/// block in order. Compensated f64 sums are not associative to the last bit, so every
+/// path (index summary, index walk, plan over opened segments) follows this one rule
+/// and the index never changes an answer.
+#[derive(Default)]
+struct Pending {
+    /// Blocks are merged one by one from here on.
+    direct: bool,
+    win: i64,
+    vtype: Option<ValueType>,
+    stats: Vec<ColumnStats>,
+}
+
+impl Pending {
+    fn reset(&mut self) {
+        self.direct = false;
+        self.vtype = None;
+        self.stats.clear();
+    }
+
+    /// Holds a covered block's statistics; `false` if the group can no longer be one
+    /// subtotal (the caller flushes and merges it directly).
+    fn offer(&mut self, win: i64, vtype: ValueType, stats: &ColumnStats) -> bool {
+        if self.direct {
+            return false;
+        }
+        match self.vtype {
+            None => {
+                self.vtype = Some(vtype);
+                self.win = win;
+            }
+            Some(t) if t == vtype && self.win == win => {}
+            Some(_) => return false,
+        }
+        self.stats.push(stats.clone());
+        true
+    }
+
+    /// Merges what is held block by block and stops holding.
+    fn flush(&mut self, acc: &mut Windows) -> Result<()> {
+        if !self.direct {
+            if let Some(t) = self.vtype {
+                for s in &self.stats {
+                    acc.get(self.win, || WinAcc::new(t, false)).stats.merge(s)?;
+                }
+            }
+            self.stats.clear();
+            self.direct = true;
+        }
+        Ok(())
+    }
+
+    /// End of the group: what is held merges as one subtotal.
+    fn finish(&mut self, acc: &mut Windows) -> Result<()> {
+        if let (false, Some(t)) = (self.direct, self.vtype) {
+            let mut sub = ColumnStats::empty();
+            for s in &self.stats {
+                sub.merge(s)?;
+            }
+            acc.get(self.win, || WinAcc::new(t, false))
+                .stats
+                .merge(&sub)?;
+        }
+        self.reset();
         Ok(())
     }
 }
