@@ -54,6 +54,9 @@ const MAX_PART_RAW: u64 = 1 << 30;
 /// decoder set-up per part read.
 const ZSTD_FROM: usize = 512;
 
+/// Index files up to this size are read into memory rather than mapped.
+const READ_WHOLE: u64 = 256 << 10;
+
 /// A mapped (or in-memory), read-only index file.
 pub struct Index {
     name: String,
@@ -92,20 +95,27 @@ impl Index {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::from(e).with_path(&path)),
         };
-        // SAFETY: an index file is never modified in place: writers only append past the
-        // bytes any committed manifest references, and a rebuild writes a new file under
-        // a new name. Nothing in iotarc truncates one.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::from(e).with_path(&path))?;
-        // A query reads a few hundred bytes of each group it uses, scattered over the
-        // file: without this hint every fault maps (and unmapping clears) 16 pages
-        // around it, which was a quarter of a one-series query. Only a hint.
-        let _ = map.advise(memmap2::Advice::Random);
+        let io = |e: std::io::Error| Error::from(e).with_path(&path);
+        let len = file.metadata().map_err(io)?.len();
+        // A small file is read whole: one read costs less than mapping it, faulting its
+        // pages in and unmapping it again (about a third of a 45 us query on Beijing).
+        let map = if len <= READ_WHOLE {
+            use std::io::Read;
+            let mut v = Vec::with_capacity(len as usize);
+            (&file).take(len).read_to_end(&mut v).map_err(io)?;
+            Store::Owned(v)
+        } else {
+            // SAFETY: an index file is never modified in place: writers only append past
+            // the bytes any committed manifest references, and a rebuild writes a new
+            // file under a new name. Nothing in iotarc truncates one.
+            Store::Map(unsafe { Mmap::map(&file) }.map_err(io)?)
+        };
         if check_header(&map).is_err() {
             return Ok(None);
         }
         Ok(Some(Index {
             name: name.clone(),
-            map: Store::Map(map),
+            map,
         }))
     }
 
@@ -473,6 +483,25 @@ impl GroupView<'_> {
         }
     }
 
+    /// [`walk_summary`] over device `i`'s summary. `Ok(false)` if the record has none.
+    ///
+    /// # Errors
+    /// As [`GroupView::summary`], for the entries `want` accepts; what `f` returns.
+    pub fn walk_summary(
+        &self,
+        i: usize,
+        want: impl Fn(&str) -> bool,
+        f: impl FnMut(&str, Option<Merged>) -> Result<()>,
+    ) -> Result<bool> {
+        self.device(i)?;
+        match self.g.summary_bytes(i)? {
+            None => Ok(false),
+            Some((b, at)) => walk_summary(b, want, f)
+                .map(|()| true)
+                .map_err(|e| e.rebase(at)),
+        }
+    }
+
     fn device(&self, i: usize) -> Result<&str> {
         self.e.devices.get(i).map(String::as_str).ok_or_else(|| {
             Error::corrupt(
@@ -662,12 +691,14 @@ pub fn summarize(part: &Footer) -> Result<Option<Vec<u8>>> {
             Some(m) => {
                 any = true;
                 out.push(1);
-                out.push(m.vtype as u8);
-                put_varint(&mut out, m.blocks);
-                put_varint(&mut out, m.rows);
-                put_svarint(&mut out, m.ts_min);
-                put_varint(&mut out, m.ts_max.wrapping_sub(m.ts_min) as u64);
-                stats::write(&m.stats, m.ts_min, &mut out);
+                let mut e = vec![m.vtype as u8];
+                put_varint(&mut e, m.blocks);
+                put_varint(&mut e, m.rows);
+                put_svarint(&mut e, m.ts_min);
+                put_varint(&mut e, m.ts_max.wrapping_sub(m.ts_min) as u64);
+                stats::write(&m.stats, m.ts_min, &mut e);
+                put_varint(&mut out, e.len() as u64);
+                out.extend_from_slice(&e);
             }
         }
     }
@@ -677,58 +708,100 @@ pub fn summarize(part: &Footer) -> Result<Option<Vec<u8>>> {
 /// Parses and validates a summary (archive.md §9.2).
 ///
 /// # Errors
-/// Corrupt: truncated, a count of channels that does not fit, a repeated name, a flag
-/// other than 0 or 1, an unknown type, fewer than 2 blocks, rows outside
-/// `blocks..=blocks × 2^20`, a span that overflows, invalid statistics, trailing bytes.
+/// As [`walk_summary`], for every entry.
 pub fn read_summary(bytes: &[u8]) -> Result<Vec<ChannelSummary>> {
+    let mut out = Vec::new();
+    walk_summary(
+        bytes,
+        |_| true,
+        |name, merged| {
+            out.push(ChannelSummary {
+                name: name.to_owned(),
+                merged,
+            });
+            Ok(())
+        },
+    )?;
+    Ok(out)
+}
+
+/// Walks a summary: `f` gets the name of each channel `want` accepts and, when the
+/// summary holds them, the channel's merged statistics. The entries of other channels
+/// are skipped by their length, unparsed (a query for one of twelve channels reads
+/// one).
+///
+/// # Errors
+/// Corrupt: truncated, a count of channels that does not fit, a flag other than 0 or 1,
+/// and in the entries parsed: an unknown type, fewer than 2 blocks, rows outside
+/// `blocks..=blocks × 2^20`, a span that overflows, invalid statistics, bytes left over.
+/// A repeated name is corrupt when every name is wanted. What `f` returns.
+pub fn walk_summary(
+    bytes: &[u8],
+    want: impl Fn(&str) -> bool,
+    mut f: impl FnMut(&str, Option<Merged>) -> Result<()>,
+) -> Result<()> {
     let mut c = Cursor::new(bytes);
     let n = c.varint_max(c.remaining() as u64, "summary channel count")?;
-    let mut out: Vec<ChannelSummary> = Vec::with_capacity(n);
+    let mut names: Vec<&str> = Vec::new();
     for _ in 0..n {
         let at = c.pos() as u64;
         let bad = |what: String| Error::corrupt(format!("index summary: {what}"), Some(at));
         let name = c.str("summary channel name")?;
-        if out.iter().any(|x| x.name == name) {
-            return Err(bad(format!("channel {name:?} twice")));
-        }
-        let merged = match c.u8("summary flag")? {
+        let flag = c.u8("summary flag")?;
+        let entry = match flag {
             0 => None,
             1 => {
-                let tid = c.u8("summary type")?;
-                let vtype = ValueType::from_id(tid)
-                    .ok_or_else(|| bad(format!("value type {tid} is unknown")))?;
-                let blocks = c.varint("summary block count")?;
-                let rows = c.varint("summary row count")?;
-                if blocks < 2 || rows < blocks || rows / blocks > MAX_BLOCK_ROWS {
-                    return Err(bad(format!("{blocks} blocks of {rows} rows")));
-                }
-                let ts_min = c.svarint("summary ts_min")?;
-                let span = c.varint("summary ts span")?;
-                let ts_max = ts_min
-                    .checked_add_unsigned(span)
-                    .ok_or_else(|| bad(format!("ts_min {ts_min} + span {span} overflows")))?;
-                let stats = stats::read(&mut c, vtype, rows, ts_min, span)?;
-                if stats.count == 0 {
-                    return Err(bad(format!("channel {name:?} has count 0")));
-                }
-                Some(Merged {
-                    vtype,
-                    blocks,
-                    rows,
-                    ts_min,
-                    ts_max,
-                    stats,
-                })
+                let len = c.varint("summary entry length")?;
+                Some(c.take_len(len, "summary entry")?)
             }
             f => return Err(bad(format!("flag {f}"))),
         };
-        out.push(ChannelSummary {
-            name: name.to_owned(),
-            merged,
-        });
+        if !want(name) {
+            continue;
+        }
+        if names.contains(&name) {
+            return Err(bad(format!("channel {name:?} twice")));
+        }
+        names.push(name);
+        let merged = match entry {
+            None => None,
+            Some(e) => Some(read_merged(e).map_err(|err| err.rebase(at))?),
+        };
+        f(name, merged)?;
     }
-    c.finish("index summary")?;
-    Ok(out)
+    c.finish("index summary")
+}
+
+/// One summary entry's `type .. Stats`, which must fill `e`.
+fn read_merged(e: &[u8]) -> Result<Merged> {
+    let mut c = Cursor::new(e);
+    let bad = |what: String| Error::corrupt(format!("index summary: {what}"), Some(0));
+    let tid = c.u8("summary type")?;
+    let vtype =
+        ValueType::from_id(tid).ok_or_else(|| bad(format!("value type {tid} is unknown")))?;
+    let blocks = c.varint("summary block count")?;
+    let rows = c.varint("summary row count")?;
+    if blocks < 2 || rows < blocks || rows / blocks > MAX_BLOCK_ROWS {
+        return Err(bad(format!("{blocks} blocks of {rows} rows")));
+    }
+    let ts_min = c.svarint("summary ts_min")?;
+    let span = c.varint("summary ts span")?;
+    let ts_max = ts_min
+        .checked_add_unsigned(span)
+        .ok_or_else(|| bad(format!("ts_min {ts_min} + span {span} overflows")))?;
+    let stats = stats::read(&mut c, vtype, rows, ts_min, span)?;
+    if stats.count == 0 {
+        return Err(bad("count 0".into()));
+    }
+    c.finish("index summary entry")?;
+    Ok(Merged {
+        vtype,
+        blocks,
+        rows,
+        ts_min,
+        ts_max,
+        stats,
+    })
 }
 
 /// What [`update`] did.

@@ -57,14 +57,18 @@ impl Archive {
     /// A missing directory or manifest, I/O errors, or a corrupt manifest.
     pub fn open(dir: impl AsRef<Path>) -> Result<Archive> {
         let dir = dir.as_ref().to_path_buf();
-        if !dir.join(manifest::MANIFEST_FILE).exists() {
-            return Err(Error::invalid_input(format!(
-                "{} is not an iotarc archive (no {} file)",
-                dir.display(),
-                manifest::MANIFEST_FILE
-            )));
-        }
-        let manifest = Manifest::read(&dir)?;
+        let manifest = Manifest::read(&dir).map_err(|e| {
+            if matches!(e.kind(), crate::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound)
+            {
+                Error::invalid_input(format!(
+                    "{} is not an iotarc archive (no {} file)",
+                    dir.display(),
+                    manifest::MANIFEST_FILE
+                ))
+            } else {
+                e
+            }
+        })?;
         let index = index::Index::open(&dir, &manifest)?;
         Ok(Archive {
             dir,

@@ -686,6 +686,7 @@ impl<'a> Query<'a> {
             seg: 0,
             slot_of: Vec::new(),
             done: Vec::new(),
+            walk: false,
             pending: Vec::new(),
             device: String::new(),
             view: None,
@@ -707,16 +708,19 @@ impl<'a> Query<'a> {
                 acc.view = None;
                 // Channels whose whole span the record's summary answers need no walk.
                 acc.done.clear();
-                let walk = match g.summary(d) {
-                    Err(_) => return Ok(None),
-                    Ok(None) => true,
-                    Ok(Some(sum)) => match acc
-                        .take_summary(&sum)
-                        .map_err(|err| err.with_path(self.archive.dir().join(&e.path)))?
-                    {
-                        Some(walk) => walk,
-                        None => return Ok(None),
-                    },
+                acc.walk = false;
+                let r = g.walk_summary(
+                    d,
+                    |name| self.channel_matches(name),
+                    |name, merged| acc.take_summary(name, merged),
+                );
+                let walk = match (r, acc.failed.take()) {
+                    (_, Some(Failed::Sink(err))) => {
+                        return Err(err.with_path(self.archive.dir().join(&e.path)))
+                    }
+                    (Err(_), _) | (_, Some(Failed::Fallback)) => return Ok(None),
+                    (Ok(false), None) => true,
+                    (Ok(true), None) => acc.walk,
                 };
                 if !walk {
                     continue;
@@ -1025,6 +1029,8 @@ struct StreamAcc<'q, 'a> {
     slot_of: Vec<Option<usize>>,
     /// Channels of the record being walked that its summary answered.
     done: Vec<String>,
+    /// Whether a matching channel of the record being walked needs its blocks.
+    walk: bool,
     /// Per channel of the record being walked: its held covered blocks.
     pending: Vec<Pending>,
     /// Device of the record being walked.
@@ -1064,45 +1070,43 @@ impl StreamAcc<'_, '_> {
         }
     }
 
-    /// Merges the summarised channels of the current record whose whole span lies in the
-    /// range and in one window, as the plan merges such a run of blocks (a subtotal
-    /// from empty, then into the window). `Ok(Some(walk))`: whether channels remain
-    /// that need the record walked; `Ok(None)`: segments overlap, plan instead.
-    fn take_summary(&mut self, sum: &[super::index::ChannelSummary]) -> Result<Option<bool>> {
+    /// One summarised channel of the current record: merged when its whole span lies in
+    /// the range and in one window, as the plan merges such a run of blocks (a subtotal
+    /// from empty, then into the window); otherwise `walk` is set. Overlapping segments
+    /// set `failed` to fall back to the plan; a merge error is kept in `failed`.
+    fn take_summary(&mut self, name: &str, merged: Option<super::index::Merged>) -> Result<()> {
         let q = self.q;
         let win = |t: i64| {
             q.every
                 .map_or(i64::MIN, |e| t.div_euclid(e).saturating_mul(e))
         };
-        let mut walk = false;
-        for cs in sum {
-            if !q.channel_matches(&cs.name) {
-                continue;
-            }
-            let Some(m) = &cs.merged else {
-                walk = true;
-                continue;
-            };
-            if !q.range.overlaps(m.ts_min, m.ts_max) {
-                self.done.push(cs.name.clone());
-                continue;
-            }
-            if !q.range.covers(m.ts_min, m.ts_max) || win(m.ts_min) != win(m.ts_max) {
-                walk = true;
-                continue;
-            }
-            let slot = self.slot(&cs.name);
-            let (reach, from) = self.reach[slot];
-            if from != self.seg && from != usize::MAX && m.ts_min <= reach {
-                return Ok(None);
-            }
-            self.reach[slot] = (m.ts_max, self.seg);
-            let w = self.windows[slot].get(win(m.ts_min), || WinAcc::new(m.vtype, false));
-            w.stats.merge(&m.stats)?;
-            self.from_footer += m.blocks as usize;
-            self.done.push(cs.name.clone());
+        let Some(m) = merged else {
+            self.walk = true;
+            return Ok(());
+        };
+        if !q.range.overlaps(m.ts_min, m.ts_max) {
+            self.done.push(name.to_owned());
+            return Ok(());
         }
-        Ok(Some(walk))
+        if !q.range.covers(m.ts_min, m.ts_max) || win(m.ts_min) != win(m.ts_max) {
+            self.walk = true;
+            return Ok(());
+        }
+        let slot = self.slot(name);
+        let (reach, from) = self.reach[slot];
+        if from != self.seg && from != usize::MAX && m.ts_min <= reach {
+            self.failed = Some(Failed::Fallback);
+            return Err(Error::invalid_input("overlapping segments"));
+        }
+        self.reach[slot] = (m.ts_max, self.seg);
+        let w = self.windows[slot].get(win(m.ts_min), || WinAcc::new(m.vtype, false));
+        if let Err(e) = w.stats.merge(&m.stats) {
+            self.failed = Some(Failed::Sink(e));
+            return Err(Error::invalid_input("aggregate stopped"));
+        }
+        self.from_footer += m.blocks as usize;
+        self.done.push(name.to_owned());
+        Ok(())
     }
 }
 
