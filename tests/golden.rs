@@ -421,3 +421,114 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// `tests/data/archive-v2-summaries/`: [`write_summary_archive`]'s rows, packed with
+/// 16-row blocks so every channel of every device has several blocks in its segment and
+/// every index record carries a summary (archive.md §9.2, record encodings 2 and 3).
+const PUMPS: [&str; 2] = ["pump-1", "pump-2"];
+
+fn write_summary_archive(dir: &std::path::Path) {
+    use iotarc::archive::{Origin, PackOptions, PackValue, Packer, PartitionUnit};
+    let opts = PackOptions {
+        partition: PartitionUnit::Day,
+        writer: WriterOptions {
+            target_rows: 16,
+            ..Default::default()
+        },
+        ..PackOptions::default()
+    };
+    let mut p = Packer::open(dir, opts).unwrap();
+    for (d, name) in PUMPS.iter().enumerate() {
+        for i in 0..100i64 {
+            let ts = MAR1 + i * 60_000_000;
+            let o = Origin {
+                input: 0,
+                line: i as u64 + 2,
+            };
+            let temp = 10.0 + (i % 20) as f64 * 0.25 + d as f64;
+            p.push(name, "temp", ts, PackValue::F64(temp), o);
+            p.push(name, "count", ts, PackValue::I64(i * 3 - 50), o);
+            let state = ["on", "off", "idle"][i as usize % 3];
+            p.push(name, "state", ts, PackValue::Str(state.into()), o);
+        }
+    }
+    p.commit(0).unwrap();
+}
+
+#[test]
+fn archive_index_summaries_read_and_answer_exactly() {
+    use iotarc::archive::index::merge_channel;
+    use iotarc::archive::{Agg, Archive};
+    let dir = golden_path("archive-v2-summaries", "");
+    let a = Archive::open(&dir).unwrap();
+    let ix = a.index().expect("the golden archive has an index");
+    let m = a.manifest();
+    assert_eq!(m.segments.len(), 1);
+    let e = &m.segments[0];
+    let g = ix.group(e).unwrap().unwrap();
+    for i in 0..e.devices.len() {
+        let part = g.part(i).unwrap().footer;
+        let sum = g.summary(i).unwrap().expect("every record has a summary");
+        assert_eq!(sum.len(), 3);
+        for (ch, cs) in sum.iter().enumerate() {
+            assert_eq!(cs.name, part.channels[ch]);
+            let m = cs.merged.as_ref().expect("several blocks per channel");
+            assert!(m.blocks >= 5, "{}: {} blocks", cs.name, m.blocks);
+            assert_eq!(
+                Some(m),
+                merge_channel(&part.blocks, ch as u32).unwrap().as_ref()
+            );
+        }
+    }
+    // The stored summaries equal those computed from the segment's own footer.
+    let seg = a.open_segment(e).unwrap();
+    assert!(ix.check_segment(e, &seg).unwrap());
+    let (rows, st) = a
+        .query()
+        .aggregates(&[
+            Agg::Count,
+            Agg::Min,
+            Agg::Max,
+            Agg::Sum,
+            Agg::First,
+            Agg::Last,
+        ])
+        .run_aggregate()
+        .unwrap();
+    assert_eq!((st.blocks_decoded, st.segments_opened), (0, 0));
+    let got: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let v: Vec<String> = r
+                .values
+                .iter()
+                .map(|v| format!("{}", v.as_ref().map_or("-".into(), |v| format!("{v:?}"))))
+                .collect();
+            format!("{} {} {}", r.device, r.channel, v.join(" "))
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "pump-1 count I64(100) I64(-50) I64(247) I64(9850) I64(-50) I64(247)",
+            "pump-1 state I64(100) Str(\"idle\") Str(\"on\") - Str(\"on\") Str(\"on\")",
+            "pump-1 temp I64(100) F64(10.0) F64(14.75) F64(1237.5) F64(10.0) F64(14.75)",
+            "pump-2 count I64(100) I64(-50) I64(247) I64(9850) I64(-50) I64(247)",
+            "pump-2 state I64(100) Str(\"idle\") Str(\"on\") - Str(\"on\") Str(\"on\")",
+            "pump-2 temp I64(100) F64(11.0) F64(15.75) F64(1337.5) F64(11.0) F64(15.75)",
+        ]
+    );
+}
+
+#[test]
+#[ignore = "writes the golden archive; run by hand only when adding a new version's files"]
+fn regenerate_summary_archive() {
+    let dir = golden_path("archive-v2-summaries", "");
+    assert!(
+        !dir.exists(),
+        "{} exists; committed golden files are never rewritten",
+        dir.display()
+    );
+    write_summary_archive(&dir);
+    let _ = std::fs::remove_file(dir.join("LOCK"));
+}
