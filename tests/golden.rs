@@ -502,7 +502,7 @@ fn archive_index_summaries_read_and_answer_exactly() {
             let v: Vec<String> = r
                 .values
                 .iter()
-                .map(|v| format!("{}", v.as_ref().map_or("-".into(), |v| format!("{v:?}"))))
+                .map(|v| v.as_ref().map_or("-".into(), |v| format!("{v:?}")))
                 .collect();
             format!("{} {} {}", r.device, r.channel, v.join(" "))
         })
