@@ -435,9 +435,15 @@ fn wide_csv_jsonl_and_line_protocol_inputs() {
         jl.to_str().unwrap(),
         "-o",
         arch.to_str().unwrap(),
-        "-q",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // The summary accounts for every cell: 3 values and 2 missing cells read, 3 written.
+    let err = stderr(&o);
+    assert!(
+        err.contains("read 3 lines (3 values, 2 empty cells)"),
+        "{err}"
+    );
+    assert!(err.contains("wrote 3 values"), "{err}");
     let o = run(&[
         "pack",
         lp.to_str().unwrap(),

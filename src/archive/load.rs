@@ -42,8 +42,11 @@ pub struct LoadReport {
     pub bytes_in: u64,
     /// Data lines read (comment and blank lines excluded).
     pub lines: u64,
-    /// Values parsed (a wide line holds several).
+    /// Values parsed (a wide line holds several), missing cells not included.
     pub values: u64,
+    /// Cells that were empty, `NA` or `null`: missing values, stored as absent (never as
+    /// a zero), counted so that read = written + rejected + duplicates adds up.
+    pub missing: u64,
     /// Rejected lines and values, in total.
     pub rejected: u64,
     /// Packer counts (values written, duplicates, segments, bytes).
@@ -138,6 +141,7 @@ pub fn load(
     producer_result?;
     report.lines = counts.lines;
     report.values = counts.values;
+    report.missing = counts.missing;
     report.rejected = counts.rejected;
     report.pack = packer.commit(report.bytes_in)?;
     report.elapsed = start.elapsed();
@@ -148,6 +152,7 @@ pub fn load(
 struct Counts {
     lines: u64,
     values: u64,
+    missing: u64,
     rejected: u64,
 }
 
@@ -265,7 +270,9 @@ fn consume(
                 }
             }
             push_batch(&mut packer, b, ii);
-            counts.values += b.rows.len() as u64;
+            let missing = b.rows.iter().filter(|r| r.value == Val::Missing).count() as u64;
+            counts.values += b.rows.len() as u64 - missing;
+            counts.missing += missing;
             // The reader may have finished: then the slot is simply dropped.
             let _ = free_tx.send(slot);
             if packer.should_flush() {

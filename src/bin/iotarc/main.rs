@@ -395,9 +395,10 @@ fn pack(a: PackArgs) -> Result<ExitCode> {
     if !a.quiet {
         let secs = report.elapsed.as_secs_f64();
         eprintln!(
-            "read {} lines ({} values) from {} input(s), {} in {:.2} s ({:.0} MB/s)",
+            "read {} lines ({} values, {} empty cells) from {} input(s), {} in {:.2} s ({:.0} MB/s)",
             report.lines,
             report.values,
+            report.missing,
             report.inputs,
             human(report.bytes_in),
             secs,
