@@ -412,3 +412,45 @@ fn records_of_several_blocks_carry_the_summary_of_their_part() {
     let (code, out, err) = iotarc(&["verify", arch.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// A summary that disagrees with its part but carries a valid checksum (what a buggy
+/// writer would leave): verify recomputes summaries from the segment and reports it.
+#[test]
+fn verify_reports_a_summary_that_disagrees_with_its_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let arch = dir.path().join("a");
+    pack(&arch, 0, 1);
+    let a = arch.to_str().unwrap();
+    assert_eq!(iotarc(&["verify", a]).0, 0);
+    let m = Archive::open(&arch).unwrap().manifest().clone();
+    let [off, _] = m.segments[0].index.unwrap();
+    let file = index_files(&arch).remove(0);
+    let mut b = fs::read(&file).unwrap();
+    // Group: 32 bytes of u64s, u32 device count, the record ends, u64 check; record 0
+    // follows and ends at ends[0].
+    let g = off as usize;
+    let n = u32::from_le_bytes(b[g + 32..g + 36].try_into().unwrap()) as usize;
+    let end0 = u32::from_le_bytes(b[g + 36..g + 40].try_into().unwrap()) as usize;
+    let rec = g + 36 + 4 * n + 8;
+    assert!(matches!(b[rec], 2 | 3), "record 0 has a summary");
+    // Record: encoding, varint summary length, summary. The summary's last byte is the
+    // last byte of its last entry's statistics (a low bit of an f64 sum's tail).
+    let (mut len, mut shift, mut p) = (0usize, 0, rec + 1);
+    loop {
+        let x = b[p];
+        p += 1;
+        len |= ((x & 0x7f) as usize) << shift;
+        shift += 7;
+        if x < 0x80 {
+            break;
+        }
+    }
+    b[p + len - 1] ^= 1;
+    let body_end = rec + end0 - 8;
+    let sum = xxhash_rust::xxh3::xxh3_64(&b[rec..body_end]);
+    b[body_end..body_end + 8].copy_from_slice(&sum.to_le_bytes());
+    fs::write(&file, &b).unwrap();
+    let (code, _, err) = iotarc(&["verify", a]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("differs from the segment's footer"), "{err}");
+}
