@@ -10,6 +10,9 @@ use iotarc::format::header;
 use iotarc::*;
 use std::path::PathBuf;
 
+mod common;
+use common::*;
+
 /// One device's rows as they were given to the writer.
 struct GoldenDevice {
     name: &'static str,
@@ -407,19 +410,6 @@ fn archive_manifest_v1_is_rewritten_as_v2_by_a_commit() {
         );
     }
     assert_eq!(m.segments[2].devices.to_vec(), ["boiler-3"]);
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), dst).unwrap();
-        }
-    }
 }
 
 /// `tests/data/archive-v2-summaries/`: [`write_summary_archive`]'s rows, packed with

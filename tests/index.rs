@@ -13,13 +13,9 @@ use iotarc::stream::{PointBatch, StreamOptions, StreamWriter};
 use iotarc::{ErrorKind, Value, WriterOptions};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-const SEC: i64 = 1_000_000;
-const HOUR: i64 = 3600 * SEC;
-const DAY: i64 = 24 * HOUR;
-/// 2023-11-14T00:00:00Z.
-const DAY0: i64 = 1_699_920_000_000_000;
+mod common;
+use common::*;
 
 const AGGS: [Agg; 8] = [
     Agg::Count,
@@ -108,19 +104,6 @@ fn query_without_index_stats(
     let (rows, st) = query(copy.path(), from, to, every);
     assert_eq!(st.segments_from_index, 0);
     (rows, st)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        let dst = to.join(e.file_name());
-        if p.is_dir() {
-            copy_dir(&p, &dst);
-        } else {
-            fs::copy(&p, &dst).unwrap();
-        }
-    }
 }
 
 fn ranges() -> Vec<(i64, i64, Option<i64>)> {
@@ -235,15 +218,8 @@ fn every_flipped_byte_of_the_index_is_detected_or_harmless() {
 }
 
 fn iotarc(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_iotarc"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = run(args);
+    (out.status.code().unwrap_or(-1), stdout(&out), stderr(&out))
 }
 
 #[test]

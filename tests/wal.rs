@@ -16,6 +16,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+mod common;
+use common::*;
+
 // ---------------------------------------------------------------------------------------
 // PointBatch
 
@@ -302,14 +305,6 @@ fn record_spans(bytes: &[u8]) -> Vec<(usize, usize)> {
     }
     assert_eq!(pos, bytes.len());
     spans
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        fs::copy(e.path(), to.join(e.file_name())).unwrap();
-    }
 }
 
 fn is_corrupt_at(e: &Error, path: &Path) -> Option<u64> {

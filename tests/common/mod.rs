@@ -1,0 +1,78 @@
+//! Helpers shared by the integration tests: the time constants their corpora use, a
+//! deterministic PRNG, running the real binary, and copying an archive directory.
+//! Each test crate uses a subset.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+pub const SEC: i64 = 1_000_000;
+pub const HOUR: i64 = 3600 * SEC;
+pub const DAY: i64 = 24 * HOUR;
+/// 2023-11-14T00:00:00Z.
+pub const DAY0: i64 = 1_699_920_000_000_000;
+
+/// splitmix64: a small deterministic PRNG, so a failing trial reproduces from its seed.
+#[derive(Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    /// A finite f64 with an arbitrary bit pattern (subnormals, -0.0, extremes).
+    pub fn f64(&mut self) -> f64 {
+        loop {
+            let x = f64::from_bits(self.next());
+            if x.is_finite() {
+                return x;
+            }
+        }
+    }
+}
+
+/// The `iotarc` binary built for these tests.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_iotarc"))
+}
+
+/// Runs `iotarc ARGS...` to completion.
+pub fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run iotarc")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Copies the directory tree `from` to `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
