@@ -330,15 +330,7 @@ impl State {
             Value::Bool(_) => Kind::Bool,
             Value::Str(_) => Kind::Str,
         };
-        let (d, c) = (dev as usize, ch as usize);
-        if self.kinds.len() <= d {
-            self.kinds.resize_with(d + 1, Vec::new);
-        }
-        let row = &mut self.kinds[d];
-        if row.len() <= c {
-            row.resize(c + 1, None);
-        }
-        let slot = row[c].get_or_insert(new);
+        let slot = self.kind_slot(dev, ch).get_or_insert(new);
         let name = |k: Kind| match k {
             Kind::Int { .. } => ValueType::I64.name(),
             Kind::Float => ValueType::F64.name(),
@@ -433,8 +425,8 @@ impl State {
 }
 
 impl State {
-    /// Records a type already in the archive (integers and floats together are floats).
-    fn seed_kind(&mut self, dev: u32, ch: u32, kind: Kind) {
+    /// The type recorded for (`dev`, `ch`), growing the table to hold it.
+    fn kind_slot(&mut self, dev: u32, ch: u32) -> &mut Option<Kind> {
         let (d, c) = (dev as usize, ch as usize);
         if self.kinds.len() <= d {
             self.kinds.resize_with(d + 1, Vec::new);
@@ -443,7 +435,13 @@ impl State {
         if row.len() <= c {
             row.resize(c + 1, None);
         }
-        row[c] = match (row[c], kind) {
+        &mut row[c]
+    }
+
+    /// Records a type already in the archive (integers and floats together are floats).
+    fn seed_kind(&mut self, dev: u32, ch: u32, kind: Kind) {
+        let slot = self.kind_slot(dev, ch);
+        *slot = match (*slot, kind) {
             (None, k) => Some(k),
             (Some(Kind::Int { big: a }), Kind::Int { big: b }) => Some(Kind::Int { big: a || b }),
             (Some(Kind::Int { big }), Kind::Float) | (Some(Kind::Float), Kind::Int { big }) => {
