@@ -395,12 +395,12 @@ impl<'a> Query<'a> {
     /// Plans against `m`. With an `index`, segments may be planned from its groups
     /// and opened only when a block is decoded, so a caller must be able to restart
     /// after a compaction removes one (aggregates can; raw output already sent cannot).
-    fn plan_on(&self, m: &Manifest, index: Option<&Index>) -> Result<Plan> {
+    fn plan_on(&self, m: &Manifest, index: Option<&Index>, sel: Selection) -> Result<Plan> {
         let Selection {
             kept,
             matched,
             mut stats,
-        } = self.select(m);
+        } = sel;
         // Segments whose matched devices all have INDEX records are planned from those
         // records without opening a file (archive.md §9); the others are opened.
         let mut parts: Vec<Option<Vec<(String, Segment)>>> =
@@ -544,7 +544,7 @@ impl<'a> Query<'a> {
         let start = Instant::now();
         // Raw output goes out as it is read and cannot be restarted, so every segment
         // is opened (and held open) while planning.
-        let mut plan = self.on_snapshot(|m, _| self.plan_on(m, None))?;
+        let mut plan = self.on_snapshot(|m, _| self.plan_on(m, None, self.select(m)))?;
         let mut blocks = Vec::new();
         let by_device = std::mem::take(&mut plan.by_device);
         let channels = std::mem::take(&mut plan.channels);
@@ -666,12 +666,14 @@ impl<'a> Query<'a> {
         &self,
         m: &Manifest,
         ix: &Index,
+        sel: &Selection,
     ) -> Result<Option<(Vec<Series3>, QueryStats)>> {
         let Selection {
             kept,
             matched,
-            mut stats,
-        } = self.select(m);
+            stats,
+        } = sel;
+        let mut stats = stats.clone();
         let seg = |k: usize| &m.segments[kept[k]];
         if (0..kept.len()).any(|k| seg(k).index.is_none()) {
             return Ok(None);
@@ -742,7 +744,7 @@ impl<'a> Query<'a> {
         }
         let devices: BTreeSet<&str> = kept
             .iter()
-            .zip(&matched)
+            .zip(matched)
             .flat_map(|(&i, ds)| ds.iter().map(move |&d| m.segments[i].devices[d].as_str()))
             .collect();
         stats.devices_matched = devices.len();
@@ -793,14 +795,16 @@ impl<'a> Query<'a> {
         index: Option<&Index>,
     ) -> Result<(Vec<Series3>, QueryStats)> {
         let need_values = self.aggs.iter().any(|a| matches!(a, Agg::Percentile(_)));
+        // Selected once: a walk that gives up hands the same selection to the plan.
+        let sel = self.select(m);
         if let Some(ix) = index.filter(|ix| m.index.as_deref() == Some(ix.name())) {
             if !need_values {
-                if let Some(done) = self.aggregate_streaming(m, ix)? {
+                if let Some(done) = self.aggregate_streaming(m, ix, &sel)? {
                     return Ok(done);
                 }
             }
         }
-        let mut plan = self.plan_on(m, index)?;
+        let mut plan = self.plan_on(m, index, sel)?;
         let mut series = Vec::new();
         let win = |t: i64| {
             self.every
