@@ -30,6 +30,12 @@ struct Model {
 }
 
 impl Model {
+    /// Adds a point to batch `b` and records it.
+    fn put(&mut self, b: &mut PointBatch, d: &str, c: &str, ts: i64, v: Value) {
+        b.push(d, c, ts, v.clone());
+        self.add(d, c, ts, v);
+    }
+
     fn add(&mut self, d: &str, c: &str, ts: i64, v: Value) {
         self.copies
             .entry((d.to_owned(), c.to_owned(), ts))
@@ -255,12 +261,6 @@ fn write_ok(w: &StreamWriter, b: PointBatch) -> u64 {
     n as u64
 }
 
-/// Pushes one point to both the batch and the model.
-fn push(b: &mut PointBatch, m: &mut Model, d: &str, c: &str, ts: i64, v: Value) {
-    b.push(d, c, ts, v.clone());
-    m.add(d, c, ts, v);
-}
-
 const DEVICES: [&str; 3] = ["dev-a", "dev-b", "dev-c"];
 
 /// A value for channel `c`: integers for "i", quarters for "f" (so every sum is exact).
@@ -290,11 +290,11 @@ fn dedup_rounds(w: &StreamWriter, model: &mut Model, rng: &mut Rng) {
             for (di, d) in DEVICES.iter().enumerate() {
                 for c in ["i", "f"] {
                     let ts = t0 + k * SEC + di as i64;
-                    push(&mut b, model, d, c, ts, value(rng, c));
+                    model.put(&mut b, d, c, ts, value(rng, c));
                     sent.push((di, c, ts));
                     if rng.chance(5) {
                         // A retry inside the same batch.
-                        push(&mut b, model, d, c, ts, value(rng, c));
+                        model.put(&mut b, d, c, ts, value(rng, c));
                     }
                 }
             }
@@ -308,7 +308,7 @@ fn dedup_rounds(w: &StreamWriter, model: &mut Model, rng: &mut Rng) {
             } else {
                 sent[rng.below(sent.len() as u64) as usize]
             };
-            push(&mut b, model, DEVICES[di], c, ts, value(rng, c));
+            model.put(&mut b, DEVICES[di], c, ts, value(rng, c));
         }
         write_ok(w, b);
         if flush {
@@ -403,14 +403,7 @@ fn late_data_goes_to_its_partition() {
     let today = DAY0 + 10 * HOUR;
     let mut b = PointBatch::default();
     for k in 0..3600 {
-        push(
-            &mut b,
-            &mut model,
-            "pump",
-            "t",
-            today + k * SEC,
-            Value::F64(k as f64),
-        );
+        model.put(&mut b, "pump", "t", today + k * SEC, Value::F64(k as f64));
     }
     write_ok(&w, b);
     w.flush().unwrap();
@@ -418,9 +411,8 @@ fn late_data_goes_to_its_partition() {
     for (n, &base) in lates.iter().enumerate() {
         let mut b = PointBatch::default();
         for k in 0..100 {
-            push(
+            model.put(
                 &mut b,
-                &mut model,
                 "pump",
                 "t",
                 base + k * SEC,
@@ -428,14 +420,7 @@ fn late_data_goes_to_its_partition() {
             );
         }
         // A late retry of a point of today as well.
-        push(
-            &mut b,
-            &mut model,
-            "pump",
-            "t",
-            today + 5 * SEC,
-            Value::F64(1e9),
-        );
+        model.put(&mut b, "pump", "t", today + 5 * SEC, Value::F64(1e9));
         write_ok(&w, b);
     }
     // Late windows are closed already: the sealer picks them up without a flush (only
@@ -490,22 +475,8 @@ fn footer_shortcut_with_overlapping_late_segment() {
         let mut b = PointBatch::default();
         for s in 0..86_400i64 {
             let v = ((s % 600) - 300) as f64 / 2.0;
-            push(
-                &mut b,
-                &mut model,
-                "boiler",
-                "temp",
-                DAY0 + s * SEC,
-                Value::F64(v),
-            );
-            push(
-                &mut b,
-                &mut model,
-                "boiler",
-                "n",
-                DAY0 + s * SEC,
-                Value::I64(s % 97),
-            );
+            model.put(&mut b, "boiler", "temp", DAY0 + s * SEC, Value::F64(v));
+            model.put(&mut b, "boiler", "n", DAY0 + s * SEC, Value::I64(s % 97));
         }
         write_ok(&w, b);
         w.flush().unwrap();
@@ -519,25 +490,10 @@ fn footer_shortcut_with_overlapping_late_segment() {
             } else {
                 -((s % 7) as f64)
             };
-            push(
+            model.put(&mut b, "boiler", "temp", DAY0 + s * SEC, Value::F64(v));
+            model.put(&mut b, "boiler", "n", DAY0 + s * SEC, Value::I64(-s));
+            model.put(
                 &mut b,
-                &mut model,
-                "boiler",
-                "temp",
-                DAY0 + s * SEC,
-                Value::F64(v),
-            );
-            push(
-                &mut b,
-                &mut model,
-                "boiler",
-                "n",
-                DAY0 + s * SEC,
-                Value::I64(-s),
-            );
-            push(
-                &mut b,
-                &mut model,
                 "boiler",
                 "temp",
                 DAY0 + s * SEC + 500_000,
@@ -577,9 +533,8 @@ fn replay_after_drop() {
         let mut b = PointBatch::default();
         for k in 0..500 {
             let ts = DAY0 + (batch * 500 + k) * SEC;
-            push(
+            model.put(
                 &mut b,
-                &mut model,
                 DEVICES[k as usize % 3],
                 "i",
                 ts,
@@ -627,17 +582,9 @@ fn replay_skips_sealed_points() {
         // Record 1: a@h, b@h+3h. Record 2: c@h+1h.
         let mut b = PointBatch::default();
         for k in 0..10 {
-            push(
+            model.put(&mut b, "a", "i", h + k * SEC, value(&mut rng, "i"));
+            model.put(
                 &mut b,
-                &mut model,
-                "a",
-                "i",
-                h + k * SEC,
-                value(&mut rng, "i"),
-            );
-            push(
-                &mut b,
-                &mut model,
                 "b",
                 "i",
                 h + 3 * HOUR + k * SEC,
@@ -647,14 +594,7 @@ fn replay_skips_sealed_points() {
         write_ok(&w, b);
         let mut b = PointBatch::default();
         for k in 0..10 {
-            push(
-                &mut b,
-                &mut model,
-                "c",
-                "i",
-                h + HOUR + k * SEC,
-                value(&mut rng, "i"),
-            );
+            model.put(&mut b, "c", "i", h + HOUR + k * SEC, value(&mut rng, "i"));
         }
         write_ok(&w, b);
         // The watermark (h+2h) closes the windows of a and c; b@h+3h stays (with the b
@@ -708,7 +648,7 @@ fn replay_across_rotated_wal_files() {
             // later records stay in the WAL.
             let ts = DAY0 + (cycle * 200 + k) * 60 * SEC;
             for d in DEVICES {
-                push(&mut b, &mut model, d, "i", ts, value(&mut rng, "i"));
+                model.put(&mut b, d, "i", ts, value(&mut rng, "i"));
             }
             write_ok(&w, b);
         }
@@ -781,9 +721,8 @@ fn type_conflict_is_refused_up_front() {
     let mut model = Model::default();
     let mut b = PointBatch::default();
     for k in 0..10 {
-        push(
+        model.put(
             &mut b,
-            &mut model,
             "d",
             "temp",
             DAY0 + k * SEC,
@@ -792,18 +731,10 @@ fn type_conflict_is_refused_up_front() {
     }
     write_ok(&w, b);
     let mut b = PointBatch::default();
-    push(
-        &mut b,
-        &mut model,
-        "d",
-        "temp",
-        DAY0 + 20 * SEC,
-        Value::F64(1.5),
-    );
+    model.put(&mut b, "d", "temp", DAY0 + 20 * SEC, Value::F64(1.5));
     b.push("d", "temp", DAY0 + 21 * SEC, Value::Str("hot".into()));
-    push(
+    model.put(
         &mut b,
-        &mut model,
         "d",
         "state",
         DAY0 + 21 * SEC,
@@ -811,14 +742,7 @@ fn type_conflict_is_refused_up_front() {
     );
     b.push("d", "temp", DAY0 + 22 * SEC, Value::Bool(true));
     // An integer that is exactly an f64 is fine in a float channel.
-    push(
-        &mut b,
-        &mut model,
-        "d",
-        "temp",
-        DAY0 + 23 * SEC,
-        Value::I64(7),
-    );
+    model.put(&mut b, "d", "temp", DAY0 + 23 * SEC, Value::I64(7));
     let ack = w.write(b).unwrap();
     let idx: Vec<usize> = ack.rejected.iter().map(|r| r.0).collect();
     assert_eq!(idx, [1, 3], "{:?}", ack.rejected);
@@ -912,15 +836,8 @@ fn big_integers_stay_exact_after_restart() {
     let (w, _) = StreamWriter::open(&dir, quiet_opts(Dedup::Last)).unwrap();
     let mut model = Model::default();
     let mut b = PointBatch::default();
-    push(&mut b, &mut model, "d", "n", DAY0, Value::I64(big));
-    push(
-        &mut b,
-        &mut model,
-        "d",
-        "n",
-        DAY0 + 2 * SEC,
-        Value::I64(big + 2),
-    );
+    model.put(&mut b, "d", "n", DAY0, Value::I64(big));
+    model.put(&mut b, "d", "n", DAY0 + 2 * SEC, Value::I64(big + 2));
     write_ok(&w, b);
     // Within the session: refused.
     let mut b = PointBatch::default();
@@ -981,13 +898,13 @@ fn int_to_float_widening_across_seals() {
         let (w, _) = StreamWriter::open(&dir, quiet_opts(Dedup::Last)).unwrap();
         let mut model = Model::default();
         let mut b = PointBatch::default();
-        push(&mut b, &mut model, "d", "x", DAY0, Value::I64(5));
-        push(&mut b, &mut model, "d", "x", DAY0 + 2 * SEC, Value::I64(6));
+        model.put(&mut b, "d", "x", DAY0, Value::I64(5));
+        model.put(&mut b, "d", "x", DAY0 + 2 * SEC, Value::I64(6));
         write_ok(&w, b);
         w.flush().unwrap();
         let mut b = PointBatch::default();
         let ts = if overlap { DAY0 + SEC } else { DAY0 + 3 * SEC };
-        push(&mut b, &mut model, "d", "x", ts, Value::F64(1.5));
+        model.put(&mut b, "d", "x", ts, Value::F64(1.5));
         write_ok(&w, b);
         let stats = w.close().unwrap();
         assert_eq!(stats.lost, 0, "{:?}", stats.problems);
