@@ -586,7 +586,7 @@ fn print_summary() {
         out.clear();
         enc_vals(&p.vals, &opts, &mut out);
         let vb = out.len();
-        let (bytes, _) = block::encode(0, &p.ts, &[(0, as_column(&p.vals))], &opts);
+        let (bytes, _, _) = block::encode(0, &p.ts, &[(0, as_column(&p.vals))], &opts);
         eprintln!(
             "{:<28} {:>10} {:>10} {:>12.3} {:>12}",
             format!("{}+{}", p.ts_name, p.name),
@@ -695,7 +695,7 @@ fn bench_points<M: Measurement>(c: &mut Criterion<M>) {
             })
         });
 
-        let (bytes, meta) = block::encode(0, &p.ts, &[(0, as_column(&p.vals))], &opts);
+        let (bytes, meta, _) = block::encode(0, &p.ts, &[(0, as_column(&p.vals))], &opts);
         let mut ts = Vec::with_capacity(N);
         let mut col = ColumnBuf::default();
         // Sanity check once, outside timing.

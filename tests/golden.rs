@@ -2,9 +2,10 @@
 //! every later reader must still decode to exactly the same points.
 //!
 //! `tests/data/v1/basic.seg` was written once by [`regenerate_golden`] from
-//! [`golden_contents`]. It is never rewritten: if a change to the reader makes
-//! `v1_basic_decodes_exactly` fail, the change broke compatibility with existing files.
-//! See `tests/data/README.md`.
+//! [`golden_contents`] when the writer wrote format version 1; `v2/basic.seg` (the same
+//! points) and `v2/split.seg` ([`split_contents`]) when it wrote version 2. They are never
+//! rewritten: if a change to the reader makes one of the `*_decodes_exactly` tests fail,
+//! the change broke compatibility with existing files. See `tests/data/README.md`.
 
 use iotarc::format::header;
 use iotarc::*;
@@ -131,6 +132,70 @@ fn golden_contents() -> Vec<GoldenDevice> {
     vec![boiler, edge]
 }
 
+/// The points stored in `tests/data/v2/split.seg`: high-entropy data for which the
+/// version 2 codecs win (the f64 `SPLIT` codec and the IntStream `SPLIT` kinds), with
+/// special values among the random floats. Deterministic, and like [`golden_contents`]
+/// it must keep describing exactly what the committed file holds.
+fn split_contents() -> Vec<GoldenDevice> {
+    let n = 600usize;
+    let mut r = Rng(0x5eed_0002);
+    let t0 = 1_750_000_000_000_000i64;
+    // Jitter of up to 0.2 s on a 1 s grid: timestamp deltas span three byte planes.
+    let ts: Vec<i64> = (0..n as i64)
+        .map(|i| t0 + i * 1_000_000 + r.below(200_000) as i64)
+        .collect();
+    // Vibration amplitudes, as tools/gen makes them: every mantissa bit random.
+    let accel: Vec<f64> = (0..n)
+        .map(|i| {
+            let base = if i % 400 < 250 { 0.35 } else { 0.03 };
+            let normal =
+                (r.unit() + r.unit() + r.unit() + r.unit() - 2.0) * 1.732_050_807_568_877_2;
+            (base * (1.0 + 0.15 * normal)).abs() + 1e-4 * r.unit()
+        })
+        .collect();
+    // Both signs and every special value, among random floats.
+    let specials = [
+        f64::from_bits(NAN_PAYLOAD),
+        f64::from_bits(NEG_SNAN),
+        -0.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::from_bits(1),
+        f64::MAX,
+        f64::MIN_POSITIVE,
+    ];
+    let swing: Vec<f64> = (0..n)
+        .map(|i| {
+            if i % 70 == 17 {
+                specials[(i / 70) % specials.len()]
+            } else {
+                (r.unit() - 0.5) * 20.0
+            }
+        })
+        .collect();
+    // A slow count in the high bits over 32 random low bits; and i64 extremes.
+    let adc: Vec<i64> = (0..n as i64)
+        .map(|i| ((i / 100) << 32) | (r.next() >> 32) as i64)
+        .collect();
+    let wide: Vec<i64> = (0..n)
+        .map(|i| match i % 200 {
+            3 => i64::MIN,
+            4 => i64::MAX,
+            _ => r.next() as i64 >> 20,
+        })
+        .collect();
+    vec![GoldenDevice {
+        name: "shaker-1",
+        ts,
+        columns: vec![
+            ("accel", Column::dense(Values::F64(accel))),
+            ("swing", Column::dense(Values::F64(swing))),
+            ("adc", Column::dense(Values::I64(adc))),
+            ("wide", Column::dense(Values::I64(wide))),
+        ],
+    }]
+}
+
 fn golden_path(version: &str, name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
@@ -169,14 +234,22 @@ fn present_ts(ts: &[i64], col: &Column) -> Vec<i64> {
     }
 }
 
-#[test]
-fn v1_basic_decodes_exactly() {
-    let path = golden_path("v1", "basic.seg");
+/// Checks that the golden file `version/name` decodes to exactly `want`: every block,
+/// every series bit for bit, and footer aggregates equal to exact ones.
+fn check_golden(version: u16, name: &str, want: &[GoldenDevice]) -> Segment {
+    let path = golden_path(&format!("v{version}"), name);
     let bytes = std::fs::read(&path).unwrap();
-    assert!(bytes.len() <= 4096, "golden file grew to {}", bytes.len());
-    assert_eq!(header::read_header(&bytes).unwrap(), 1, "not a v1 file");
+    assert!(
+        bytes.len() <= 48 << 10,
+        "golden file grew to {}",
+        bytes.len()
+    );
+    assert_eq!(
+        header::read_header(&bytes).unwrap(),
+        version,
+        "{name}: not a v{version} file"
+    );
 
-    let want = golden_contents();
     let seg = Segment::open(&path).unwrap();
     let names: Vec<&str> = want.iter().map(|d| d.name).collect();
     assert_eq!(seg.devices(), names.as_slice());
@@ -193,7 +266,7 @@ fn v1_basic_decodes_exactly() {
             block.column(ci, &mut buf).unwrap();
         }
     }
-    assert!(seg.footer().blocks.len() >= 4, "want several blocks");
+    assert!(seg.footer().blocks.len() >= 2, "want several blocks");
 
     for (dev, got_ts) in want.iter().zip(&ts_of) {
         assert_eq!(&dev.ts, got_ts, "{}: timestamps", dev.name);
@@ -215,28 +288,104 @@ fn v1_basic_decodes_exactly() {
             assert_eq!(agg.stats.last(), exact.last(), "{what}: last");
         }
     }
+    seg
 }
 
-/// Writes `tests/data/v1/basic.seg` from [`golden_contents`]. Run only when creating a
-/// golden file that does not exist yet (see `tests/data/README.md`); committed golden
+#[test]
+fn v1_basic_decodes_exactly() {
+    let seg = check_golden(1, "basic.seg", &golden_contents());
+    assert!(seg.footer().blocks.len() >= 4, "want several blocks");
+}
+
+#[test]
+fn v2_basic_decodes_exactly() {
+    let seg = check_golden(2, "basic.seg", &golden_contents());
+    assert!(seg.footer().blocks.len() >= 4, "want several blocks");
+}
+
+/// The f64 codec of each block's column `ch`.
+fn codecs_of(seg: &Segment, ch: &str) -> Vec<u8> {
+    let c = seg.channels().iter().position(|x| x == ch).unwrap() as u32;
+    let blocks = &seg.footer().blocks;
+    blocks
+        .iter()
+        .flat_map(|b| b.columns.iter().filter(|m| m.channel == c).map(|m| m.codec))
+        .collect()
+}
+
+#[test]
+fn v2_split_decodes_exactly() {
+    let seg = check_golden(2, "split.seg", &split_contents());
+    // The file pins the version 2 codecs, not just version 2 headers: the f64 codec
+    // SPLIT (5), whose payload starts with IntStream kind SPLIT (4), and a DELTA column
+    // whose IntStream (after its i64 `first`) is SPLIT_ZIGZAG (5).
+    assert!(codecs_of(&seg, "accel").contains(&iotarc::codec::float::SPLIT));
+    let bytes = std::fs::read(golden_path("v2", "split.seg")).unwrap();
+    let b = &seg.footer().blocks[0];
+    let chunk = |ch: &str| {
+        let c = seg.channels().iter().position(|x| x == ch).unwrap() as u32;
+        let m = b.columns.iter().find(|m| m.channel == c).unwrap();
+        &bytes[(b.offset + m.chunk_offset) as usize..]
+    };
+    // chunk: flags, codec, payload
+    assert_eq!(chunk("accel")[..3], [0, iotarc::codec::float::SPLIT, 4]);
+    assert_eq!(chunk("wide")[1], iotarc::codec::int::DELTA);
+    assert_eq!(chunk("wide")[10], 5);
+}
+
+/// A version 1 file may not use the codecs version 2 added: the same blocks under a
+/// version 1 header are corrupt, reported with the block, never decoded.
+#[test]
+fn v2_codecs_in_a_v1_file_are_corrupt() {
+    let mut bytes = std::fs::read(golden_path("v2", "split.seg")).unwrap();
+    bytes[8..10].copy_from_slice(&1u16.to_le_bytes());
+    let check = (xxhash_rust::xxh3::xxh3_64(&bytes[..12]) as u32).to_le_bytes();
+    bytes[12..16].copy_from_slice(&check);
+    let seg = Segment::from_bytes(bytes).unwrap();
+    let c = seg.channels().iter().position(|x| x == "accel").unwrap() as u32;
+    let b = seg.block(0).unwrap();
+    let ci = b
+        .meta()
+        .columns
+        .iter()
+        .position(|m| m.channel == c)
+        .unwrap();
+    let e = b.column(ci, &mut ColumnBuf::default()).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Corrupt { .. }), "{e}");
+    assert!(e.to_string().contains("f64 codec 5"), "{e}");
+}
+
+/// Writes the golden files of the writer's format version from [`golden_contents`] and
+/// [`split_contents`], skipping those that exist. Run only when creating golden files
+/// that do not exist yet (see `tests/data/README.md`); committed golden
 /// files are never rewritten.
 #[test]
 #[ignore = "writes the golden file; run by hand only when adding a new version's file"]
 fn regenerate_golden() {
-    let path = golden_path("v1", "basic.seg");
-    assert!(
-        !path.exists(),
-        "{} exists; committed golden files are never rewritten (delete it by hand only if \
-         it was never committed)",
-        path.display()
-    );
+    let version = format!("v{}", header::VERSION);
+    for (name, contents) in [
+        ("basic.seg", golden_contents()),
+        ("split.seg", split_contents()),
+    ] {
+        let path = golden_path(&version, name);
+        if path.exists() {
+            // Committed golden files are never rewritten (delete one by hand only if it
+            // was never committed).
+            eprintln!("{} exists; left as it is", path.display());
+            continue;
+        }
+        write_golden(&path, contents);
+    }
+}
+
+fn write_golden(path: &std::path::Path, contents: Vec<GoldenDevice>) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let opts = WriterOptions {
         target_rows: 512,
         ..Default::default()
     };
-    let mut w = SegmentWriter::create(&path, opts).unwrap();
-    for dev in golden_contents() {
+    let mut w = SegmentWriter::create(path, opts).unwrap();
+    for dev in contents {
         let cols: Vec<(&str, &Column)> = dev.columns.iter().map(|(n, c)| (*n, c)).collect();
         w.add(dev.name, &dev.ts, &cols).unwrap();
     }
@@ -247,7 +396,7 @@ fn regenerate_golden() {
         summary.bytes,
         summary.blocks
     );
-    let seg = Segment::open(&path).unwrap();
+    let seg = Segment::open(path).unwrap();
     for b in &seg.footer().blocks {
         let codecs: Vec<String> = b
             .columns

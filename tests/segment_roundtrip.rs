@@ -195,3 +195,37 @@ fn rows_of_blocks_without_the_channel_count_as_missing() {
         .unwrap();
     assert_eq!((part.stats.count, part.missing), (5, 3));
 }
+
+/// format.md §14: a writer stamps the lowest version whose codecs the file uses.
+#[test]
+fn header_version_is_the_lowest_the_blocks_need() {
+    let dir = tempfile::tempdir().unwrap();
+    let ts: Vec<i64> = (0..2000).map(|i| i * 1_000_000).collect();
+    let write = |name: &str, vals: Vec<f64>| {
+        let path = dir.path().join(name);
+        let mut w = SegmentWriter::create(&path, WriterOptions::default()).unwrap();
+        let col = Column::dense(Values::F64(vals.clone()));
+        w.add("d", &ts, &[("x", &col)]).unwrap();
+        w.finish().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let seg = Segment::open(&path).unwrap();
+        let mut s = Series::new(ValueType::F64);
+        seg.read_series("d", "x", TimeRange::ALL, &mut s).unwrap();
+        assert_eq!(f64_bits(&s.values), f64_bits(&Values::F64(vals)));
+        iotarc::format::header::read_header(&bytes).unwrap()
+    };
+    // Decimals need only version 1 codecs.
+    let decimals: Vec<f64> = (0..2000).map(|i| (i % 300) as f64 / 10.0).collect();
+    assert_eq!(write("v1.seg", decimals), 1);
+    // Noise in every mantissa bit is stored with the version 2 SPLIT codec.
+    let mut x = 9u64;
+    let noise: Vec<f64> = (0..2000)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            0.3 + (x >> 11) as f64 / (1u64 << 53) as f64 * 0.1
+        })
+        .collect();
+    assert_eq!(write("v2.seg", noise), 2);
+}

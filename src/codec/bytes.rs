@@ -53,12 +53,31 @@ pub fn varint_len(v: u64) -> usize {
 pub struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
+    version: u16,
 }
 
 impl<'a> Cursor<'a> {
-    /// Starts reading at the beginning of `buf`.
+    /// Starts reading at the beginning of `buf`, accepting every codec of format
+    /// version [`FORMAT_VERSION`](super::FORMAT_VERSION).
     pub fn new(buf: &'a [u8]) -> Self {
-        Cursor { buf, pos: 0 }
+        Cursor {
+            buf,
+            pos: 0,
+            version: super::FORMAT_VERSION,
+        }
+    }
+
+    /// Restricts the codecs accepted to those of format `version`: a codec or IntStream
+    /// kind introduced later is corrupt in an older file (format.md §10.1).
+    pub fn with_version(mut self, version: u16) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// The format version whose codecs this cursor accepts.
+    #[inline]
+    pub fn version(&self) -> u16 {
+        self.version
     }
 
     /// Current position within the buffer.

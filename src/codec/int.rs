@@ -171,12 +171,24 @@ pub fn encode(
     opts: &Options,
     out: &mut Vec<u8>,
 ) -> u8 {
+    encode_versioned(v, allowed, timestamps, opts, out).0
+}
+
+/// [`encode`], also returning the lowest format version that can decode what was
+/// written (a writer stamps its file with the highest of these, format.md §14).
+pub fn encode_versioned(
+    v: &[i64],
+    allowed: Allowed,
+    timestamps: bool,
+    opts: &Options,
+    out: &mut Vec<u8>,
+) -> (u8, u16) {
     let n = v.len();
     if (n == 0 || v.iter().all(|&x| x == v[0])) && allowed.has(CONST) {
         {
             out.push(CONST);
             out.extend_from_slice(&v.first().copied().unwrap_or(0).to_le_bytes());
-            return CONST;
+            return (CONST, 1);
         }
     }
     if n >= 2 && allowed.has(LINEAR) {
@@ -185,14 +197,15 @@ pub fn encode(
             out.push(LINEAR);
             out.extend_from_slice(&v[0].to_le_bytes());
             out.extend_from_slice(&step.to_le_bytes());
-            return LINEAR;
+            return (LINEAR, 1);
         }
     }
 
-    let mut best: Option<(u8, Vec<u8>)> = None;
-    fn consider(best: &mut Option<(u8, Vec<u8>)>, codec: u8, bytes: Vec<u8>) {
-        if best.as_ref().is_none_or(|(_, b)| bytes.len() < b.len()) {
-            *best = Some((codec, bytes));
+    // (codec, format version, bytes)
+    let mut best: Option<(u8, u16, Vec<u8>)> = None;
+    fn consider(best: &mut Option<(u8, u16, Vec<u8>)>, codec: u8, version: u16, bytes: Vec<u8>) {
+        if best.as_ref().is_none_or(|(_, _, b)| bytes.len() < b.len()) {
+            *best = Some((codec, version, bytes));
         }
     }
 
@@ -251,33 +264,33 @@ pub fn encode(
         buf.extend_from_slice(&v[1].wrapping_sub(v[0]).to_le_bytes());
     }
     let (vals, signed) = transformed(v, transform);
-    intstream::encode(&vals, signed, opts, &mut buf);
-    consider(&mut best, transform, buf);
+    let version = intstream::encode(&vals, signed, opts, &mut buf);
+    consider(&mut best, transform, version, buf);
 
     if allowed.has(RLE) && run_count(v) <= n / 4 {
         let bits: Vec<u64> = v.iter().map(|&x| x as u64).collect();
         let mut buf = vec![RLE];
         encode_rle(&bits, &mut buf);
-        consider(&mut best, RLE, buf);
+        consider(&mut best, RLE, 1, buf);
     }
     // Gorilla's buckets lose to DOD with zstd planes on every corpus we measured, so it
     // is tried only where zstd is off or the block too small for zstd to pay.
     if timestamps && allowed.has(GORILLA_DOD) && !trial_all {
         let mut buf = vec![GORILLA_DOD];
         gorilla::encode_dod(v, &mut buf);
-        consider(&mut best, GORILLA_DOD, buf);
+        consider(&mut best, GORILLA_DOD, 1, buf);
     }
-    if allowed.has(RAW) && best.as_ref().is_none_or(|(_, b)| b.len() > 1 + 8 * n) {
+    if allowed.has(RAW) && best.as_ref().is_none_or(|(_, _, b)| b.len() > 1 + 8 * n) {
         let mut buf = Vec::with_capacity(1 + 8 * n);
         buf.push(RAW);
         for x in v {
             buf.extend_from_slice(&x.to_le_bytes());
         }
-        consider(&mut best, RAW, buf);
+        consider(&mut best, RAW, 1, buf);
     }
-    let (codec, bytes) = best.expect("FOR is always a candidate");
+    let (codec, version, bytes) = best.expect("FOR is always a candidate");
     out.extend_from_slice(&bytes);
-    codec
+    (codec, version)
 }
 
 /// Decodes `out.len()` integers (codec byte then payload) and returns the codec id.

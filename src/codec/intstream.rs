@@ -30,6 +30,13 @@ const BITPACK: u8 = 0;
 const PLANES_ZSTD: u8 = 1;
 const VARINT: u8 = 2;
 const ZIGZAG_ZSTD: u8 = 3;
+const SPLIT: u8 = 4;
+const SPLIT_ZIGZAG: u8 = 5;
+
+/// Plane modes of the SPLIT kinds.
+const PLANE_RAW: u8 = 0;
+const PLANE_CONST: u8 = 1;
+const PLANE_ZSTD: u8 = 2;
 
 /// Smallest stream for which zstd byte planes are tried: below this the frame overhead
 /// (~10 bytes) rarely pays for itself.
@@ -137,6 +144,41 @@ fn planes_zstd(res: &[u64], w: u32, level: i32) -> Option<(u8, Vec<u8>)> {
     Some((nbytes as u8, scratch::zstd_compress(&planes, level)?))
 }
 
+/// Each byte plane of `res` (each below `2^w`) stored on its own: constant, raw or as
+/// its own zstd frame, whichever is smallest. Returns (plane count, plane records).
+///
+/// One frame over all planes shares a single Huffman table between planes of very
+/// different statistics (a near-constant exponent plane beside uniformly random mantissa
+/// planes); separate frames give each plane its own table and let random planes be
+/// stored raw.
+fn split_planes(res: &[u64], w: u32, level: i32) -> Option<(u8, Vec<u8>)> {
+    let n = res.len();
+    let nbytes = w.div_ceil(8).max(1) as usize;
+    let mut plane = vec![0u8; n];
+    let mut out = Vec::new();
+    for k in 0..nbytes {
+        let sh = 8 * k;
+        for (p, &r) in plane.iter_mut().zip(res) {
+            *p = (r >> sh) as u8;
+        }
+        if plane.iter().all(|&b| b == plane[0]) {
+            out.push(PLANE_CONST);
+            out.push(plane[0]);
+            continue;
+        }
+        let z = scratch::zstd_compress(&plane, level)?;
+        if z.len() + varint_len(z.len() as u64) < n {
+            out.push(PLANE_ZSTD);
+            put_varint(&mut out, z.len() as u64);
+            out.extend_from_slice(&z);
+        } else {
+            out.push(PLANE_RAW);
+            out.extend_from_slice(&plane);
+        }
+    }
+    Some((nbytes as u8, out))
+}
+
 /// Estimated size in bytes of `encode(values, signed, ..)`, from the order-0 entropy of
 /// each byte plane plus a table allowance: one histogram pass per plane and no zstd call,
 /// which is enough to rank candidate transforms before encoding only the winner.
@@ -172,8 +214,8 @@ pub fn estimate(values: &[i64], signed: bool, opts: &Options) -> usize {
 /// Appends the IntStream encoding of `values`. `signed` says the values are differences
 /// scattered around zero (deltas), for which the zstd stage uses zigzag planes; otherwise
 /// it uses planes of offsets from the minimum. (Trying both costs a second zstd pass and
-/// rarely wins.)
-pub fn encode(values: &[i64], signed: bool, opts: &Options, out: &mut Vec<u8>) {
+/// rarely wins.) Returns the lowest format version that defines the kind written.
+pub fn encode(values: &[i64], signed: bool, opts: &Options, out: &mut Vec<u8>) -> u16 {
     let mut res = Vec::new();
     let (base, g, max) = residuals(values, &mut res);
     let w = bit_width(max);
@@ -192,22 +234,49 @@ pub fn encode(values: &[i64], signed: bool, opts: &Options, out: &mut Vec<u8>) {
     };
 
     if let (Some(level), true) = (opts.zstd_level, n >= ZSTD_MIN_VALUES && w > 0) {
-        let best = if signed {
+        let (single, split, b0, g0, r0, w0) = if signed {
             let (centre, zg, zres, zw) = zigzag_residuals(values);
-            planes_zstd(&zres, zw, level).map(|(nb, z)| (ZIGZAG_ZSTD, centre, zg, nb, z))
+            (ZIGZAG_ZSTD, SPLIT_ZIGZAG, centre, zg, zres, zw)
         } else {
-            planes_zstd(&res, w, level).map(|(nb, z)| (PLANES_ZSTD, base, g, nb, z))
+            (PLANES_ZSTD, SPLIT, base, g, std::mem::take(&mut res), w)
         };
-        if let Some((kind, b, gg, nb, z)) = best {
-            let zlen = 1 + varint_len(z.len() as u64) + z.len();
+        // One frame over all planes is usually smaller for narrow residuals (one table,
+        // one frame header); split planes win when the planes differ (a structured top
+        // plane over random low planes). Trying both costs a second zstd pass, only
+        // when there are two planes or more.
+        let one = planes_zstd(&r0, w0, level).map(|(nb, z)| (single, nb, z));
+        let best = if w0 > 8 {
+            match (one, split_planes(&r0, w0, level)) {
+                (Some(a), Some((nb, z))) if z.len() < a.2.len() + varint_len(a.2.len() as u64) => {
+                    Some((split, nb, z))
+                }
+                (a, b) => a.or(b.map(|(nb, z)| (split, nb, z))),
+            }
+        } else {
+            one
+        };
+        if !signed {
+            res = r0;
+        }
+        if let Some((kind, nb, z)) = best {
+            let is_split = kind == split;
+            let zlen = 1
+                + z.len()
+                + if is_split {
+                    0
+                } else {
+                    varint_len(z.len() as u64)
+                };
             if zlen < bitpack_len.min(varint_total) {
                 out.push(kind);
-                out.extend_from_slice(&b.to_le_bytes());
-                put_varint(out, gg);
+                out.extend_from_slice(&b0.to_le_bytes());
+                put_varint(out, g0);
                 out.push(nb);
-                put_varint(out, z.len() as u64);
+                if !is_split {
+                    put_varint(out, z.len() as u64);
+                }
                 out.extend_from_slice(&z);
-                return;
+                return if is_split { 2 } else { 1 };
             }
         }
     }
@@ -217,11 +286,12 @@ pub fn encode(values: &[i64], signed: bool, opts: &Options, out: &mut Vec<u8>) {
         for &r in &res {
             put_varint(out, r);
         }
-        return;
+        return 1;
     }
     header(out, BITPACK);
     out.push(w as u8);
     bits::pack(&res, w, out);
+    1
 }
 
 /// Decodes `out.len()` values from `c`.
@@ -300,6 +370,60 @@ pub fn decode(c: &mut Cursor, out: &mut [i64]) -> Result<()> {
                 Ok::<(), Error>(())
             })?;
         }
+        SPLIT | SPLIT_ZIGZAG if c.version() >= 2 => {
+            let nbytes = c.u8("IntStream plane count")? as usize;
+            if nbytes == 0 || nbytes > 8 {
+                return Err(Error::corrupt(
+                    format!("IntStream plane count {nbytes} not in 1..=8"),
+                    Some(at),
+                ));
+            }
+            out.fill(0);
+            for k in 0..nbytes {
+                let sh = 8 * k as u32;
+                let mode = c.u8("IntStream plane mode")?;
+                match mode {
+                    PLANE_CONST => {
+                        let b = (c.u8("IntStream constant plane")? as i64) << sh;
+                        for o in out.iter_mut() {
+                            *o |= b;
+                        }
+                    }
+                    PLANE_RAW => {
+                        let plane = c.take(n, "IntStream raw plane")?;
+                        for (o, &b) in out.iter_mut().zip(plane) {
+                            *o |= (b as i64) << sh;
+                        }
+                    }
+                    PLANE_ZSTD => {
+                        let clen = c.varint("IntStream plane zstd length")?;
+                        let z = c.take_len(clen, "IntStream plane zstd frame")?;
+                        scratch::with_bytes(n, |plane| {
+                            scratch::zstd_decompress_exact(z, plane, "IntStream plane", at)?;
+                            for (o, &b) in out.iter_mut().zip(plane.iter()) {
+                                *o |= (b as i64) << sh;
+                            }
+                            Ok::<(), Error>(())
+                        })?;
+                    }
+                    m => {
+                        return Err(Error::corrupt(
+                            format!("IntStream plane mode {m} is unknown"),
+                            Some(at),
+                        ))
+                    }
+                }
+            }
+            if kind == SPLIT_ZIGZAG {
+                for o in out.iter_mut() {
+                    *o = base.wrapping_add((g as i64).wrapping_mul(unzigzag(*o as u64)));
+                }
+            } else {
+                for o in out.iter_mut() {
+                    *o = map(*o as u64);
+                }
+            }
+        }
         VARINT => {
             let len = c.varint("IntStream varint length")?;
             let data = c.take_len(len, "IntStream varints")?;
@@ -311,7 +435,10 @@ pub fn decode(c: &mut Cursor, out: &mut [i64]) -> Result<()> {
         }
         k => {
             return Err(Error::corrupt(
-                format!("IntStream kind {k} is unknown"),
+                format!(
+                    "IntStream kind {k} is unknown in format version {}",
+                    c.version()
+                ),
                 Some(at),
             ))
         }
@@ -347,6 +474,24 @@ mod tests {
             roundtrip(&values, &Options { zstd_level: None, ..Options::default() });
         }
 
+        /// A structured high part over random low bits: the split kinds' case.
+        #[test]
+        fn structured_high_random_low(
+            highs in proptest::collection::vec(0i64..4, 64..700),
+            seed in any::<u64>(),
+            shift in 9u32..56,
+        ) {
+            let mut x = seed;
+            let v: Vec<i64> = highs
+                .iter()
+                .map(|&h| {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    (h << shift) | (x >> (64 - shift)) as i64
+                })
+                .collect();
+            roundtrip(&v, &Options::default());
+        }
+
         #[test]
         fn small_values(values in proptest::collection::vec(-300i64..300, 0..600), scale in 1i64..1000) {
             let v: Vec<i64> = values.iter().map(|x| x * scale).collect();
@@ -362,6 +507,75 @@ mod tests {
             .map(|i| if i % 97 == 0 { i64::MIN } else { i })
             .collect();
         roundtrip(&v, &Options::default());
+    }
+
+    /// Random low bytes under a skewed top byte: split planes store the low planes raw
+    /// and give the top plane its own table, which one shared frame cannot.
+    fn split_case() -> Vec<i64> {
+        let mut x = 7u64;
+        (0..4000)
+            .map(|i| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let top = if i % 10 == 0 { (x >> 60) as i64 } else { 0 };
+                (top << 24) | (x >> 40) as i64
+            })
+            .collect()
+    }
+
+    #[test]
+    fn split_planes_are_chosen_when_smaller() {
+        let v = split_case();
+        for (signed, kind) in [(false, SPLIT), (true, SPLIT_ZIGZAG)] {
+            let mut out = Vec::new();
+            encode(&v, signed, &Options::default(), &mut out);
+            assert_eq!(out[0], kind, "signed {signed}");
+            // 3 random planes stored raw plus a mostly-zero top plane.
+            assert!(out.len() < 4000 * 3 + 4000 / 4, "{}", out.len());
+            roundtrip_as(&v, signed, &Options::default());
+        }
+    }
+
+    #[test]
+    fn split_kinds_are_corrupt_in_format_version_1() {
+        let mut out = Vec::new();
+        encode(&split_case(), false, &Options::default(), &mut out);
+        let mut back = vec![0i64; 4000];
+        let e = decode(&mut Cursor::new(&out).with_version(1), &mut back).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("kind 4 is unknown in format version 1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_split_planes_are_corrupt() {
+        let mut out = Vec::new();
+        encode(&split_case(), false, &Options::default(), &mut out);
+        // kind, base (8), gcd (1), plane count, then plane 0's mode.
+        let mode_at = 1 + 8 + 1 + 1;
+        assert_eq!(out[mode_at], PLANE_RAW);
+        let mut back = vec![0i64; 4000];
+        let mut bad = out.clone();
+        bad[mode_at] = 3;
+        assert!(decode(&mut Cursor::new(&bad), &mut back).is_err());
+        let mut bad = out.clone();
+        bad[mode_at - 1] = 9;
+        assert!(decode(&mut Cursor::new(&bad), &mut back).is_err());
+        for cut in [mode_at, mode_at + 100, out.len() - 1] {
+            assert!(decode(&mut Cursor::new(&out[..cut]), &mut back).is_err());
+        }
+        // A zstd plane that holds one byte too few.
+        let mut z = vec![SPLIT];
+        z.extend_from_slice(&0i64.to_le_bytes());
+        z.extend_from_slice(&[1, 1, PLANE_ZSTD]);
+        let frame = zstd::bulk::compress(&[5u8; 99], 1).unwrap();
+        put_varint(&mut z, frame.len() as u64);
+        z.extend_from_slice(&frame);
+        let e = decode(&mut Cursor::new(&z), &mut back[..100]).unwrap_err();
+        assert!(e.to_string().contains("99"), "{e}");
     }
 
     #[test]

@@ -16,6 +16,16 @@ pub mod scratch;
 pub mod string;
 pub mod validity;
 
+/// The newest segment format version whose codecs this layer writes and reads. Encoders
+/// always write it; decoders accept the codecs of the version their
+/// [`bytes::Cursor`] carries.
+///
+/// | version | adds |
+/// |---------|------|
+/// | 1 | every codec of format.md §10 not listed below |
+/// | 2 | f64 codec `SPLIT` (5); IntStream kinds `SPLIT` (4) and `SPLIT_ZIGZAG` (5) |
+pub const FORMAT_VERSION: u16 = 2;
+
 /// Encoder settings shared by all codecs.
 #[derive(Clone, Debug)]
 pub struct Options {

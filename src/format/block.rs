@@ -14,16 +14,18 @@ const FLAG_VALIDITY: u8 = 1;
 
 /// Encodes one block. `columns` are (channel index, column) sorted by channel index, each
 /// spanning `ts.len()` rows; columns with no present value must be left out by the caller.
-/// Returns the block bytes and its footer entry (with `offset` 0; the writer sets it).
+/// Returns the block bytes, its footer entry (with `offset` 0; the writer sets it) and the
+/// lowest format version that defines every codec the block uses.
 pub fn encode(
     device: u32,
     ts: &[i64],
     columns: &[(u32, Column)],
     opts: &Options,
-) -> (Vec<u8>, BlockMeta) {
+) -> (Vec<u8>, BlockMeta, u16) {
     let mut out = Vec::with_capacity(ts.len() * (1 + columns.len()) + 64);
     out.push(0);
-    let ts_codec = int::encode(ts, int::Allowed::ALL, true, opts, &mut out);
+    let (ts_codec, mut version) =
+        int::encode_versioned(ts, int::Allowed::ALL, true, opts, &mut out);
     let ts_chunk_len = out.len() as u64;
     let mut metas = Vec::with_capacity(columns.len());
     let mut present_ts = Vec::new();
@@ -42,12 +44,13 @@ pub fn encode(
                 &present_ts
             }
         };
-        let codec = match &col.values {
-            Values::F64(v) => float::encode(v, opts, &mut out),
-            Values::I64(v) => int::encode(v, int::Allowed::ALL, false, opts, &mut out),
-            Values::Bool(v) => boolean::encode(v, &mut out),
-            Values::Str(v) => string::encode(v, opts, &mut out),
+        let (codec, v) = match &col.values {
+            Values::F64(v) => float::encode_versioned(v, opts, &mut out),
+            Values::I64(v) => int::encode_versioned(v, int::Allowed::ALL, false, opts, &mut out),
+            Values::Bool(v) => (boolean::encode(v, &mut out), 1),
+            Values::Str(v) => (string::encode(v, opts, &mut out), 1),
         };
+        version = version.max(v);
         metas.push(ColumnMeta {
             channel: *channel,
             vtype: col.values.value_type(),
@@ -69,7 +72,7 @@ pub fn encode(
         ts_codec,
         columns: metas,
     };
-    (out, meta)
+    (out, meta, version)
 }
 
 /// Decoded values of one column of one block, reusable across blocks so a scan allocates
@@ -108,6 +111,8 @@ impl ColumnBuf {
 pub struct Block<'a> {
     meta: &'a BlockMeta,
     bytes: &'a [u8],
+    /// Format version of the file, which bounds the codecs its chunks may use.
+    version: u16,
 }
 
 impl<'a> Block<'a> {
@@ -136,7 +141,17 @@ impl<'a> Block<'a> {
                 Some(meta.offset),
             ));
         }
-        Ok(Block { meta, bytes })
+        Ok(Block {
+            meta,
+            bytes,
+            version: crate::codec::FORMAT_VERSION,
+        })
+    }
+
+    /// The same block in a file of format `version`, whose chunks may only use the
+    /// codecs of that version (`Block::new` assumes the newest).
+    pub fn with_version(self, version: u16) -> Block<'a> {
+        Block { version, ..self }
     }
 
     /// The block's footer entry.
@@ -158,7 +173,7 @@ impl<'a> Block<'a> {
     pub fn timestamps(&self, out: &mut Vec<i64>) -> Result<()> {
         let m = self.meta;
         let data = self.chunk(0, m.ts_chunk_len);
-        let mut c = Cursor::new(data);
+        let mut c = Cursor::new(data).with_version(self.version);
         let fail = |e: Error| e.rebase(m.offset);
         let flags = c.u8("timestamp chunk flags").map_err(fail)?;
         if flags != 0 {
@@ -201,7 +216,7 @@ impl<'a> Block<'a> {
         };
         let base = m.offset + cm.chunk_offset;
         decode_chunk(
-            self.chunk(cm.chunk_offset, cm.chunk_len),
+            Cursor::new(self.chunk(cm.chunk_offset, cm.chunk_len)).with_version(self.version),
             m.rows as usize,
             cm,
             out,
@@ -210,8 +225,8 @@ impl<'a> Block<'a> {
     }
 }
 
-fn decode_chunk(data: &[u8], rows: usize, cm: &ColumnMeta, out: &mut ColumnBuf) -> Result<()> {
-    let mut c = Cursor::new(data);
+fn decode_chunk(start: Cursor, rows: usize, cm: &ColumnMeta, out: &mut ColumnBuf) -> Result<()> {
+    let mut c = start.clone();
     let flags = c.u8("column chunk flags")?;
     if flags & !FLAG_VALIDITY != 0 {
         return Err(Error::corrupt(
@@ -253,7 +268,7 @@ fn decode_chunk(data: &[u8], rows: usize, cm: &ColumnMeta, out: &mut ColumnBuf) 
                 ValueType::Str => Values::Str(StrValues::default()),
                 t => Values::empty(t),
             };
-            return decode_chunk(data, rows, cm, out);
+            return decode_chunk(start, rows, cm, out);
         }
     };
     c.finish("column chunk")?;

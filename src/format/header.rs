@@ -8,7 +8,7 @@ use xxhash_rust::xxh3::xxh3_64;
 /// newline catch transfers that mangle binary files as text (as PNG's magic does).
 pub const MAGIC: [u8; 8] = *b"\x89IOTSEG\n";
 /// Newest format version this library reads and the one it writes.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = crate::codec::FORMAT_VERSION;
 /// Header size in bytes.
 pub const HEADER_LEN: usize = 16;
 /// Trailer size in bytes.
@@ -25,11 +25,12 @@ fn check32(b: &[u8]) -> u32 {
     xxh3_64(b) as u32
 }
 
-/// Builds the header.
-pub fn write_header() -> [u8; HEADER_LEN] {
+/// Builds the header of a file of format `version` (writers use the lowest version
+/// whose features the file uses, format.md §14).
+pub fn write_header(version: u16) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[..8].copy_from_slice(&MAGIC);
-    h[8..10].copy_from_slice(&VERSION.to_le_bytes());
+    h[8..10].copy_from_slice(&version.to_le_bytes());
     let c = check32(&h[..12]);
     h[12..16].copy_from_slice(&c.to_le_bytes());
     h

@@ -434,7 +434,12 @@ impl Segment {
         // The footer reader checked that every block lies inside the data region.
         let all = self.data.all().map_err(&ctx)?;
         let bytes = &all[meta.offset as usize..(meta.offset + meta.len) as usize];
-        Block::new(meta, bytes).map_err(ctx)
+        // The header at bytes 0..16 was validated when the file was opened or mapped
+        // (`build`, `check_deferred`): its version decides which codecs the blocks may use.
+        let version = u16::from_le_bytes([all[8], all[9]]);
+        Block::new(meta, bytes)
+            .map(|b| b.with_version(version))
+            .map_err(ctx)
     }
 
     /// Attaches this segment's path and block `i` to an error.

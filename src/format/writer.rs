@@ -12,7 +12,7 @@ use crate::model::{Column, Values};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -156,6 +156,8 @@ pub struct SegmentWriter {
     last_ts: Vec<i64>,
     opts: WriterOptions,
     rows: u64,
+    /// Highest format version a block needed so far; stamped in the header by `finish`.
+    version: u16,
 }
 
 /// What a finished segment holds.
@@ -189,7 +191,8 @@ impl SegmentWriter {
             .open(&tmp)
             .map_err(|e| Error::from(e).with_path(&tmp))?;
         let mut file = BufWriter::with_capacity(1 << 20, f);
-        file.write_all(&header::write_header())
+        // Version 1 until a block needs more; `finish` rewrites the header if one did.
+        file.write_all(&header::write_header(1))
             .map_err(|e| Error::from(e).with_path(&tmp))?;
         Ok(SegmentWriter {
             path,
@@ -202,6 +205,7 @@ impl SegmentWriter {
             last_ts: Vec::new(),
             opts,
             rows: 0,
+            version: 1,
         })
     }
 
@@ -246,7 +250,7 @@ impl SegmentWriter {
                 inputs.iter().map(move |(a, b, bc)| (*dev, *ts, *a, *b, bc))
             })
             .collect();
-        let encoded: Vec<(Vec<u8>, BlockMeta)> = work
+        let encoded: Vec<(Vec<u8>, BlockMeta, u16)> = work
             .par_iter()
             .map(|&(dev, ts, a, b, bc)| block::encode(dev, &ts[a..b], bc, codec))
             .collect();
@@ -254,7 +258,8 @@ impl SegmentWriter {
             .file
             .as_mut()
             .ok_or_else(|| Error::invalid_input("writer already finished"))?;
-        for (bytes, mut meta) in encoded {
+        for (bytes, mut meta, version) in encoded {
+            self.version = self.version.max(version);
             file.write_all(&bytes)
                 .map_err(|e| Error::from(e).with_path(&self.tmp))?;
             meta.offset = self.offset;
@@ -362,7 +367,12 @@ impl SegmentWriter {
             .ok_or_else(|| Error::invalid_input("writer already finished"))?;
         file.write_all(&stored).map_err(io)?;
         file.write_all(&trailer.write()).map_err(io)?;
-        let f = file.into_inner().map_err(|e| io(e.into_error()))?;
+        let mut f = file.into_inner().map_err(|e| io(e.into_error()))?;
+        if self.version > 1 {
+            f.seek(SeekFrom::Start(0)).map_err(io)?;
+            f.write_all(&header::write_header(self.version))
+                .map_err(io)?;
+        }
         f.sync_all().map_err(io)?;
         drop(f);
         fs::rename(&self.tmp, &self.path).map_err(io)?;

@@ -34,6 +34,11 @@ impl Rng {
         self.below(100) < percent
     }
 
+    /// Uniform in [0, 1), every one of the 53 bits random.
+    pub fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
     /// A finite f64 with an arbitrary bit pattern (subnormals, -0.0, extremes).
     pub fn f64(&mut self) -> f64 {
         loop {
