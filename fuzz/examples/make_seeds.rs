@@ -85,7 +85,24 @@ fn main() {
             false,
             &opts,
         ),
-        ("zigzag", deltas, true, &opts),
+        ("zigzag", deltas.clone(), true, &opts),
+        // Random low bytes under a sparse high part: SPLIT / SPLIT_ZIGZAG (v2).
+        (
+            "split",
+            (0..300i64)
+                .map(|i| ((i % 10 == 0) as i64) << 20 | (i * 7919 * 104_729) & 0xffff)
+                .collect(),
+            false,
+            &opts,
+        ),
+        (
+            "split-zigzag",
+            (0..300i64)
+                .map(|i| ((i % 10 == 0) as i64) << 20 | (i * 7919 * 104_729) & 0xffff)
+                .collect(),
+            true,
+            &opts,
+        ),
     ] {
         let mut out = Vec::new();
         intstream::encode(&v, signed, o, &mut out);
@@ -98,12 +115,23 @@ fn main() {
     with_exc[5] = f64::NAN;
     with_exc[77] = -0.0;
     let wave: Vec<f64> = (0..200).map(|i| (i as f64 * 0.1).sin()).collect();
-    let floats: [(&str, Vec<f64>); 5] = [
+    // Every mantissa bit noise: the SPLIT codec (v2).
+    let mut x = 5u64;
+    let noisy: Vec<f64> = (0..300)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            0.3 + (x >> 11) as f64 / (1u64 << 53) as f64 * 0.1
+        })
+        .collect();
+    let floats: [(&str, Vec<f64>); 6] = [
         ("const", vec![1.5; 9]),
         ("rle", (0..256).map(|i| [1.0, 2.5][i / 128]).collect()),
         ("decimal", decimals),
         ("decimal-exceptions", with_exc),
         ("xor", wave),
+        ("noise", noisy),
     ];
     for (name, v) in &floats {
         let mut out = Vec::new();
@@ -141,22 +169,29 @@ fn main() {
         put("decode_validity", name, n, false, &out);
     }
 
-    // Segments: the golden file as is (zstd footer) and resealed with a plain footer,
+    // Segments: each golden file as is (zstd footer) and resealed with a plain footer,
     // which is what lets mutations reach the footer parser.
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/v1/basic.seg");
-    let golden = fs::read(golden).unwrap();
     let dir = seeds_dir("segment_open");
-    let mut plain = golden.clone();
-    iotarc_fuzz::reseal(&mut plain);
-    iotarc::Segment::from_bytes(plain.clone()).expect("resealed golden file opens");
-    for (name, mode, file) in [
-        ("golden-raw", 0u8, &golden),
-        ("golden-plain-raw", 0, &plain),
-        ("golden-plain-resealed", 1, &plain),
+    for (prefix, file) in [
+        ("golden", "v1/basic.seg"),
+        ("golden-v2-split", "v2/split.seg"),
     ] {
-        let mut b = vec![mode];
-        b.extend_from_slice(file);
-        fs::write(dir.join(name), b).unwrap();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/data")
+            .join(file);
+        let golden = fs::read(path).unwrap();
+        let mut plain = golden.clone();
+        iotarc_fuzz::reseal(&mut plain);
+        iotarc::Segment::from_bytes(plain.clone()).expect("resealed golden file opens");
+        for (name, mode, file) in [
+            ("raw", 0u8, &golden),
+            ("plain-raw", 0, &plain),
+            ("plain-resealed", 1, &plain),
+        ] {
+            let mut b = vec![mode];
+            b.extend_from_slice(file);
+            fs::write(dir.join(format!("{prefix}-{name}")), b).unwrap();
+        }
     }
     eprintln!("seeds written under {}", dir.parent().unwrap().display());
 }
