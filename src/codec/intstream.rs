@@ -294,6 +294,20 @@ pub fn encode(values: &[i64], signed: bool, opts: &Options, out: &mut Vec<u8>) -
     1
 }
 
+/// Turns residuals assembled from byte planes (in `out`, as u64 bits) into values:
+/// `base + gcd * r`, with `r` unzigzagged first for the zigzag kinds.
+fn map_residuals(out: &mut [i64], zigzag: bool, base: i64, g: u64) {
+    if zigzag {
+        for o in out.iter_mut() {
+            *o = base.wrapping_add((g as i64).wrapping_mul(unzigzag(*o as u64)));
+        }
+    } else {
+        for o in out.iter_mut() {
+            *o = base.wrapping_add(g.wrapping_mul(*o as u64) as i64);
+        }
+    }
+}
+
 /// Decodes `out.len()` values from `c`.
 ///
 /// # Errors
@@ -358,15 +372,7 @@ pub fn decode(c: &mut Cursor, out: &mut [i64]) -> Result<()> {
                         *o |= (b as i64) << sh;
                     }
                 }
-                if kind == ZIGZAG_ZSTD {
-                    for o in out.iter_mut() {
-                        *o = base.wrapping_add((g as i64).wrapping_mul(unzigzag(*o as u64)));
-                    }
-                } else {
-                    for o in out.iter_mut() {
-                        *o = map(*o as u64);
-                    }
-                }
+                map_residuals(out, kind == ZIGZAG_ZSTD, base, g);
                 Ok::<(), Error>(())
             })?;
         }
@@ -414,15 +420,7 @@ pub fn decode(c: &mut Cursor, out: &mut [i64]) -> Result<()> {
                     }
                 }
             }
-            if kind == SPLIT_ZIGZAG {
-                for o in out.iter_mut() {
-                    *o = base.wrapping_add((g as i64).wrapping_mul(unzigzag(*o as u64)));
-                }
-            } else {
-                for o in out.iter_mut() {
-                    *o = map(*o as u64);
-                }
-            }
+            map_residuals(out, kind == SPLIT_ZIGZAG, base, g);
         }
         VARINT => {
             let len = c.varint("IntStream varint length")?;
