@@ -3,7 +3,8 @@
 //!
 //! `tests/data/v1/basic.seg` was written once by [`regenerate_golden`] from
 //! [`golden_contents`] when the writer wrote format version 1; `v2/basic.seg` (the same
-//! points) and `v2/split.seg` ([`split_contents`]) when it wrote version 2. They are never
+//! points) and `v2/split.seg` ([`split_contents`]) when it wrote version 2;
+//! `v3/patched.seg` ([`patched_contents`]) when it wrote version 3. They are never
 //! rewritten: if a change to the reader makes one of the `*_decodes_exactly` tests fail,
 //! the change broke compatibility with existing files. See `tests/data/README.md`.
 
@@ -196,6 +197,63 @@ fn split_contents() -> Vec<GoldenDevice> {
     }]
 }
 
+/// The points stored in `tests/data/v3/patched.seg`: decimals of mixed precision, for
+/// which the version 3 codec DECIMAL_PATCHED wins, with raw exceptions among the
+/// patches. Deterministic, and like [`golden_contents`] it must keep describing exactly
+/// what the committed file holds.
+fn patched_contents() -> Vec<GoldenDevice> {
+    let n = 1200usize;
+    let mut r = Rng(0x5eed_0003);
+    let t0 = 1_760_000_000_000_000i64;
+    let ts: Vec<i64> = (0..n as i64).map(|i| t0 + i * 3_600_000_000).collect();
+    // Ozone in µg/m³ as the Beijing data has it: integer readings, and for stretches
+    // readings converted from ppb (0.1 ppb steps times 2.142, so four decimals:
+    // `1.4994`). The conversion is written as the decimal it prints as.
+    let mut level = 600i64;
+    let specials = [
+        f64::from_bits(NAN_PAYLOAD),
+        -0.0,
+        f64::INFINITY,
+        f64::MAX,
+        // An interpolated reading: a decimal, but at 14 digits, not the patches' 4.
+        4.666_666_666_666_67,
+        f64::from_bits(1),
+    ];
+    let o3: Vec<f64> = (0..n)
+        .map(|i| {
+            level = (level + r.below(41) as i64 - 20).clamp(5, 3000);
+            if i % 97 == 41 {
+                specials[(i / 97) % specials.len()]
+            } else if (i / 150) % 2 == 1 {
+                (level * 2142) as f64 / 1e4
+            } else {
+                (level / 10) as f64
+            }
+        })
+        .collect();
+    // Temperature in one decimal, with one stretch in three per 500 rows (a
+    // calibration run).
+    let mut t = 150i64;
+    let temp: Vec<f64> = (0..n)
+        .map(|i| {
+            t = (t + r.below(7) as i64 - 3).clamp(-300, 400);
+            if (i / 50) % 10 == 3 {
+                (t * 100 + r.below(100) as i64) as f64 / 1000.0
+            } else {
+                t as f64 / 10.0
+            }
+        })
+        .collect();
+    vec![GoldenDevice {
+        name: "station-7",
+        ts,
+        columns: vec![
+            ("o3", Column::dense(Values::F64(o3))),
+            ("temp", Column::dense(Values::F64(temp))),
+        ],
+    }]
+}
+
 fn golden_path(version: &str, name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
@@ -333,16 +391,26 @@ fn v2_split_decodes_exactly() {
     assert_eq!(chunk("wide")[10], 5);
 }
 
-/// A version 1 file may not use the codecs version 2 added: the same blocks under a
-/// version 1 header are corrupt, reported with the block, never decoded.
 #[test]
-fn v2_codecs_in_a_v1_file_are_corrupt() {
-    let mut bytes = std::fs::read(golden_path("v2", "split.seg")).unwrap();
-    bytes[8..10].copy_from_slice(&1u16.to_le_bytes());
+fn v3_patched_decodes_exactly() {
+    let seg = check_golden(3, "patched.seg", &patched_contents());
+    // The file pins DECIMAL_PATCHED itself: every temp block, and o3's first two (its
+    // last, three quarters converted readings, is DECIMAL at e = 4).
+    use iotarc::codec::float::{DECIMAL, DECIMAL_PATCHED};
+    let p = DECIMAL_PATCHED;
+    assert_eq!(codecs_of(&seg, "o3"), [p, p, DECIMAL]);
+    assert_eq!(codecs_of(&seg, "temp"), [p, p, p]);
+}
+
+/// The golden file `from/name` relabelled as format version `to` (header check fixed),
+/// and the error of decoding its first block's column `ch`.
+fn decode_relabelled(from: &str, name: &str, to: u16, ch: &str) -> Error {
+    let mut bytes = std::fs::read(golden_path(from, name)).unwrap();
+    bytes[8..10].copy_from_slice(&to.to_le_bytes());
     let check = (xxhash_rust::xxh3::xxh3_64(&bytes[..12]) as u32).to_le_bytes();
     bytes[12..16].copy_from_slice(&check);
     let seg = Segment::from_bytes(bytes).unwrap();
-    let c = seg.channels().iter().position(|x| x == "accel").unwrap() as u32;
+    let c = seg.channels().iter().position(|x| x == ch).unwrap() as u32;
     let b = seg.block(0).unwrap();
     let ci = b
         .meta()
@@ -350,15 +418,29 @@ fn v2_codecs_in_a_v1_file_are_corrupt() {
         .iter()
         .position(|m| m.channel == c)
         .unwrap();
-    let e = b.column(ci, &mut ColumnBuf::default()).unwrap_err();
-    assert!(matches!(e.kind(), ErrorKind::Corrupt { .. }), "{e}");
-    assert!(e.to_string().contains("f64 codec 5"), "{e}");
+    b.column(ci, &mut ColumnBuf::default()).unwrap_err()
 }
 
-/// Writes the golden files of the writer's format version from [`golden_contents`] and
-/// [`split_contents`], skipping those that exist. Run only when creating golden files
-/// that do not exist yet (see `tests/data/README.md`); committed golden
-/// files are never rewritten.
+/// A file may not use the codecs a later version added: the same blocks under an
+/// earlier header are corrupt, reported with the block, never decoded.
+#[test]
+fn later_codecs_in_an_earlier_file_are_corrupt() {
+    for (from, name, to, ch, codec) in [
+        ("v2", "split.seg", 1, "accel", "f64 codec 5"),
+        ("v3", "patched.seg", 2, "o3", "f64 codec 6"),
+        ("v3", "patched.seg", 1, "temp", "f64 codec 6"),
+    ] {
+        let e = decode_relabelled(from, name, to, ch);
+        assert!(matches!(e.kind(), ErrorKind::Corrupt { .. }), "{e}");
+        assert!(e.to_string().contains(codec), "{from}/{name} as v{to}: {e}");
+    }
+}
+
+/// Writes the golden files of the writer's format version from [`golden_contents`],
+/// [`split_contents`] and [`patched_contents`], skipping those that exist and those the
+/// writer stamps with an earlier version (they would not be golden files of this one).
+/// Run only when creating golden files that do not exist yet (see
+/// `tests/data/README.md`); committed golden files are never rewritten.
 #[test]
 #[ignore = "writes the golden file; run by hand only when adding a new version's file"]
 fn regenerate_golden() {
@@ -366,6 +448,7 @@ fn regenerate_golden() {
     for (name, contents) in [
         ("basic.seg", golden_contents()),
         ("split.seg", split_contents()),
+        ("patched.seg", patched_contents()),
     ] {
         let path = golden_path(&version, name);
         if path.exists() {
@@ -375,6 +458,11 @@ fn regenerate_golden() {
             continue;
         }
         write_golden(&path, contents);
+        let stamped = header::read_header(&std::fs::read(&path).unwrap()).unwrap();
+        if stamped != header::VERSION {
+            eprintln!("{name}: the writer stamps version {stamped}; not written");
+            std::fs::remove_file(&path).unwrap();
+        }
     }
 }
 

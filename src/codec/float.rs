@@ -19,6 +19,9 @@ pub const GORILLA_XOR: u8 = 3;
 pub const DECIMAL: u8 = 4;
 /// Bit patterns as an IntStream, whose split byte planes suit high-entropy floats.
 pub const SPLIT: u8 = 5;
+/// DECIMAL whose exceptions are mostly decimals at a second exponent: those are stored
+/// as integer streams of positions and mantissas ("patches"), the rest raw.
+pub const DECIMAL_PATCHED: u8 = 6;
 
 /// Largest decimal exponent; 10^18 is exact in f64 and 2^53 / 10^18 still leaves
 /// nine significant digits.
@@ -41,6 +44,7 @@ pub fn name(codec: u8) -> &'static str {
         GORILLA_XOR => "gorilla-xor",
         DECIMAL => "decimal",
         SPLIT => "split",
+        DECIMAL_PATCHED => "decimal-patched",
         _ => "unknown",
     }
 }
@@ -71,14 +75,18 @@ fn min_exponent(v: f64) -> Option<usize> {
     (0..=MAX_EXPONENT as usize).find(|&e| decimal_mantissa(v, e).is_some())
 }
 
-/// Candidate decimal exponents from a sample, at most three, smallest first: each one
-/// that first lets at least 75 % of the sampled values be exact decimals, then each later
-/// one that covers more of them. Empty if most values are not short decimals.
+/// Candidate decimal exponents from a sample, smallest first: each one that first lets
+/// at least 75 % of the sampled values be exact decimals, then each later one that covers
+/// more of them (at most three of these); and each exponent that is the smallest for at
+/// least a quarter of the values, as the main exponent of DECIMAL_PATCHED. Empty if
+/// most values are not short decimals.
 ///
 /// One fixed coverage rule is not enough: a series of integers with a few long decimals
 /// (Beijing's O3: 97 % integers, 3 % with four decimals) is far smaller at e = 0 with
-/// exceptions than at e = 4, while a series of one-decimal values wants e = 1. The
-/// caller encodes each candidate and keeps the smallest.
+/// exceptions than at e = 4, while a series of one-decimal values wants e = 1. Where
+/// converted readings dominate for a while (O3 in late 2013: 63 % four-decimal values),
+/// integers at e = 0 with the rest as patches at e = 4 beat one stream at e = 4. The
+/// caller ranks every candidate and keeps the smallest.
 fn candidate_exponents(v: &[f64]) -> Vec<usize> {
     const SAMPLE: usize = 256;
     let step = (v.len() / SAMPLE).max(1);
@@ -92,9 +100,12 @@ fn candidate_exponents(v: &[f64]) -> Vec<usize> {
     }
     let mut out = Vec::new();
     let mut acc = 0;
+    let mut covering = 0;
     for (e, &h) in hist.iter().enumerate() {
         acc += h;
-        if h > 0 && 4 * acc >= 3 * sampled && out.len() < 3 {
+        let covers = h > 0 && 4 * acc >= 3 * sampled && covering < 3;
+        covering += covers as usize;
+        if covers || 4 * h >= sampled {
             out.push(e);
         }
     }
@@ -105,8 +116,8 @@ fn candidate_exponents(v: &[f64]) -> Vec<usize> {
 type Exceptions = Vec<(usize, u64)>;
 
 /// Mantissas at exponent `e` (exception positions repeat the previous mantissa) and the
-/// exceptions; `None` when more than a quarter of the values are exceptions.
-fn decimal_parts(v: &[f64], e: usize) -> Option<(Vec<i64>, Exceptions)> {
+/// exceptions; `None` when more than `max_exc` of the values are exceptions.
+fn decimal_parts(v: &[f64], e: usize, max_exc: usize) -> Option<(Vec<i64>, Exceptions)> {
     let mut mant = Vec::with_capacity(v.len());
     let mut exc: Exceptions = Vec::new();
     let mut prev = 0i64;
@@ -119,7 +130,7 @@ fn decimal_parts(v: &[f64], e: usize) -> Option<(Vec<i64>, Exceptions)> {
             None => {
                 exc.push((i, x.to_bits()));
                 mant.push(prev);
-                if exc.len() > v.len() / 4 + 1 {
+                if exc.len() > max_exc {
                     return None;
                 }
             }
@@ -128,45 +139,151 @@ fn decimal_parts(v: &[f64], e: usize) -> Option<(Vec<i64>, Exceptions)> {
     Some((mant, exc))
 }
 
-/// The DECIMAL encoding and the format version its inner integer codec needs.
-fn write_decimal(e: usize, mant: &[i64], exc: &[(usize, u64)], opts: &Options) -> (Vec<u8>, u16) {
-    let mut out = Vec::with_capacity(mant.len() + 16);
-    out.push(DECIMAL);
-    out.push(e as u8);
-    put_varint(&mut out, exc.len() as u64);
-    let mut last = None;
-    for &(pos, bits) in exc {
-        let gap = match last {
-            None => pos,
-            Some(p) => pos - p - 1,
-        };
-        last = Some(pos);
-        put_varint(&mut out, gap as u64);
-        out.extend_from_slice(&bits.to_le_bytes());
-    }
-    let (_, version) = int::encode_versioned(mant, Allowed::DECIMAL_INNER, false, opts, &mut out);
-    (out, version)
+/// The exceptions of a DECIMAL_PATCHED block: those that are decimals at `e2` as
+/// position gaps and mantissas, the others raw.
+struct Patches {
+    e2: usize,
+    gaps: Vec<i64>,
+    mant: Vec<i64>,
+    raw: Exceptions,
 }
 
-/// The DECIMAL encoding at the best candidate exponent. With several candidates they are
-/// ranked by estimated size (exceptions cost about 9 bytes each) and only the winner is
-/// encoded.
-fn encode_decimal(v: &[f64], opts: &Options) -> Option<(Vec<u8>, u16)> {
-    let cands = candidate_exponents(v);
-    let mut best: Option<(usize, usize, Vec<i64>, Exceptions)> = None;
-    for &e in &cands {
-        let Some((mant, exc)) = decimal_parts(v, e) else {
-            continue;
-        };
-        if cands.len() == 1 {
-            return Some(write_decimal(e, &mant, &exc, opts));
+impl Patches {
+    /// Splits `exc` at the exponent that is the smallest for most of them; `None` if
+    /// none is a short decimal.
+    fn split(exc: &Exceptions) -> Option<Patches> {
+        let mut hist = [0usize; MAX_EXPONENT as usize + 1];
+        for &(_, b) in exc {
+            if let Some(e) = min_exponent(f64::from_bits(b)) {
+                hist[e] += 1;
+            }
         }
-        let est = exc.len() * 9 + int::estimate(&mant, opts);
-        if best.as_ref().is_none_or(|b| est < b.1) {
-            best = Some((e, est, mant, exc));
+        let (e2, &top) = hist
+            .iter()
+            .enumerate()
+            .max_by_key(|&(e, h)| (*h, usize::MAX - e))?;
+        if top == 0 {
+            return None;
+        }
+        let mut p = Patches {
+            e2,
+            gaps: Vec::with_capacity(top),
+            mant: Vec::with_capacity(top),
+            raw: Vec::new(),
+        };
+        let mut next = 0;
+        for &(pos, b) in exc {
+            match decimal_mantissa(f64::from_bits(b), e2) {
+                Some(m) => {
+                    p.gaps.push((pos - next) as i64);
+                    p.mant.push(m);
+                    next = pos + 1;
+                }
+                None => p.raw.push((pos, b)),
+            }
+        }
+        Some(p)
+    }
+
+    /// Estimated size of the patch streams, as [`int::estimate`] ranks integer codecs.
+    fn estimate(&self, opts: &Options) -> usize {
+        2 + EXCEPTION_BYTES * self.raw.len()
+            + int::estimate(&self.gaps, opts)
+            + int::estimate(&self.mant, opts)
+    }
+}
+
+/// Approximate bytes per raw exception (a position gap and a bit pattern).
+const EXCEPTION_BYTES: usize = 9;
+
+/// Appends DECIMAL's exception list.
+fn put_exceptions(out: &mut Vec<u8>, exc: &[(usize, u64)]) {
+    put_varint(out, exc.len() as u64);
+    let mut next = 0;
+    for &(pos, bits) in exc {
+        put_varint(out, (pos - next) as u64);
+        out.extend_from_slice(&bits.to_le_bytes());
+        next = pos + 1;
+    }
+}
+
+/// The DECIMAL (or, with patches, DECIMAL_PATCHED) encoding and the format version it
+/// needs.
+fn write_decimal(
+    e: usize,
+    mant: &[i64],
+    exc: &[(usize, u64)],
+    patches: Option<&Patches>,
+    opts: &Options,
+) -> (Vec<u8>, u16) {
+    let mut out = Vec::with_capacity(mant.len() + 16);
+    let mut version = 1;
+    match patches {
+        None => {
+            out.push(DECIMAL);
+            out.push(e as u8);
+            put_exceptions(&mut out, exc);
+        }
+        Some(p) => {
+            out.push(DECIMAL_PATCHED);
+            out.push(e as u8);
+            put_exceptions(&mut out, &p.raw);
+            out.push(p.e2 as u8);
+            put_varint(&mut out, p.gaps.len() as u64);
+            for s in [&p.gaps, &p.mant] {
+                let (_, v) =
+                    int::encode_versioned(s, Allowed::DECIMAL_INNER, false, opts, &mut out);
+                version = version.max(v);
+            }
+            version = version.max(3);
         }
     }
-    best.map(|(e, _, mant, exc)| write_decimal(e, &mant, &exc, opts))
+    let (_, v) = int::encode_versioned(mant, Allowed::DECIMAL_INNER, false, opts, &mut out);
+    (out, version.max(v))
+}
+
+/// The DECIMAL or DECIMAL_PATCHED encoding at the best candidate exponent. Candidates
+/// are ranked by estimated size (raw exceptions cost about 9 bytes each) and only the
+/// winner is encoded, unless it has patches: their estimate is coarse for short patch
+/// streams (a few rain readings), so then the best plain candidate is encoded too and the
+/// smaller kept, and patches never cost bytes.
+fn encode_decimal(v: &[f64], opts: &Options) -> Option<(Vec<u8>, u16)> {
+    /// (estimate, e, mantissas, exceptions)
+    type Plain = (usize, usize, Vec<i64>, Exceptions);
+    let cands = candidate_exponents(v);
+    let mut plain: Option<Plain> = None;
+    let mut patched: Option<(usize, usize, Vec<i64>, Patches)> = None;
+    for &e in &cands {
+        let Some((mant, exc)) = decimal_parts(v, e, v.len() * 3 / 4 + 1) else {
+            continue;
+        };
+        if cands.len() == 1 && exc.is_empty() {
+            return Some(write_decimal(e, &mant, &exc, None, opts));
+        }
+        let base = int::estimate(&mant, opts);
+        if let Some(p) = Patches::split(&exc) {
+            let est = base + p.estimate(opts);
+            if patched.as_ref().is_none_or(|b| est < b.0) {
+                patched = Some((est, e, mant.clone(), p));
+            }
+        }
+        // More than a quarter of exceptions is never the best plain encoding.
+        let est = base + EXCEPTION_BYTES * exc.len();
+        if 4 * exc.len() <= v.len() + 4 && plain.as_ref().is_none_or(|b| est < b.0) {
+            plain = Some((est, e, mant, exc));
+        }
+    }
+    let plain_bytes = |p: &Plain| write_decimal(p.1, &p.2, &p.3, None, opts);
+    match (plain, patched) {
+        (Some(p), Some(q)) if q.0 < p.0 => {
+            let a = plain_bytes(&p);
+            let b = write_decimal(q.1, &q.2, &[], Some(&q.3), opts);
+            Some(if b.0.len() < a.0.len() { b } else { a })
+        }
+        (Some(p), _) => Some(plain_bytes(&p)),
+        (None, Some(q)) => Some(write_decimal(q.1, &q.2, &[], Some(&q.3), opts)),
+        (None, None) => None,
+    }
 }
 
 /// Appends the best encoding of `v` (codec byte then payload) and returns the codec.
@@ -248,6 +365,7 @@ pub fn decode(c: &mut Cursor, out: &mut [f64]) -> Result<u8> {
         RLE => int::decode_rle(c, out, f64::from_bits)?,
         GORILLA_XOR => gorilla::decode_xor(c, out)?,
         DECIMAL => decode_decimal(c, out)?,
+        DECIMAL_PATCHED if c.version() >= 3 => decode_decimal_patched(c, out)?,
         SPLIT if c.version() >= 2 => scratch::with_ints(n, |ints| {
             intstream::decode(c, ints)?;
             for (o, &b) in out.iter_mut().zip(ints.iter()) {
@@ -268,17 +386,27 @@ pub fn decode(c: &mut Cursor, out: &mut [f64]) -> Result<u8> {
     Ok(codec)
 }
 
-fn decode_decimal(c: &mut Cursor, out: &mut [f64]) -> Result<()> {
+/// Reads a decimal exponent (0..=18).
+fn read_exponent(c: &mut Cursor, what: &str) -> Result<usize> {
     let at = c.pos() as u64;
-    let n = out.len();
-    let e = c.u8("DECIMAL exponent")?;
+    let e = c.u8(what)?;
     if e > MAX_EXPONENT {
         return Err(Error::corrupt(
-            format!("DECIMAL exponent {e} exceeds 18"),
+            format!("{what} {e} exceeds {MAX_EXPONENT}"),
             Some(at),
         ));
     }
-    let nexc = c.varint_max(n as u64, "DECIMAL exception count")?;
+    Ok(e as usize)
+}
+
+/// Reads DECIMAL's exception list (strictly increasing positions below `n`).
+fn read_exceptions(c: &mut Cursor, n: usize) -> Result<Exceptions> {
+    let at = c.pos() as u64;
+    // Each exception takes at least 9 bytes, so the count is bounded by what remains.
+    let nexc = c.varint_max(
+        (n as u64).min(c.remaining() as u64 / 9),
+        "DECIMAL exception count",
+    )?;
     let mut exc = Vec::with_capacity(nexc);
     let mut next = 0u64;
     for _ in 0..nexc {
@@ -290,8 +418,14 @@ fn decode_decimal(c: &mut Cursor, out: &mut [f64]) -> Result<()> {
         exc.push((pos as usize, c.u64("DECIMAL exception bits")?));
         next = pos + 1;
     }
-    let p = POW10[e as usize];
-    let bad = scratch::with_ints(n, |mant| {
+    Ok(exc)
+}
+
+/// Decodes an integer sequence into `out` as mantissas at exponent `e`.
+fn decode_mantissas(c: &mut Cursor, e: usize, what: &str, out: &mut [f64]) -> Result<()> {
+    let at = c.pos() as u64;
+    let p = POW10[e];
+    let bad = scratch::with_ints(out.len(), |mant| {
         int::decode(c, Allowed::DECIMAL_INNER, mant)?;
         // Sticky flag instead of an early return keeps the loop branch-free.
         let mut bad = false;
@@ -302,9 +436,61 @@ fn decode_decimal(c: &mut Cursor, out: &mut [f64]) -> Result<()> {
         Ok::<bool, Error>(bad)
     })?;
     if bad {
-        return Err(Error::corrupt("DECIMAL mantissa exceeds 2^53", Some(at)));
+        return Err(Error::corrupt(format!("{what} exceeds 2^53"), Some(at)));
     }
+    Ok(())
+}
+
+fn decode_decimal(c: &mut Cursor, out: &mut [f64]) -> Result<()> {
+    let e = read_exponent(c, "DECIMAL exponent")?;
+    let exc = read_exceptions(c, out.len())?;
+    decode_mantissas(c, e, "DECIMAL mantissa", out)?;
     for (pos, bits) in exc {
+        out[pos] = f64::from_bits(bits);
+    }
+    Ok(())
+}
+
+fn decode_decimal_patched(c: &mut Cursor, out: &mut [f64]) -> Result<()> {
+    let n = out.len();
+    let e = read_exponent(c, "DECIMAL_PATCHED exponent")?;
+    let raw = read_exceptions(c, n)?;
+    let e2 = read_exponent(c, "DECIMAL_PATCHED patch exponent")?;
+    let at = c.pos() as u64;
+    let np = c.varint_max((n - raw.len()) as u64, "DECIMAL_PATCHED patch count")?;
+    if np == 0 {
+        return Err(Error::corrupt("DECIMAL_PATCHED patch count 0", Some(at)));
+    }
+    let mut gaps = vec![0i64; np];
+    int::decode(c, Allowed::DECIMAL_INNER, &mut gaps)?;
+    let mut patch = vec![0.0; np];
+    decode_mantissas(c, e2, "DECIMAL_PATCHED patch mantissa", &mut patch)?;
+    decode_mantissas(c, e, "DECIMAL_PATCHED mantissa", out)?;
+    // Patch positions, merged with the raw ones to check that no position is both.
+    let mut raw_at = raw.iter().map(|r| r.0).peekable();
+    let mut next = 0u64;
+    for (&gap, &x) in gaps.iter().zip(&patch) {
+        let pos = u64::try_from(gap)
+            .ok()
+            .and_then(|g| next.checked_add(g))
+            .filter(|&p| p < n as u64)
+            .ok_or_else(|| {
+                Error::corrupt(
+                    format!("DECIMAL_PATCHED patch gap {gap} leads out of range"),
+                    Some(at),
+                )
+            })? as usize;
+        while raw_at.next_if(|&r| r < pos).is_some() {}
+        if raw_at.peek() == Some(&pos) {
+            return Err(Error::corrupt(
+                format!("DECIMAL_PATCHED position {pos} is both a patch and an exception"),
+                Some(at),
+            ));
+        }
+        out[pos] = x;
+        next = pos as u64 + 1;
+    }
+    for (pos, bits) in raw {
         out[pos] = f64::from_bits(bits);
     }
     Ok(())
@@ -412,6 +598,147 @@ mod tests {
         let e = decode(&mut Cursor::new(&out).with_version(1), &mut back).unwrap_err();
         assert!(e.is_corruption());
         assert!(e.to_string().contains("f64 codec 5 is unknown"), "{e}");
+    }
+
+    /// Integer readings with stretches of unit-converted ones (multiples of 0.2142, four
+    /// decimals), as Beijing's O3 in 2013.
+    fn mixed_precision(n: usize) -> Vec<f64> {
+        let mut level = 600i64;
+        let mut x = 7u64;
+        (0..n)
+            .map(|i| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                level = (level + (x >> 59) as i64 - 16).clamp(5, 3000);
+                if (i / 100) % 3 == 1 {
+                    (level * 2142) as f64 / 1e4
+                } else {
+                    (level / 10) as f64
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn patched_wins_on_mixed_precision() {
+        let mut v = mixed_precision(4096);
+        v[5] = f64::from_bits(0x7ff8_0000_dead_beef);
+        v[150] = -0.0;
+        v[151] = 4.666_666_666_666_67;
+        let (codec, len) = rt(&v);
+        assert_eq!(codec, DECIMAL_PATCHED);
+        // Against DECIMAL at either exponent: the integers with 1/3 raw exceptions, or
+        // every value at four decimals.
+        for e in [0, 4] {
+            let (mant, exc) = decimal_parts(&v, e, v.len()).unwrap();
+            let plain = write_decimal(e, &mant, &exc, None, &Options::default()).0;
+            assert!(
+                len * 10 < plain.len() * 8,
+                "e = {e}: {len} vs {}",
+                plain.len()
+            );
+        }
+    }
+
+    #[test]
+    fn patched_is_corrupt_before_format_version_3() {
+        let v = mixed_precision(600);
+        let mut out = Vec::new();
+        assert_eq!(encode(&v, &Options::default(), &mut out), DECIMAL_PATCHED);
+        let mut back = vec![0.0; v.len()];
+        for version in [1, 2] {
+            let e = decode(&mut Cursor::new(&out).with_version(version), &mut back).unwrap_err();
+            assert!(e.to_string().contains("f64 codec 6 is unknown"), "{e}");
+        }
+    }
+
+    /// A DECIMAL_PATCHED payload over 4 values: e = 0, the given raw exceptions
+    /// (position gap, bits), e2 = 1, `np` patches with CONST gap `gap` and CONST mantissa
+    /// `pm`, and CONST main mantissa 7.
+    fn patched_bytes(raw: &[(u8, u64)], np: u8, gap: i64, pm: i64) -> Vec<u8> {
+        let mut b = vec![DECIMAL_PATCHED, 0, raw.len() as u8];
+        for &(g, bits) in raw {
+            b.push(g);
+            b.extend_from_slice(&bits.to_le_bytes());
+        }
+        b.extend_from_slice(&[1, np]);
+        for x in [gap, pm, 7] {
+            b.push(int::CONST);
+            b.extend_from_slice(&x.to_le_bytes());
+        }
+        b
+    }
+
+    fn decode4(bytes: &[u8]) -> Result<[f64; 4]> {
+        let mut out = [0.0; 4];
+        let mut c = Cursor::new(bytes);
+        decode(&mut c, &mut out)?;
+        c.finish("DECIMAL_PATCHED")?;
+        Ok(out)
+    }
+
+    #[test]
+    fn patched_layout_decodes_as_specified() {
+        // Patches at 1 and 3 (gaps 1, 1) holding 2.5; a raw -0.0 at 0; the rest 7.
+        let bytes = patched_bytes(&[(0, (-0.0f64).to_bits())], 2, 1, 25);
+        let got = decode4(&bytes).unwrap();
+        let bits: Vec<u64> = got.iter().map(|x| x.to_bits()).collect();
+        let want: Vec<u64> = [-0.0, 2.5, 7.0, 2.5]
+            .iter()
+            .map(|x: &f64| x.to_bits())
+            .collect();
+        assert_eq!(bits, want);
+    }
+
+    #[test]
+    fn bad_patches_are_corrupt() {
+        let cases: [(Vec<u8>, &str); 6] = [
+            (patched_bytes(&[], 0, 0, 1), "patch count 0"),
+            (patched_bytes(&[], 5, 0, 1), "patch count"),
+            (patched_bytes(&[], 1, -1, 1), "patch gap -1"),
+            (patched_bytes(&[], 2, 2, 1), "patch gap 2"),
+            (
+                patched_bytes(&[(1, 0)], 1, 1, 1),
+                "both a patch and an exception",
+            ),
+            (
+                patched_bytes(&[], 1, 0, (1 << 53) + 1),
+                "patch mantissa exceeds 2^53",
+            ),
+        ];
+        for (bytes, what) in cases {
+            let e = decode4(&bytes).unwrap_err();
+            assert!(e.is_corruption(), "{what}: {e}");
+            assert!(e.to_string().contains(what), "{what}: {e}");
+        }
+        let mut bytes = patched_bytes(&[], 1, 0, 1);
+        bytes[3] = 19; // e2
+        let e = decode4(&bytes).unwrap_err();
+        assert!(
+            e.to_string().contains("patch exponent 19 exceeds 18"),
+            "{e}"
+        );
+        // Every truncation is an error, never a panic.
+        let bytes = patched_bytes(&[(0, 0)], 2, 1, 25);
+        for cut in 0..bytes.len() {
+            assert!(decode4(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn mixed_precisions_with_specials(m in proptest::collection::vec(-50000i64..50000, 1..600),
+                                          e in proptest::collection::vec(0usize..6, 1..4),
+                                          run in 1usize..80,
+                                          sp in proptest::collection::vec((any::<prop::sample::Index>(), special()), 0..8)) {
+            // Runs of values at a few exponents, as mixed-precision series have them.
+            let mut v: Vec<f64> = m.iter().enumerate()
+                .map(|(i, &x)| x as f64 / POW10[e[(i / run) % e.len()]])
+                .collect();
+            for (i, x) in sp { let k = i.index(v.len()); v[k] = x; }
+            rt(&v);
+        }
     }
 
     #[test]

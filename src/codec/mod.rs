@@ -24,7 +24,8 @@ pub mod validity;
 /// |---------|------|
 /// | 1 | every codec of format.md §10 not listed below |
 /// | 2 | f64 codec `SPLIT` (5); IntStream kinds `SPLIT` (4) and `SPLIT_ZIGZAG` (5) |
-pub const FORMAT_VERSION: u16 = 2;
+/// | 3 | f64 codec `DECIMAL_PATCHED` (6) |
+pub const FORMAT_VERSION: u16 = 3;
 
 /// Encoder settings shared by all codecs.
 #[derive(Clone, Debug)]
