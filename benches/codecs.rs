@@ -13,7 +13,8 @@
 //!   >= 1 GB/s per core (62.5 M points/s) for decode and >= 300 MB/s for encode.
 //! - `every_codec_encode` / `every_codec_decode`: one fixture per codec id of every value
 //!   type (i64: raw, const, linear, for, delta, dod, rle, gorilla-dod; f64: raw, const,
-//!   rle, gorilla-xor, decimal; bool: bitpack, const; string: dict-zstd), each built so
+//!   rle, gorilla-xor, decimal, split, decimal-patched; bool: bitpack, const; string:
+//!   dict-zstd), each built so
 //!   that the encoder's own choice is that codec (checked before timing). Throughput is
 //!   `Throughput::Elements(n)` (values/s); bytes per value are in the summary table.
 //! - `footer_aggregate`: a 3,153,600-point segment (36.5 days at 1 s): aggregate from
@@ -169,6 +170,23 @@ fn stuck(n: usize, seed: u64) -> Vec<f64> {
 }
 
 /// GPS latitude, 5 decimals, random walk (a slowly moving vehicle).
+/// Hourly ozone as the Beijing data has it: integer µg/m³, with stretches of readings
+/// converted from 0.1 ppb steps (times 2.142, four decimals) a third of the time.
+fn ozone_mixed(n: usize, seed: u64) -> Vec<f64> {
+    let mut r = Rng::new(seed);
+    let mut level = 600i64;
+    (0..n)
+        .map(|i| {
+            level = (level + r.range(-20, 20)).clamp(5, 3000);
+            if (i / 200) % 3 == 1 {
+                (level * 2142) as f64 / 1e4
+            } else {
+                (level / 10) as f64
+            }
+        })
+        .collect()
+}
+
 fn gps_lat(n: usize, seed: u64) -> Vec<f64> {
     let mut r = Rng::new(seed);
     let mut m: i64 = 4_812_345;
@@ -440,6 +458,12 @@ fn every_codec_cases() -> Vec<CodecCase> {
             "f64:decimal/temperature",
             AnyCol::F(temperature(&ts_regular(N), 1)),
             "decimal",
+            &d,
+        ),
+        c(
+            "f64:decimal-patched/ozone_mixed_units",
+            AnyCol::F(ozone_mixed(N, 5)),
+            "decimal-patched",
             &d,
         ),
         c("bool:bitpack/random", AnyCol::B(bools), "bitpack", &d),

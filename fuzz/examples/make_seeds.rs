@@ -125,13 +125,26 @@ fn main() {
             0.3 + (x >> 11) as f64 / (1u64 << 53) as f64 * 0.1
         })
         .collect();
-    let floats: [(&str, Vec<f64>); 6] = [
+    // Integers with runs of four-decimal values and a raw exception: DECIMAL_PATCHED (v3).
+    let mut mixed: Vec<f64> = (0..300)
+        .map(|i: i64| {
+            let level = 200 + (i * 37) % 91;
+            if (i / 40) % 2 == 1 {
+                (level * 2142) as f64 / 1e4
+            } else {
+                level as f64
+            }
+        })
+        .collect();
+    mixed[99] = f64::from_bits(0x7ff8_0000_dead_beef);
+    let floats: [(&str, Vec<f64>); 7] = [
         ("const", vec![1.5; 9]),
         ("rle", (0..256).map(|i| [1.0, 2.5][i / 128]).collect()),
         ("decimal", decimals),
         ("decimal-exceptions", with_exc),
         ("xor", wave),
         ("noise", noisy),
+        ("mixed-precision", mixed),
     ];
     for (name, v) in &floats {
         let mut out = Vec::new();
@@ -175,6 +188,7 @@ fn main() {
     for (prefix, file) in [
         ("golden", "v1/basic.seg"),
         ("golden-v2-split", "v2/split.seg"),
+        ("golden-v3-patched", "v3/patched.seg"),
     ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../tests/data")
