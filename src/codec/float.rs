@@ -207,24 +207,25 @@ fn put_exceptions(out: &mut Vec<u8>, exc: &[(usize, u64)]) {
     }
 }
 
-/// The DECIMAL (or, with patches, DECIMAL_PATCHED) encoding and the format version it
-/// needs.
-fn write_decimal(
-    e: usize,
-    mant: &[i64],
-    exc: &[(usize, u64)],
-    patches: Option<&Patches>,
-    opts: &Options,
-) -> (Vec<u8>, u16) {
+/// What a decimal block stores besides its main mantissas.
+enum Rest<'a> {
+    /// Raw exceptions only: DECIMAL.
+    Raw(&'a [(usize, u64)]),
+    /// Patches and their own raw exceptions: DECIMAL_PATCHED.
+    Patched(&'a Patches),
+}
+
+/// The DECIMAL or DECIMAL_PATCHED encoding and the format version it needs.
+fn write_decimal(e: usize, mant: &[i64], rest: Rest, opts: &Options) -> (Vec<u8>, u16) {
     let mut out = Vec::with_capacity(mant.len() + 16);
     let mut version = 1;
-    match patches {
-        None => {
+    match rest {
+        Rest::Raw(exc) => {
             out.push(DECIMAL);
             out.push(e as u8);
             put_exceptions(&mut out, exc);
         }
-        Some(p) => {
+        Rest::Patched(p) => {
             out.push(DECIMAL_PATCHED);
             out.push(e as u8);
             put_exceptions(&mut out, &p.raw);
@@ -248,17 +249,18 @@ fn write_decimal(
 /// streams (a few rain readings), so then the best plain candidate is encoded too and the
 /// smaller kept, and patches never cost bytes.
 fn encode_decimal(v: &[f64], opts: &Options) -> Option<(Vec<u8>, u16)> {
-    /// (estimate, e, mantissas, exceptions)
+    /// (estimate, e, mantissas, exceptions or patches)
     type Plain = (usize, usize, Vec<i64>, Exceptions);
+    type Patched = (usize, usize, Vec<i64>, Patches);
     let cands = candidate_exponents(v);
     let mut plain: Option<Plain> = None;
-    let mut patched: Option<(usize, usize, Vec<i64>, Patches)> = None;
+    let mut patched: Option<Patched> = None;
     for &e in &cands {
         let Some((mant, exc)) = decimal_parts(v, e, v.len() * 3 / 4 + 1) else {
             continue;
         };
         if cands.len() == 1 && exc.is_empty() {
-            return Some(write_decimal(e, &mant, &exc, None, opts));
+            return Some(write_decimal(e, &mant, Rest::Raw(&exc), opts));
         }
         let base = int::estimate(&mant, opts);
         if let Some(p) = Patches::split(&exc) {
@@ -273,15 +275,15 @@ fn encode_decimal(v: &[f64], opts: &Options) -> Option<(Vec<u8>, u16)> {
             plain = Some((est, e, mant, exc));
         }
     }
-    let plain_bytes = |p: &Plain| write_decimal(p.1, &p.2, &p.3, None, opts);
+    let plain_bytes = |p: &Plain| write_decimal(p.1, &p.2, Rest::Raw(&p.3), opts);
+    let patched_bytes = |q: &Patched| write_decimal(q.1, &q.2, Rest::Patched(&q.3), opts);
     match (plain, patched) {
         (Some(p), Some(q)) if q.0 < p.0 => {
-            let a = plain_bytes(&p);
-            let b = write_decimal(q.1, &q.2, &[], Some(&q.3), opts);
+            let (a, b) = (plain_bytes(&p), patched_bytes(&q));
             Some(if b.0.len() < a.0.len() { b } else { a })
         }
         (Some(p), _) => Some(plain_bytes(&p)),
-        (None, Some(q)) => Some(write_decimal(q.1, &q.2, &[], Some(&q.3), opts)),
+        (None, Some(q)) => Some(patched_bytes(&q)),
         (None, None) => None,
     }
 }
@@ -632,7 +634,7 @@ mod tests {
         // every value at four decimals.
         for e in [0, 4] {
             let (mant, exc) = decimal_parts(&v, e, v.len()).unwrap();
-            let plain = write_decimal(e, &mant, &exc, None, &Options::default()).0;
+            let plain = write_decimal(e, &mant, Rest::Raw(&exc), &Options::default()).0;
             assert!(
                 len * 10 < plain.len() * 8,
                 "e = {e}: {len} vs {}",
