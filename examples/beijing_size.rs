@@ -562,6 +562,7 @@ fn main() -> Result<()> {
     let opts = WriterOptions {
         target_rows: args.target_rows,
         codec: codec.clone(),
+        ..WriterOptions::default()
     };
     println!();
     println!("=== target_rows {} ===", args.target_rows);
@@ -599,6 +600,7 @@ fn main() -> Result<()> {
             let opts = WriterOptions {
                 target_rows: tr,
                 codec: codec.clone(),
+                ..WriterOptions::default()
             };
             let (_, secs) = write_segment(&seg_path, &stations, &opts, true)?;
             let (no_wd, _) = write_segment(&nowd_path, &stations, &opts, false)?;

@@ -45,6 +45,9 @@ impl ValueType {
 
     /// Name of a codec id for this type.
     pub fn codec_name(self, codec: u8) -> &'static str {
+        if codec == crate::format::chunkref::REF {
+            return "ref";
+        }
         match self {
             ValueType::F64 => crate::codec::float::name(codec),
             ValueType::I64 => crate::codec::int::name(codec),

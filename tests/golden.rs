@@ -4,7 +4,8 @@
 //! `tests/data/v1/basic.seg` was written once by [`regenerate_golden`] from
 //! [`golden_contents`] when the writer wrote format version 1; `v2/basic.seg` (the same
 //! points) and `v2/split.seg` ([`split_contents`]) when it wrote version 2;
-//! `v3/patched.seg` ([`patched_contents`]) when it wrote version 3. They are never
+//! `v3/patched.seg` ([`patched_contents`]) when it wrote version 3; `v4/refs.seg`
+//! ([`refs_contents`]) when it wrote version 4. They are never
 //! rewritten: if a change to the reader makes one of the `*_decodes_exactly` tests fail,
 //! the change broke compatibility with existing files. See `tests/data/README.md`.
 
@@ -254,6 +255,103 @@ fn patched_contents() -> Vec<GoldenDevice> {
     }]
 }
 
+/// The points stored in `tests/data/v4/refs.seg`: three weather stations, two of which
+/// report the same readings (as Beijing's air-quality stations share weather stations),
+/// so the version 4 writer stores their columns once and refers to them. Deterministic,
+/// and like [`golden_contents`] it must keep describing exactly what the committed file
+/// holds.
+fn refs_contents() -> Vec<GoldenDevice> {
+    let n = 1000usize;
+    let mut r = Rng(0x5eed_0004);
+    let t0 = 1_780_000_000_000_000i64;
+    let ts: Vec<i64> = (0..n as i64).map(|i| t0 + i * 3_600_000_000).collect();
+    let mut t = 120i64;
+    let temp: Vec<f64> = (0..n)
+        .map(|i| {
+            t = (t + r.below(7) as i64 - 3).clamp(-300, 400);
+            if i == 700 {
+                f64::from_bits(NAN_PAYLOAD)
+            } else {
+                t as f64 / 10.0
+            }
+        })
+        .collect();
+    // Missing readings, so a validity bitmap travels with the referenced chunk.
+    let temp = Column {
+        values: Values::F64(
+            temp.iter()
+                .enumerate()
+                .filter(|(i, _)| i % 53 != 7)
+                .map(|(_, v)| *v)
+                .collect(),
+        ),
+        validity: Some((0..n).map(|i| i % 53 != 7).collect()),
+    };
+    let dirs = ["N", "NNE", "NE", "E", "SE", "S", "SW", "W", "NW"];
+    let mut d = 0usize;
+    let wind: StrValues = (0..n)
+        .map(|_| {
+            d = (d + r.below(3) as usize + dirs.len() - 1) % dirs.len();
+            dirs[d]
+        })
+        .collect();
+    let mut p = 10_130i64;
+    let pres: Vec<i64> = (0..n)
+        .map(|_| {
+            p += r.below(5) as i64 - 2;
+            p
+        })
+        .collect();
+    let rain: Vec<bool> = (0..n)
+        .map(|i| (i / 40) % 5 == 2 || r.below(50) == 0)
+        .collect();
+    // A third station whose own sensor reads differently from the other two, except for
+    // a pressure series it copies for the first half (one block in two shared), and
+    // whose temperature repeats the second station's pm25 readings.
+    let mut q = 10_050i64;
+    let own_pres: Vec<i64> = (0..n)
+        .map(|i| {
+            q += r.below(5) as i64 - 2;
+            if i < n / 2 {
+                pres[i]
+            } else {
+                q
+            }
+        })
+        .collect();
+    let own_temp: Vec<f64> = (0..n).map(|i| (i % 300) as f64 / 10.0 - 5.0).collect();
+    let shared = || {
+        vec![
+            ("pres", Column::dense(Values::I64(pres.clone()))),
+            ("rain", Column::dense(Values::Bool(rain.clone()))),
+            ("temp", temp.clone()),
+            ("wind", Column::dense(Values::Str(wind.clone()))),
+        ]
+    };
+    let mut b = shared();
+    b.push(("pm25", Column::dense(Values::F64(own_temp.clone()))));
+    vec![
+        GoldenDevice {
+            name: "aoti",
+            ts: ts.clone(),
+            columns: shared(),
+        },
+        GoldenDevice {
+            name: "guanyuan",
+            ts: ts.clone(),
+            columns: b,
+        },
+        GoldenDevice {
+            name: "huairou",
+            ts,
+            columns: vec![
+                ("pres", Column::dense(Values::I64(own_pres))),
+                ("temp", Column::dense(Values::F64(own_temp))),
+            ],
+        },
+    ]
+}
+
 fn golden_path(version: &str, name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
@@ -402,6 +500,48 @@ fn v3_patched_decodes_exactly() {
     assert_eq!(codecs_of(&seg, "temp"), [p, p, p]);
 }
 
+#[test]
+fn v4_refs_decodes_exactly() {
+    let seg = check_golden(4, "refs.seg", &refs_contents());
+    // The file pins chunk references: every shared column of the second station refers
+    // to the first's, and the third station's pressure for its first blocks only.
+    let r = iotarc::format::chunkref::REF;
+    let f = seg.footer();
+    let refs_of = |dev: &str, ch: &str| -> Vec<bool> {
+        let d = seg.device_id(dev).unwrap();
+        let c = seg.channel_id(ch).unwrap();
+        f.blocks
+            .iter()
+            .filter(|b| b.device == d)
+            .flat_map(|b| b.columns.iter().filter(|m| m.channel == c))
+            .map(|m| m.codec == r)
+            .collect()
+    };
+    for ch in ["pres", "rain", "temp", "wind"] {
+        assert!(refs_of("aoti", ch).iter().all(|x| !x), "aoti/{ch}");
+        assert!(refs_of("guanyuan", ch).iter().all(|x| *x), "guanyuan/{ch}");
+    }
+    assert!(refs_of("guanyuan", "pm25").iter().all(|x| !x));
+    // huairou copies aoti's pressure for rows 0..500: exactly the blocks that end
+    // before row 500 refer to aoti's.
+    let d = seg.device_id("huairou").unwrap();
+    let mut end = 0;
+    let before: Vec<bool> = f
+        .blocks
+        .iter()
+        .filter(|b| b.device == d)
+        .map(|b| {
+            end += b.rows;
+            end <= 500
+        })
+        .collect();
+    assert!(before.contains(&true) && before.contains(&false));
+    assert_eq!(refs_of("huairou", "pres"), before);
+    // huairou's temperature is byte for byte guanyuan's pm25: a reference may name a
+    // chunk of another channel.
+    assert!(refs_of("huairou", "temp").iter().all(|x| *x));
+}
+
 /// The golden file `from/name` relabelled as format version `to` (header check fixed),
 /// and the error of decoding its first block's column `ch`.
 fn decode_relabelled(from: &str, name: &str, to: u16, ch: &str) -> Error {
@@ -437,7 +577,7 @@ fn later_codecs_in_an_earlier_file_are_corrupt() {
 }
 
 /// Writes the golden files of the writer's format version from [`golden_contents`],
-/// [`split_contents`] and [`patched_contents`], skipping those that exist and those the
+/// [`split_contents`], [`patched_contents`] and [`refs_contents`], skipping those that exist and those the
 /// writer stamps with an earlier version (they would not be golden files of this one).
 /// Run only when creating golden files that do not exist yet (see
 /// `tests/data/README.md`); committed golden files are never rewritten.
@@ -449,6 +589,7 @@ fn regenerate_golden() {
         ("basic.seg", golden_contents()),
         ("split.seg", split_contents()),
         ("patched.seg", patched_contents()),
+        ("refs.seg", refs_contents()),
     ] {
         let path = golden_path(&version, name);
         if path.exists() {

@@ -229,3 +229,115 @@ fn header_version_is_the_lowest_the_blocks_need() {
         .collect();
     assert_eq!(write("v2.seg", noise), 2);
 }
+
+/// A column drawn from a small pool, so that devices often repeat each other's chunks:
+/// pool entry `k` with every `gap`-th row missing (0: none missing).
+fn pooled_column(k: u8, gap: usize, n: usize) -> Column {
+    let validity: Option<iotarc::codec::validity::Bitmap> =
+        (gap > 1).then(|| (0..n).map(|i| i % gap != 0).collect());
+    let present = validity.as_ref().map_or(n, |b| b.count_ones());
+    let values = match k % 4 {
+        0 => Values::F64((0..present).map(|i| (i % 97) as f64 / 10.0).collect()),
+        1 => Values::I64((0..present as i64).map(|i| i * i % 1013).collect()),
+        2 => Values::Bool((0..present).map(|i| i % 7 < 3).collect()),
+        _ => Values::Str(
+            (0..present)
+                .map(|i| ["N", "NE", "E", "SE"][i * 7 % 4])
+                .collect(),
+        ),
+    };
+    Column { values, validity }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    /// format.md §8.6: whatever chunks repeat across devices, blocks and channels, every
+    /// series reads back exactly, and the file is version 4 exactly when it refers.
+    #[test]
+    fn repeated_chunks_read_back_exactly(
+        devices in proptest::collection::vec(
+            (proptest::collection::vec((0u8..6, 0usize..4), 1..5),
+             prop::sample::select(vec![120usize, 300, 301])), 1..6),
+        target in 40usize..200,
+        refs in any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.seg");
+        let opts = WriterOptions { target_rows: target, chunk_refs: refs, ..Default::default() };
+        let mut w = SegmentWriter::create(&path, opts).unwrap();
+        let mut want = Vec::new();
+        for (d, (chans, n)) in devices.iter().enumerate() {
+            let ts: Vec<i64> = (0..*n as i64).map(|i| i * 60_000_000).collect();
+            // One column per distinct pool entry: channel `c<k>` holds entry k (a type per
+            // k % 4), so a channel keeps its type in every device.
+            let mut cols: Vec<(String, Column)> = Vec::new();
+            for &(k, gap) in chans {
+                let name = format!("c{k}");
+                if cols.iter().all(|(c, _)| *c != name) {
+                    cols.push((name, pooled_column(k, gap, *n)));
+                }
+            }
+            let named: Vec<(&str, &Column)> = cols.iter().map(|(c, col)| (c.as_str(), col)).collect();
+            w.add(&format!("d{d}"), &ts, &named).unwrap();
+            want.push((format!("d{d}"), ts, cols));
+        }
+        w.finish().unwrap();
+        let seg = Segment::open(&path).unwrap();
+        let used = seg.footer().blocks.iter()
+            .any(|b| b.columns.iter().any(|c| c.codec == iotarc::format::chunkref::REF));
+        prop_assert!(refs || !used);
+        let version = iotarc::format::header::read_header(&std::fs::read(&path).unwrap()).unwrap();
+        prop_assert_eq!(version >= 4, used);
+        for (dev, ts, cols) in &want {
+            for (ch, col) in cols {
+                let mut s = Series::new(col.values.value_type());
+                seg.read_series(dev, ch, TimeRange::ALL, &mut s).unwrap();
+                let present: Vec<i64> = match &col.validity {
+                    None => ts.clone(),
+                    Some(b) => ts.iter().zip(b.iter().by_vals()).filter(|(_, p)| *p).map(|(t, _)| *t).collect(),
+                };
+                prop_assert_eq!(&s.timestamps, &present);
+                match (&s.values, &col.values) {
+                    (Values::F64(a), Values::F64(b)) => prop_assert_eq!(
+                        a.iter().map(|f| f.to_bits()).collect::<Vec<_>>(),
+                        b.iter().map(|f| f.to_bits()).collect::<Vec<_>>()),
+                    (a, b) => prop_assert_eq!(a, b),
+                }
+            }
+        }
+    }
+}
+
+/// Devices reporting identical readings: the writer stores each repeated chunk once.
+#[test]
+fn identical_devices_are_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 5000;
+    let ts: Vec<i64> = (0..n as i64).map(|i| i * 3_600_000_000).collect();
+    let mut x = 7u64;
+    let col = Column::dense(Values::F64(
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (x >> 50) as f64 / 100.0
+            })
+            .collect(),
+    ));
+    let size = |refs: bool, devices: usize| {
+        let path = dir.path().join(format!("{refs}-{devices}.seg"));
+        let opts = WriterOptions {
+            chunk_refs: refs,
+            ..Default::default()
+        };
+        let mut w = SegmentWriter::create(&path, opts).unwrap();
+        for d in 0..devices {
+            w.add(&format!("d{d}"), &ts, &[("x", &col)]).unwrap();
+        }
+        w.finish().unwrap().bytes as f64
+    };
+    let (one, plain, deduped) = (size(true, 1), size(false, 4), size(true, 4));
+    assert!(plain > 3.5 * one, "{plain} vs {one}");
+    assert!(deduped < 1.5 * one, "{deduped} vs {one}");
+}

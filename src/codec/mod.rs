@@ -25,7 +25,8 @@ pub mod validity;
 /// | 1 | every codec of format.md §10 not listed below |
 /// | 2 | f64 codec `SPLIT` (5); IntStream kinds `SPLIT` (4) and `SPLIT_ZIGZAG` (5) |
 /// | 3 | f64 codec `DECIMAL_PATCHED` (6) |
-pub const FORMAT_VERSION: u16 = 3;
+/// | 4 | chunk references (`REF`, 255), a file-layer feature: `crate::format::chunkref` |
+pub const FORMAT_VERSION: u16 = 4;
 
 /// Encoder settings shared by all codecs.
 #[derive(Clone, Debug)]

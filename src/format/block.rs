@@ -1,6 +1,7 @@
 //! A block: one device's rows over one time range, stored as a timestamp chunk followed by
 //! one chunk per column. Each chunk is `flags, [validity], codec, payload`.
 
+use super::chunkref::{self, ChunkRef};
 use super::footer::{BlockMeta, ColumnMeta};
 use super::stats::ColumnStats;
 use crate::codec::bytes::Cursor;
@@ -113,6 +114,9 @@ pub struct Block<'a> {
     bytes: &'a [u8],
     /// Format version of the file, which bounds the codecs its chunks may use.
     version: u16,
+    /// The whole segment, in which chunk references (format.md §8.6) are resolved; empty
+    /// when the caller has only the block.
+    file: &'a [u8],
 }
 
 impl<'a> Block<'a> {
@@ -145,6 +149,7 @@ impl<'a> Block<'a> {
             meta,
             bytes,
             version: crate::codec::FORMAT_VERSION,
+            file: &[],
         })
     }
 
@@ -152,6 +157,13 @@ impl<'a> Block<'a> {
     /// codecs of that version (`Block::new` assumes the newest).
     pub fn with_version(self, version: u16) -> Block<'a> {
         Block { version, ..self }
+    }
+
+    /// The same block, able to resolve chunk references in `file`, the whole segment
+    /// the block belongs to (from byte 0). Without it a referencing column fails to
+    /// decode.
+    pub fn with_file(self, file: &'a [u8]) -> Block<'a> {
+        Block { file, ..self }
     }
 
     /// The block's footer entry.
@@ -215,17 +227,40 @@ impl<'a> Block<'a> {
             return Err(Error::invalid_input(format!("block has no column {idx}")));
         };
         let base = m.offset + cm.chunk_offset;
-        decode_chunk(
-            Cursor::new(self.chunk(cm.chunk_offset, cm.chunk_len)).with_version(self.version),
-            m.rows as usize,
-            cm,
-            out,
-        )
-        .map_err(|e| e.rebase(base))
+        let chunk = self.chunk(cm.chunk_offset, cm.chunk_len);
+        if cm.codec != chunkref::REF {
+            let c = Cursor::new(chunk).with_version(self.version);
+            return decode_chunk(c, m.rows as usize, cm, Some(cm.codec), out)
+                .map_err(|e| e.rebase(base));
+        }
+        if self.version < chunkref::VERSION {
+            return Err(Error::corrupt(
+                format!(
+                    "column codec {} (chunk reference) in a version {} file",
+                    chunkref::REF,
+                    self.version
+                ),
+                Some(base),
+            ));
+        }
+        let r = ChunkRef::read(chunk).map_err(|e| e.rebase(base))?;
+        let target = r.resolve(self.file, m.offset, base)?;
+        // The referenced chunk is decoded as this column's own (this block's row count,
+        // this entry's type and count); its codec is any but REF, so it never chains.
+        let c = Cursor::new(target).with_version(self.version);
+        decode_chunk(c, m.rows as usize, cm, None, out).map_err(|e| e.rebase(r.offset))
     }
 }
 
-fn decode_chunk(start: Cursor, rows: usize, cm: &ColumnMeta, out: &mut ColumnBuf) -> Result<()> {
+/// Decodes one column chunk. `expect` is the codec the footer gives it; `None` for the
+/// target of a chunk reference, which may use any codec but `REF`.
+fn decode_chunk(
+    start: Cursor,
+    rows: usize,
+    cm: &ColumnMeta,
+    expect: Option<u8>,
+    out: &mut ColumnBuf,
+) -> Result<()> {
     let mut c = start.clone();
     let flags = c.u8("column chunk flags")?;
     if flags & !FLAG_VALIDITY != 0 {
@@ -268,11 +303,11 @@ fn decode_chunk(start: Cursor, rows: usize, cm: &ColumnMeta, out: &mut ColumnBuf
                 ValueType::Str => Values::Str(StrValues::default()),
                 t => Values::empty(t),
             };
-            return decode_chunk(start, rows, cm, out);
+            return decode_chunk(start, rows, cm, expect, out);
         }
     };
     c.finish("column chunk")?;
-    if codec != cm.codec {
+    if expect.is_some_and(|e| e != codec) {
         return Err(Error::corrupt(
             format!("chunk codec {codec} differs from footer's {}", cm.codec),
             Some(0),

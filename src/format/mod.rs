@@ -2,6 +2,7 @@
 //! module per on-disk structure, each with its writer and reader side by side.
 
 pub mod block;
+pub mod chunkref;
 pub mod footer;
 pub mod header;
 pub mod reader;

@@ -438,7 +438,7 @@ impl Segment {
         // (`build`, `check_deferred`): its version decides which codecs the blocks may use.
         let version = u16::from_le_bytes([all[8], all[9]]);
         Block::new(meta, bytes)
-            .map(|b| b.with_version(version))
+            .map(|b| b.with_version(version).with_file(all))
             .map_err(ctx)
     }
 

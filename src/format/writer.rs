@@ -3,6 +3,7 @@
 //! and trailer, fsyncs, renames into place and fsyncs the directory.
 
 use super::block;
+use super::chunkref::{self, Dedup};
 use super::footer::{BlockMeta, Footer, MAX_BLOCK_ROWS};
 use super::header::{self, Trailer, FOOTER_PLAIN, FOOTER_ZSTD, HEADER_LEN};
 use crate::codec::validity::Bitmap;
@@ -43,6 +44,9 @@ pub struct WriterOptions {
     pub target_rows: usize,
     /// Codec settings.
     pub codec: Options,
+    /// Store a column chunk that repeats an earlier chunk of the segment byte for byte as
+    /// a reference to it (format.md §8.6; makes the file version 4).
+    pub chunk_refs: bool,
 }
 
 impl Default for WriterOptions {
@@ -50,6 +54,7 @@ impl Default for WriterOptions {
         WriterOptions {
             target_rows: 8192,
             codec: Options::default(),
+            chunk_refs: true,
         }
     }
 }
@@ -158,6 +163,8 @@ pub struct SegmentWriter {
     rows: u64,
     /// Highest format version a block needed so far; stamped in the header by `finish`.
     version: u16,
+    /// Finds repeated column chunks (`None` if `opts.chunk_refs` is off).
+    dedup: Option<Dedup>,
 }
 
 /// What a finished segment holds.
@@ -191,6 +198,7 @@ impl SegmentWriter {
             .open(&tmp)
             .map_err(|e| Error::from(e).with_path(&tmp))?;
         let mut file = BufWriter::with_capacity(1 << 20, f);
+        let opts_refs = opts.chunk_refs;
         // Version 1 until a block needs more; `finish` rewrites the header if one did.
         file.write_all(&header::write_header(1))
             .map_err(|e| Error::from(e).with_path(&tmp))?;
@@ -206,6 +214,7 @@ impl SegmentWriter {
             opts,
             rows: 0,
             version: 1,
+            dedup: opts_refs.then(|| Dedup::new(chunkref::DEFAULT_BUDGET)),
         })
     }
 
@@ -258,11 +267,16 @@ impl SegmentWriter {
             .file
             .as_mut()
             .ok_or_else(|| Error::invalid_input("writer already finished"))?;
-        for (bytes, mut meta, version) in encoded {
+        for (mut bytes, mut meta, version) in encoded {
             self.version = self.version.max(version);
+            meta.offset = self.offset;
+            if let Some(d) = &mut self.dedup {
+                if d.apply(&mut bytes, &mut meta) {
+                    self.version = self.version.max(chunkref::VERSION);
+                }
+            }
             file.write_all(&bytes)
                 .map_err(|e| Error::from(e).with_path(&self.tmp))?;
-            meta.offset = self.offset;
             self.offset += bytes.len() as u64;
             self.footer.blocks.push(meta);
         }
