@@ -121,82 +121,83 @@ impl ChunkRef {
 /// Replaces column chunks that repeat an earlier chunk of the same segment by references
 /// (format.md §8.6). Feed it every block in file order, after its offset is known.
 ///
-/// Candidates are compared byte for byte, never by hash alone, so a collision cannot
-/// substitute data. To bound memory, only the first `budget` bytes of distinct chunks
-/// are kept as candidates; later chunks are still matched against those.
+/// It remembers each distinct chunk by `(xxh3, length)` and file offset, about 40 bytes
+/// per chunk and never the bytes themselves; a candidate is read back from the file and
+/// compared byte for byte before it is used, so a hash collision cannot substitute data.
+/// At most `max_chunks` chunks are remembered, which bounds memory whatever the segment
+/// size; later chunks are still matched against them.
 pub struct Dedup {
-    /// `(xxh3, len)` of a candidate chunk -> indices into `chunks`.
-    by_hash: HashMap<(u64, u64), Vec<usize>>,
-    /// Candidate chunks: absolute offset and range in `arena`.
-    chunks: Vec<(u64, std::ops::Range<usize>)>,
-    arena: Vec<u8>,
-    budget: usize,
+    /// `(xxh3, len)` of a chunk already written -> its absolute file offset.
+    seen: HashMap<(u64, u64), u64>,
+    max_chunks: usize,
+    /// Scratch for a candidate read back from the file.
+    buf: Vec<u8>,
 }
 
-/// Candidate bytes kept per segment by default (bounded memory, whatever the segment
-/// size).
-pub const DEFAULT_BUDGET: usize = 64 << 20;
+/// Chunks remembered per segment by default.
+pub const DEFAULT_MAX_CHUNKS: usize = 1 << 20;
 
 impl Dedup {
-    /// A deduplicator keeping at most `budget` bytes of candidate chunks.
-    pub fn new(budget: usize) -> Dedup {
+    /// A deduplicator remembering at most `max_chunks` chunks.
+    pub fn new(max_chunks: usize) -> Dedup {
         Dedup {
-            by_hash: HashMap::new(),
-            chunks: Vec::new(),
-            arena: Vec::new(),
-            budget,
+            seen: HashMap::new(),
+            max_chunks,
+            buf: Vec::new(),
         }
     }
 
     /// Rewrites `bytes` (the block `meta` describes, `meta.offset` already set to where
     /// it will be written) with references for its column chunks that repeat a chunk of
-    /// an earlier block, when the reference is shorter; then records its own chunks as
-    /// candidates. Returns true if it used a reference (the file then needs version 4).
-    pub fn apply(&mut self, bytes: &mut Vec<u8>, meta: &mut BlockMeta) -> bool {
+    /// an earlier block, when the reference is shorter; then remembers its own chunks.
+    /// `read_at(offset, buf)` fills `buf` with the file's bytes at `offset` (all of them
+    /// written before this block). Returns true if it used a reference (the file then
+    /// needs version 4).
+    ///
+    /// # Errors
+    /// Whatever `read_at` returns.
+    pub fn apply(
+        &mut self,
+        bytes: &mut Vec<u8>,
+        meta: &mut BlockMeta,
+        mut read_at: impl FnMut(u64, &mut [u8]) -> Result<()>,
+    ) -> Result<bool> {
         let mut refs: Vec<Option<ChunkRef>> = Vec::with_capacity(meta.columns.len());
-        // New candidates: key and column index (their offsets are known after the rewrite).
+        // New chunks: key and column index (their offsets are known after the rewrite).
         let mut fresh = Vec::new();
         for (ci, cm) in meta.columns.iter().enumerate() {
-            let range = cm.chunk_offset as usize..(cm.chunk_offset + cm.chunk_len) as usize;
-            let chunk = &bytes[range.clone()];
+            let chunk = &bytes[cm.chunk_offset as usize..(cm.chunk_offset + cm.chunk_len) as usize];
             let key = (xxh3_64(chunk), cm.chunk_len);
-            let hit = self.by_hash.get(&key).and_then(|ids| {
-                ids.iter()
-                    .map(|&i| &self.chunks[i])
-                    .find(|(_, r)| self.arena[r.clone()] == *chunk)
-            });
-            let r = hit.map(|(offset, _)| ChunkRef {
-                offset: *offset,
+            let Some(&offset) = self.seen.get(&key) else {
+                fresh.push((key, ci));
+                refs.push(None);
+                continue;
+            };
+            let r = ChunkRef {
+                offset,
                 len: cm.chunk_len,
                 check: key.0,
-            });
-            match r {
-                Some(r) if r.encoded_len() < chunk.len() => refs.push(Some(r)),
-                _ => {
-                    refs.push(None);
-                    if hit.is_none() {
-                        fresh.push((key, ci));
-                    }
-                }
+            };
+            let mut same = false;
+            if r.encoded_len() < chunk.len() {
+                self.buf.resize(chunk.len(), 0);
+                read_at(offset, &mut self.buf)?;
+                same = self.buf == chunk;
             }
+            refs.push(same.then_some(r));
         }
         let used = refs.iter().any(Option::is_some);
         if used {
             self.rewrite(bytes, meta, &refs);
         }
         for (key, ci) in fresh {
-            let cm = &meta.columns[ci];
-            let range = cm.chunk_offset as usize..(cm.chunk_offset + cm.chunk_len) as usize;
-            if self.arena.len() + range.len() > self.budget {
+            if self.seen.len() >= self.max_chunks {
                 break;
             }
-            let a = self.arena.len();
-            self.arena.extend_from_slice(&bytes[range]);
-            self.by_hash.entry(key).or_default().push(self.chunks.len());
-            self.chunks
-                .push((meta.offset + cm.chunk_offset, a..self.arena.len()));
+            self.seen
+                .insert(key, meta.offset + meta.columns[ci].chunk_offset);
         }
-        used
+        Ok(used)
     }
 
     /// Rebuilds the block with the columns that have a reference replaced by it, moving
@@ -370,6 +371,56 @@ mod tests {
         flagged[0] = 1;
         let (meta, bytes) = with_chunk(&seg, &file, 1, &flagged);
         corrupt(decode(&meta, &bytes, &file, 4), "flags");
+    }
+
+    /// A candidate is used only when the bytes read back equal the chunk: equal hashes
+    /// alone never make a reference.
+    #[test]
+    fn dedup_compares_bytes_not_just_hashes() {
+        use crate::format::block;
+        use crate::model::{Column, Values};
+        let ts: Vec<i64> = (0..300).map(|i| i * 1_000_000).collect();
+        let col = Column::dense(Values::I64((0..300).map(|i| i * i % 1009).collect()));
+        let enc = || block::encode(0, &ts, &[(0, col.clone())], &Default::default());
+        let (mut a, mut ma, _) = enc();
+        ma.offset = 16;
+        let mut d = Dedup::new(DEFAULT_MAX_CHUNKS);
+        let never = |_: u64, _: &mut [u8]| -> Result<()> { panic!("nothing to compare") };
+        assert!(!d.apply(&mut a, &mut ma, never).unwrap());
+        let c = &ma.columns[0];
+        let chunk = a[c.chunk_offset as usize..(c.chunk_offset + c.chunk_len) as usize].to_vec();
+        let at = ma.offset + c.chunk_offset;
+
+        // Same hash and length, different bytes on disk: no reference.
+        let (mut b, mut mb, _) = enc();
+        mb.offset = 16 + a.len() as u64;
+        let orig = (b.clone(), mb.clone());
+        let liar = |off: u64, buf: &mut [u8]| -> Result<()> {
+            assert_eq!(off, at);
+            buf.copy_from_slice(&chunk);
+            buf[0] ^= 1;
+            Ok(())
+        };
+        assert!(!d.apply(&mut b, &mut mb, liar).unwrap());
+        assert_eq!((b, mb), orig);
+
+        // The same bytes: a reference, and the block shrinks.
+        let (mut b, mut mb, _) = enc();
+        mb.offset = 16 + a.len() as u64;
+        let honest = |_: u64, buf: &mut [u8]| -> Result<()> {
+            buf.copy_from_slice(&chunk);
+            Ok(())
+        };
+        assert!(d.apply(&mut b, &mut mb, honest).unwrap());
+        assert_eq!(mb.columns[0].codec, REF);
+        assert!(b.len() < a.len());
+        assert_eq!(mb.checksum, xxh3_64(&b));
+        let r = ChunkRef::read(&b[mb.columns[0].chunk_offset as usize..]).unwrap();
+        assert_eq!((r.offset, r.len), (at, chunk.len() as u64));
+        // A read error is the caller's error.
+        let (mut b, mut mb, _) = enc();
+        let fail = |_: u64, _: &mut [u8]| -> Result<()> { Err(Error::invalid_input("boom")) };
+        assert!(d.apply(&mut b, &mut mb, fail).is_err());
     }
 
     #[test]

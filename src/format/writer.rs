@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -192,7 +193,9 @@ impl SegmentWriter {
             .and_then(|s| s.to_str())
             .unwrap_or("segment");
         let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        // Readable too: chunk references compare candidates with what was written.
         let f = OpenOptions::new()
+            .read(true)
             .write(true)
             .create_new(true)
             .open(&tmp)
@@ -214,7 +217,7 @@ impl SegmentWriter {
             opts,
             rows: 0,
             version: 1,
-            dedup: opts_refs.then(|| Dedup::new(chunkref::DEFAULT_BUDGET)),
+            dedup: opts_refs.then(|| Dedup::new(chunkref::DEFAULT_MAX_CHUNKS)),
         })
     }
 
@@ -271,7 +274,14 @@ impl SegmentWriter {
             self.version = self.version.max(version);
             meta.offset = self.offset;
             if let Some(d) = &mut self.dedup {
-                if d.apply(&mut bytes, &mut meta) {
+                let tmp = &self.tmp;
+                let io = |e: std::io::Error| Error::from(e).with_path(tmp);
+                // Candidates are read back from the file: flush what is buffered first.
+                let read_at = |off: u64, buf: &mut [u8]| {
+                    file.flush().map_err(io)?;
+                    file.get_ref().read_exact_at(buf, off).map_err(io)
+                };
+                if d.apply(&mut bytes, &mut meta, read_at)? {
                     self.version = self.version.max(chunkref::VERSION);
                 }
             }
