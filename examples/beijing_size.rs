@@ -244,6 +244,9 @@ fn int_label(c: &mut Cursor) -> Option<String> {
 /// `format-spec/format.md` sections 8-10 by hand.
 fn chunk_label(chunk: &[u8], rows: usize, vtype: ValueType) -> (String, u64) {
     let parse = || -> Option<(String, u64)> {
+        if chunk.get(..2) == Some(&[0, iotarc::format::chunkref::REF]) {
+            return Some(("ref".into(), 0));
+        }
         let mut c = Cursor::new(chunk);
         let flags = c.u8("flags").ok()?;
         if flags & 1 != 0 {

@@ -189,6 +189,7 @@ fn main() {
         ("golden", "v1/basic.seg"),
         ("golden-v2-split", "v2/split.seg"),
         ("golden-v3-patched", "v3/patched.seg"),
+        ("golden-v4-refs", "v4/refs.seg"),
     ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../tests/data")

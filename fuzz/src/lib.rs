@@ -1,5 +1,6 @@
 //! Helpers shared by the fuzz targets in `fuzz_targets/`.
 
+use iotarc::format::chunkref;
 use iotarc::format::header::{Trailer, FOOTER_PLAIN, HEADER_LEN, TRAILER_LEN};
 use iotarc::{ColumnBuf, Segment, Series, TimeRange, ValueType};
 use xxhash_rust::xxh3::xxh3_64;
@@ -91,6 +92,29 @@ pub fn reseal(file: &mut Vec<u8>) {
         return;
     };
     let mut footer = seg.footer().clone();
+    // Chunk references carry the checksum of the bytes they name (format.md §8.6): fix
+    // those too, in file order, so mutated referenced chunks reach the decoders.
+    for b in &footer.blocks {
+        for c in &b.columns {
+            let start = (b.offset + c.chunk_offset) as usize;
+            let end = start + c.chunk_len as usize;
+            if c.codec != chunkref::REF || end > file.len() || c.chunk_len < 8 {
+                continue;
+            }
+            let Ok(r) = chunkref::ChunkRef::read(&file[start..end]) else {
+                continue;
+            };
+            let Some(to) = r
+                .offset
+                .checked_add(r.len)
+                .filter(|&e| e <= file.len() as u64)
+            else {
+                continue;
+            };
+            let sum = xxh3_64(&file[r.offset as usize..to as usize]);
+            file[end - 8..end].copy_from_slice(&sum.to_le_bytes());
+        }
+    }
     for b in &mut footer.blocks {
         b.checksum = xxh3_64(&file[b.offset as usize..(b.offset + b.len) as usize]);
     }
