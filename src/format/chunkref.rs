@@ -22,6 +22,23 @@ const DATA_START: u64 = 16;
 
 /// A parsed reference: the referenced chunk is `len` bytes at absolute file offset
 /// `offset`, whose `xxh3` is `check`.
+///
+/// # Example
+/// ```
+/// use iotarc::format::chunkref::ChunkRef;
+/// use xxhash_rust::xxh3::xxh3_64;
+/// // A file whose bytes 16..24 are a chunk that a block starting at 40 refers to.
+/// let mut file = vec![0u8; 64];
+/// file[16..24].copy_from_slice(b"chunk!!!");
+/// let r = ChunkRef { offset: 16, len: 8, check: xxh3_64(b"chunk!!!") };
+/// let mut chunk = Vec::new();
+/// r.write(&mut chunk);
+/// let back = ChunkRef::read(&chunk)?;
+/// assert_eq!(back.resolve(&file, 40, 40)?, b"chunk!!!");
+/// // A reference may not reach into or past its own block.
+/// assert!(back.resolve(&file, 20, 20).is_err());
+/// # Ok::<(), iotarc::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChunkRef {
     /// Absolute file offset of the referenced chunk.
