@@ -35,6 +35,10 @@ struct Input {
     devices: Vec<Device>,
     target_rows: u8,
     zstd: Option<u8>,
+    /// Bit `d` (1..=2) set: device `d` reports device 0's rows, so its chunks repeat
+    /// device 0's and the writer stores them as references (format.md §8.6). Bit 0 set:
+    /// the writer makes no references.
+    copies: u8,
 }
 
 struct Expected {
@@ -113,6 +117,14 @@ fuzz_target!(|input: Input| {
     if want.is_empty() {
         return;
     }
+    for d in 1..want.len() {
+        if input.copies & (1 << d) != 0 {
+            want[d].ts = want[0].ts.clone();
+            want[d].f = want[0].f.clone();
+            want[d].i = want[0].i.clone();
+            want[d].range = want[0].range;
+        }
+    }
 
     let dir = if std::path::Path::new("/dev/shm").is_dir() {
         tempfile::tempdir_in("/dev/shm")
@@ -124,6 +136,7 @@ fuzz_target!(|input: Input| {
     let opts = WriterOptions {
         target_rows: input.target_rows.max(1) as usize,
         codec: iotarc_fuzz::options(input.zstd, false),
+        chunk_refs: input.copies & 1 == 0,
     };
     let mut w = SegmentWriter::create(&path, opts).unwrap();
     for e in &want {
