@@ -50,10 +50,14 @@ pub struct Origin {
     pub line: u64,
 }
 
+/// One buffered value. The origin is stored flat (not as an [`Origin`], whose padding
+/// would make every row 8 bytes larger): every value of a pack sits in one of these
+/// until its window is written, so their size is the packer's memory and page faults.
 pub(crate) struct BufRow {
     ts: i64,
     channel: u32,
-    origin: Origin,
+    input: u32,
+    line: u64,
     value: PackValue,
 }
 
@@ -63,8 +67,16 @@ impl BufRow {
         BufRow {
             ts,
             channel,
-            origin,
+            input: origin.input,
+            line: origin.line,
             value,
+        }
+    }
+
+    fn origin(&self) -> Origin {
+        Origin {
+            input: self.input,
+            line: self.line,
         }
     }
 }
@@ -300,12 +312,9 @@ impl Packer {
                 i
             }
         };
-        self.bufs[idx].1.push(BufRow {
-            ts,
-            channel,
-            origin,
-            value,
-        });
+        self.bufs[idx]
+            .1
+            .push(BufRow::new(ts, channel, origin, value));
         self.buffered += 1;
         self.stats.rows_buffered += 1;
     }
@@ -566,7 +575,7 @@ pub(crate) fn pivot(
     // The key is unique per row (input, line), so an unstable sort gives the same order
     // as a stable one. (pdqsort is also near-linear on the mostly sorted runs real
     // inputs have.)
-    rows.sort_unstable_by_key(|r| (r.ts, r.channel, r.origin.input, r.origin.line));
+    rows.sort_unstable_by_key(|r| (r.ts, r.channel, r.input, r.line));
     let mut ts: Vec<i64> = Vec::new();
     let mut rejected = Vec::new();
     let mut duplicates = 0u64;
@@ -650,7 +659,7 @@ pub(crate) fn pivot(
                         true
                     } else {
                         rejected.push(Rejected {
-                            origin: r.origin,
+                            origin: r.origin(),
                             reason: format!(
                                 "integer {x} in channel {:?} of device {device:?} (an f64 channel here) is not exactly representable as f64; force its type with --type {}=i64",
                                 channels[ch as usize], channels[ch as usize]
@@ -673,7 +682,7 @@ pub(crate) fn pivot(
                 }
                 (vals, other) => {
                     rejected.push(Rejected {
-                        origin: r.origin,
+                        origin: r.origin(),
                         reason: format!(
                             "{} value {} conflicts with channel {:?} of device {device:?}, which is {} here; force a type with --type {}=string",
                             other.vtype().map_or("missing", |t| t.name()),
