@@ -46,7 +46,8 @@ pub struct WriterOptions {
     /// Codec settings.
     pub codec: Options,
     /// Store a column chunk that repeats an earlier chunk of the segment byte for byte as
-    /// a reference to it (format.md §8.6; makes the file version 4).
+    /// a reference to it (format.md §8.6). A file that holds one is version 4; turn this
+    /// off to write files that readers of versions 1 to 3 can read.
     pub chunk_refs: bool,
 }
 
@@ -201,7 +202,6 @@ impl SegmentWriter {
             .open(&tmp)
             .map_err(|e| Error::from(e).with_path(&tmp))?;
         let mut file = BufWriter::with_capacity(1 << 20, f);
-        let opts_refs = opts.chunk_refs;
         // Version 1 until a block needs more; `finish` rewrites the header if one did.
         file.write_all(&header::write_header(1))
             .map_err(|e| Error::from(e).with_path(&tmp))?;
@@ -214,10 +214,12 @@ impl SegmentWriter {
             device_idx: HashMap::new(),
             channel_idx: HashMap::new(),
             last_ts: Vec::new(),
+            dedup: opts
+                .chunk_refs
+                .then(|| Dedup::new(chunkref::DEFAULT_MAX_CHUNKS)),
             opts,
             rows: 0,
             version: 1,
-            dedup: opts_refs.then(|| Dedup::new(chunkref::DEFAULT_MAX_CHUNKS)),
         })
     }
 
