@@ -3,6 +3,9 @@
 use iotarc::*;
 use proptest::prelude::*;
 
+mod common;
+use common::Rng;
+
 fn f64_bits(v: &Values) -> Vec<u64> {
     match v {
         Values::F64(x) => x.iter().map(|f| f.to_bits()).collect(),
@@ -218,15 +221,8 @@ fn header_version_is_the_lowest_the_blocks_need() {
     let decimals: Vec<f64> = (0..2000).map(|i| (i % 300) as f64 / 10.0).collect();
     assert_eq!(write("v1.seg", decimals), 1);
     // Noise in every mantissa bit is stored with the version 2 SPLIT codec.
-    let mut x = 9u64;
-    let noise: Vec<f64> = (0..2000)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            0.3 + (x >> 11) as f64 / (1u64 << 53) as f64 * 0.1
-        })
-        .collect();
+    let mut r = Rng(9);
+    let noise: Vec<f64> = (0..2000).map(|_| 0.3 + r.unit() * 0.1).collect();
     assert_eq!(write("v2.seg", noise), 2);
 }
 
@@ -314,16 +310,9 @@ fn identical_devices_are_stored_once() {
     let dir = tempfile::tempdir().unwrap();
     let n = 5000;
     let ts: Vec<i64> = (0..n as i64).map(|i| i * 3_600_000_000).collect();
-    let mut x = 7u64;
+    let mut r = Rng(7);
     let col = Column::dense(Values::F64(
-        (0..n)
-            .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (x >> 50) as f64 / 100.0
-            })
-            .collect(),
+        (0..n).map(|_| r.below(1 << 14) as f64 / 100.0).collect(),
     ));
     let size = |refs: bool, devices: usize| {
         let path = dir.path().join(format!("{refs}-{devices}.seg"));
