@@ -10,6 +10,7 @@ use iotarc::stream::wal::{
     self, file_header, file_name, replay, replay_bytes, ReplayReport, WalOptions, WalWriter,
     HEADER_LEN, MAX_RECORD_LEN, RECORD_HEADER_LEN,
 };
+use iotarc::stream::wal_damage::{salvage_file, EMPTY_BATCH};
 use iotarc::{Error, ErrorKind};
 use proptest::prelude::*;
 use std::fs;
@@ -534,8 +535,13 @@ fn torn_header_of_the_newest_file() {
     }
 }
 
+/// wal.md §7.1 T1: a crash leaves a prefix of its last write, never changed bytes inside
+/// a complete record. A flipped byte in the newest file's last record is therefore
+/// damage: replay reports it as `Corrupt` and cuts nothing, unless the flip made the
+/// length field promise more bytes than the file holds, which is what a torn write
+/// looks like (the one case bit rot and a tear cannot be told apart).
 #[test]
-fn byte_flips_in_the_last_record_truncate_it() {
+fn byte_flips_in_the_last_record_are_corrupt_not_cut() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("wal");
     write_log(&dir, 0, 25, 1, small_files());
@@ -544,25 +550,115 @@ fn byte_flips_in_the_last_record_truncate_it() {
     let spans = record_spans(&bytes);
     let (off, len) = *spans.last().unwrap();
     let end = newest_first + spans.len() as u64 - 1;
+    let (mut cut, mut corrupt) = (0, 0);
     for i in off..off + len {
         for mask in [0x01u8, 0x80, 0xff] {
             let mut b = bytes.clone();
             b[i] ^= mask;
             fs::write(&newest, &b).unwrap();
-            let (r, got) = replay_all(&dir, 0).unwrap();
-            assert_records(&got, 0, end);
-            let t = r
-                .truncated
-                .unwrap_or_else(|| panic!("flip {mask:#x} at {i} not detected"));
-            assert_eq!(
-                (t.offset, t.bytes),
-                (off as u64, len as u64),
-                "{}",
-                t.reason
-            );
-            assert_eq!(fs::metadata(&newest).unwrap().len(), off as u64);
+            let flipped_len = u32::from_le_bytes(b[off..off + 4].try_into().unwrap()) as usize;
+            let looks_torn = i < off + 4
+                && flipped_len <= MAX_RECORD_LEN as usize
+                && flipped_len > len - RECORD_HEADER_LEN;
+            match replay_all(&dir, 0) {
+                Ok((r, got)) => {
+                    assert!(looks_torn, "flip {mask:#x} at {i} was cut as a tail");
+                    assert_records(&got, 0, end);
+                    let t = r.truncated.expect("cut reported");
+                    assert_eq!((t.offset, t.bytes), (off as u64, len as u64));
+                    assert_eq!(fs::metadata(&newest).unwrap().len(), off as u64);
+                    cut += 1;
+                }
+                Err(e) => {
+                    assert!(!looks_torn, "flip {mask:#x} at {i}: {e}");
+                    assert_eq!(is_corrupt_at(&e, &newest), Some(off as u64), "{e}");
+                    assert!(e.to_string().contains("iotarc repair --wal"), "{e}");
+                    assert_eq!(fs::read(&newest).unwrap(), b, "nothing cut");
+                    corrupt += 1;
+                }
+            }
         }
     }
+    assert!(corrupt > 10 * cut, "{corrupt} corrupt, {cut} cut");
+}
+
+/// The review's case: one flipped bit in the middle of the newest file, acknowledged
+/// records after it. Replay used to call the rest a torn tail and cut every later
+/// record. Now it is `Corrupt` (T2 finds the next valid record), nothing is cut, and
+/// salvage (wal.md §9) keeps every record but the damaged one, whose seq becomes an
+/// empty batch.
+#[test]
+fn damage_before_valid_records_is_corrupt_and_salvage_keeps_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("wal");
+    write_log(&dir, 0, 40, 40, WalOptions::default());
+    let (first, newest) = wal_files(&dir).last().unwrap().clone();
+    let bytes = fs::read(&newest).unwrap();
+    let spans = record_spans(&bytes);
+    let (off, len) = spans[spans.len() / 2];
+    let damaged_seq = first + (spans.len() / 2) as u64;
+    let mut b = bytes.clone();
+    b[off + len / 2] ^= 0x10;
+    fs::write(&newest, &b).unwrap();
+
+    let e = replay_all(&dir, 0).unwrap_err();
+    assert_eq!(is_corrupt_at(&e, &newest), Some(off as u64));
+    assert!(e.to_string().contains("a valid record (seq"), "{e}");
+    let e = wal::replay_read_only(&dir, 0, |_, _| Ok(())).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Corrupt { .. }));
+    assert_eq!(fs::read(&newest).unwrap(), b, "replay cut nothing");
+
+    let damaged = tmp.path().join("damaged");
+    let dry = salvage_file(&newest, first, &damaged, true).unwrap();
+    assert_eq!(dry.plan.lost_seqs, vec![damaged_seq..damaged_seq + 1]);
+    assert_eq!(dry.copy, None);
+    assert_eq!(fs::read(&newest).unwrap(), b, "a dry run writes nothing");
+
+    let done = salvage_file(&newest, first, &damaged, false).unwrap();
+    assert_eq!(
+        fs::read(done.copy.unwrap()).unwrap(),
+        b,
+        "the original kept aside"
+    );
+    let (r, got) = replay_all(&dir, 0).unwrap();
+    assert_eq!((r.next_seq, r.truncated), (40, None));
+    assert_eq!(got.len(), 40);
+    for (seq, p) in &got {
+        if *seq == damaged_seq {
+            assert_eq!(
+                p.as_slice(),
+                EMPTY_BATCH,
+                "lost record replaced by an empty batch"
+            );
+            assert!(PointBatch::decode(p).unwrap().is_empty());
+        } else {
+            assert_eq!(p, &payload(*seq), "seq {seq}");
+        }
+    }
+}
+
+/// A flipped byte in the newest file's header, with records after it: the header was
+/// durable before any record (W2), so this is damage (T4), never a torn creation; the
+/// file is not deleted, and salvage rewrites the header and keeps every record.
+#[test]
+fn damaged_header_of_a_newest_file_with_records_is_corrupt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("wal");
+    write_log(&dir, 0, 10, 10, WalOptions::default());
+    let (first, newest) = wal_files(&dir).last().unwrap().clone();
+    let bytes = fs::read(&newest).unwrap();
+    for i in [0usize, 3, 7, 12, 15] {
+        let mut b = bytes.clone();
+        b[i] ^= 0x04;
+        fs::write(&newest, &b).unwrap();
+        let e = replay_all(&dir, 0).unwrap_err();
+        assert_eq!(is_corrupt_at(&e, &newest), Some(0), "flip at {i}: {e}");
+        assert_eq!(fs::read(&newest).unwrap(), b, "flip at {i}: file kept");
+    }
+    let done = salvage_file(&newest, first, &tmp.path().join("damaged"), false).unwrap();
+    assert!(done.plan.header_damaged && done.plan.lost_seqs.is_empty());
+    let (_, got) = replay_all(&dir, 0).unwrap();
+    assert_records(&got, 0, 10);
 }
 
 #[test]

@@ -14,11 +14,14 @@
 //! - bits 5-7 all set: also write the file into a temporary directory (on /dev/shm
 //!   when it exists) as its only (so newest) WAL file and run the file-based `replay`
 //!   twice: the first must agree with `replay_bytes` and truncate exactly the defect,
-//!   the second must find a clean log.
+//!   the second must find a clean log; or, when the defect is damage a crash cannot
+//!   explain (wal.md §7.1), fail with `Corrupt` without changing the file, and salvage
+//!   (§9) must keep every record before the damage in a file that replays cleanly.
 #![no_main]
 
 use iotarc::stream::batch::PointBatch;
 use iotarc::stream::wal::{self, HEADER_LEN, MAX_RECORD_LEN, RECORD_HEADER_LEN};
+use iotarc::stream::wal_damage::{judge_tail, salvage_bytes, salvaged_file, TailVerdict};
 use libfuzzer_sys::fuzz_target;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -99,12 +102,31 @@ fuzz_target!(|data: &[u8]| {
         let path = dir.path().join(wal::file_name(first));
         std::fs::write(&path, &file).unwrap();
         let mut seen = Vec::new();
-        let report = wal::replay(dir.path(), first, |seq, _| {
+        let all = wal::replay_bytes(&file, first, first, |_, _| Ok(())).unwrap();
+        let torn = all.defect.as_ref().is_none_or(|d| {
+            judge_tail(&file, first.saturating_add(all.records), d) == TailVerdict::Torn
+        });
+        let report = match wal::replay(dir.path(), first, |seq, _| {
             seen.push(seq);
             Ok(())
-        })
-        .expect("replay of a single newest file");
-        let all = wal::replay_bytes(&file, first, first, |_, _| Ok(())).unwrap();
+        }) {
+            Ok(r) => r,
+            Err(e) => {
+                // Damage a crash cannot explain (wal.md §7.1): reported, nothing cut.
+                assert!(!torn, "a torn tail was reported as {e}");
+                assert!(matches!(e.kind(), iotarc::ErrorKind::Corrupt { .. }), "{e}");
+                assert_eq!(std::fs::read(&path).unwrap(), file, "damage was cut");
+                // Salvage (wal.md §9) keeps at least the records before the damage and
+                // leaves a file that replays cleanly.
+                let plan = salvage_bytes(&file, first);
+                assert!(plan.kept.len() as u64 >= all.records);
+                let fixed = salvaged_file(&file, &plan).unwrap();
+                let again = wal::replay_bytes(&fixed, first, first, |_, _| Ok(())).unwrap();
+                assert_eq!(again.defect, None);
+                return;
+            }
+        };
+        assert!(torn, "damage was cut as a tail");
         assert_eq!(report.records, all.delivered);
         assert_eq!(report.next_seq, first.saturating_add(all.records));
         assert_eq!(

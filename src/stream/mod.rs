@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod latency;
 pub mod wal;
+pub mod wal_damage;
 pub mod writer;
 
 pub use batch::PointBatch;

@@ -8,8 +8,9 @@
 //! Layout: `<archive>/wal/wal-<first seq, 20 digits>.log`, each file a 16-byte header
 //! followed by records `len u32 | seq u64 | checksum u64 | payload`. Only the newest
 //! file can end in a torn record (files are fully synced before the writer moves on to
-//! a new one), so a defect there is a crash artefact and is truncated, while a defect in
-//! any older file is reported as [`Corrupt`](crate::ErrorKind::Corrupt).
+//! a new one), so a defect there that a crash explains is truncated, while any other
+//! defect, in any file, is reported as [`Corrupt`](crate::ErrorKind::Corrupt) and left
+//! for [`wal_damage::salvage_file`](super::wal_damage::salvage_file).
 
 use crate::error::{Error, ErrorKind, Result};
 use std::fs::{self, File, OpenOptions};
@@ -442,6 +443,24 @@ pub struct TruncatedTail {
     pub reason: String,
 }
 
+/// Which rule of wal.md §3–§4 a [`Defect`] breaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DefectKind {
+    /// H1: the file header is short or invalid.
+    Header,
+    /// R1: fewer than 20 bytes where a record header should be.
+    IncompleteHeader,
+    /// R2: a length field of 0 or above [`MAX_RECORD_LEN`].
+    Length,
+    /// R3: fewer payload bytes than the length field says.
+    IncompletePayload,
+    /// R4: the checksum does not match.
+    Checksum,
+    /// R5: an unexpected seq, or seq `u64::MAX` would be next (N5).
+    Seq,
+}
+
 /// A defect found while scanning one WAL file: where the valid part ends and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Defect {
@@ -452,6 +471,8 @@ pub struct Defect {
     pub bytes: u64,
     /// What is wrong, naming the field and its value.
     pub reason: String,
+    /// The rule broken.
+    pub kind: DefectKind,
 }
 
 /// The result of scanning one WAL file ([`replay_bytes`]).
@@ -513,11 +534,12 @@ fn scan(
         delivered: 0,
         defect: None,
     };
-    let defect = |offset: u64, reason: String| {
+    let defect = |offset: u64, kind: DefectKind, reason: String| {
         Some(Defect {
             offset,
             bytes: total.saturating_sub(offset),
             reason,
+            kind,
         })
     };
     let mut header = [0u8; HEADER_LEN];
@@ -529,6 +551,7 @@ fn scan(
     if got < HEADER_LEN {
         out.defect = defect(
             0,
+            DefectKind::Header,
             format!("file is {total} bytes, shorter than the {HEADER_LEN}-byte header"),
         );
         return Ok(out);
@@ -536,6 +559,7 @@ fn scan(
     if header[..8] != MAGIC {
         out.defect = defect(
             0,
+            DefectKind::Header,
             format!(
                 "file header magic {:02x?} is not {MAGIC:02x?}",
                 &header[..8]
@@ -553,6 +577,7 @@ fn scan(
     if header[10..] != [0; 6] {
         out.defect = defect(
             0,
+            DefectKind::Header,
             format!(
                 "file header reserved bytes {:02x?} are not zero",
                 &header[10..]
@@ -568,6 +593,7 @@ fn scan(
         if want == u64::MAX {
             out.defect = defect(
                 pos,
+                DefectKind::Seq,
                 format!(
                     "{left} bytes where the next record would have seq {}, which is never \
                      assigned",
@@ -585,6 +611,7 @@ fn scan(
         if got < RECORD_HEADER_LEN {
             out.defect = defect(
                 pos,
+                DefectKind::IncompleteHeader,
                 format!("incomplete record header: {got} of {RECORD_HEADER_LEN} bytes"),
             );
             break;
@@ -598,6 +625,7 @@ fn scan(
         if len == 0 || len > MAX_RECORD_LEN {
             out.defect = defect(
                 pos,
+                DefectKind::Length,
                 format!("record length {len} is outside 1..={MAX_RECORD_LEN}"),
             );
             break;
@@ -606,6 +634,7 @@ fn scan(
         if u64::from(len) > body {
             out.defect = defect(
                 pos,
+                DefectKind::IncompletePayload,
                 format!("incomplete record: length {len} but only {body} bytes follow its header"),
             );
             break;
@@ -618,6 +647,7 @@ fn scan(
             // The input was shorter than `total` said (a file shrinking under us).
             out.defect = defect(
                 pos,
+                DefectKind::IncompletePayload,
                 format!("incomplete record: length {len} but only {got} bytes could be read"),
             );
             break;
@@ -626,6 +656,7 @@ fn scan(
         if sum != stored {
             out.defect = defect(
                 pos,
+                DefectKind::Checksum,
                 format!(
                     "record checksum {stored:#018x} does not match the computed \
                      {sum:#018x} (record length {len}, seq field {seq})"
@@ -636,6 +667,7 @@ fn scan(
         if seq != want {
             out.defect = defect(
                 pos,
+                DefectKind::Seq,
                 format!("record seq {seq} is not the expected next seq {want}"),
             );
             break;
@@ -656,11 +688,12 @@ fn scan(
 /// `dir` is the WAL directory (a missing directory is an empty log). `from_seq` is the
 /// first seq whose points are not yet durable elsewhere (in committed segments); files
 /// all of whose records precede it are skipped unread. The newest file is always read:
-/// its first defect (incomplete, bad length, bad checksum, unexpected seq) is where the
-/// log ends, and replay cuts it off there (`set_len` + fsync; a newest file too short
-/// for, or with an invalid, header holds no record and is deleted) and reports it in
-/// [`ReplayReport::truncated`]. Records before the defect are delivered; nothing at or
-/// after it is.
+/// its first defect is where the log ends when a crash explains it (an incomplete record
+/// or zero fill with no valid record after it, wal.md §7.1): replay cuts it off there
+/// (`set_len` + fsync; a newest file whose header was torn while it was created holds
+/// no record and is deleted) and reports it in [`ReplayReport::truncated`]. Records
+/// before the defect are delivered; nothing at or after it is. Any other defect in the
+/// newest file is `Corrupt` and nothing is cut.
 ///
 /// Records of a file are delivered while it is read, so when an older file turns out to
 /// be corrupt `f` has already seen its earlier records; treat an error as fatal to
@@ -668,7 +701,7 @@ fn scan(
 ///
 /// # Errors
 /// [`ErrorKind::Corrupt`] (with the file's path and the defect's offset) for a defect in
-/// any file but the newest, for a gap or overlap between consecutive files' seqs that
+/// any file but the newest, for damage in the newest file that a crash cannot explain, for a gap or overlap between consecutive files' seqs that
 /// involves a seq ≥ `from_seq`, and when the oldest file starts after `from_seq`
 /// (records that are needed are gone); [`ErrorKind::UnsupportedVersion`] for a file of a
 /// newer WAL version (never truncated); I/O errors; any error returned by `f`.
@@ -765,6 +798,7 @@ fn replay_impl(
                 )
                 .with_path(path));
             }
+            judge_newest(path, end, &d)?;
             if cut {
                 truncate_tail(dir, path, d.offset)?;
             }
@@ -781,6 +815,35 @@ fn replay_impl(
         }
     }
     Ok(report)
+}
+
+/// Fails with `Corrupt` unless the newest file's first defect `d` is a torn tail
+/// (wal.md P6, P7, §7.1); `want` is the seq a record at the defect would have.
+fn judge_newest(path: &Path, want: u64, d: &Defect) -> Result<()> {
+    // Bounded by the file size, which rotation bounds; read only on this rare path.
+    let bytes = fs::read(path).map_err(|e| Error::from(e).with_path(path))?;
+    let next = match super::wal_damage::judge_tail(&bytes, want, d) {
+        super::wal_damage::TailVerdict::Torn => return Ok(()),
+        super::wal_damage::TailVerdict::Damaged { next_valid } => next_valid,
+    };
+    let after = match next {
+        Some(r) => format!(
+            "; a valid record (seq {}) follows at offset {}, so acknowledged records lie \
+             beyond the damage",
+            r.seq, r.offset
+        ),
+        None => String::new(),
+    };
+    Err(Error::corrupt(
+        format!(
+            "{}{after}: this is damage to durable records, not a torn write, and replay \
+             will not cut it; `iotarc repair --wal ARCHIVE` copies the file aside and \
+             keeps every valid record",
+            d.reason
+        ),
+        Some(d.offset),
+    )
+    .with_path(path))
 }
 
 fn scan_file(

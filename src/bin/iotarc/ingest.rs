@@ -45,6 +45,10 @@ pub struct IngestArgs {
     /// Memory bound for buffered points, e.g. 256M or 2G; producers wait above it.
     #[arg(long, default_value = "256M")]
     max_memory: String,
+    /// Start a new WAL file once the current one grows past this size, e.g. 64M.
+    /// Smaller files are deleted sooner once their points are sealed.
+    #[arg(long, default_value = "64M")]
+    wal_file_size: String,
     /// Duplicate policy of a new archive (an existing archive keeps its own; giving a
     /// different one is an error).
     #[arg(long, value_parser = ["last", "first", "keep-all"])]
@@ -207,6 +211,9 @@ pub fn ingest(a: IngestArgs) -> Result<ExitCode> {
         seal_unit: parse_unit("--seal-window", &a.seal_window)?,
         max_delay,
         max_memory: parse_size(&a.max_memory)?,
+        wal: iotarc::stream::wal::WalOptions {
+            max_file_bytes: parse_size(&a.wal_file_size)? as u64,
+        },
         compact: (!a.no_compact)
             .then(|| {
                 tiers(&a.compact_tiers).map(|t| CompactOptions {
@@ -248,7 +255,7 @@ pub fn ingest(a: IngestArgs) -> Result<ExitCode> {
         }
         if let Some(t) = &rep.truncated {
             eprintln!(
-                "recovered: cut a torn WAL tail of {} byte(s) at {}:{} ({}); it held no acknowledged record",
+                "recovered: cut a torn WAL tail of {} byte(s) at {}:{} ({}): an unfinished last write with no valid record after it (wal.md §7.1)",
                 t.bytes,
                 t.file.display(),
                 t.offset,

@@ -102,8 +102,8 @@ fn check_segment(path: &Path, entry: Option<&SegmentEntry>, index: Option<&Index
 }
 
 /// Checks the WAL read-only: every record's checksum and payload, and the seqs across
-/// files. A defect at the end of the newest file is a torn tail (the next writer cuts it;
-/// it never held an acknowledged record) and only a warning; anywhere else it is a
+/// files. A defect at the end of the newest file that a crash explains (wal.md §7.1) is a
+/// torn tail, which the next writer cuts, and only a warning; any other defect is a
 /// problem.
 fn check_wal(dir: &Path, m: &Manifest) -> usize {
     let wal_dir = dir.join("wal");
