@@ -758,8 +758,10 @@ fn archive_manifest_v1_and_v2_read_the_same() {
     }
 }
 
+/// A commit rewrites an older manifest as the current version (3), and records the
+/// footer checksum of every segment the old one listed without it (archive.md L7).
 #[test]
-fn archive_manifest_v1_is_rewritten_as_v2_by_a_commit() {
+fn archive_manifest_v1_is_rewritten_as_v3_by_a_commit() {
     use iotarc::archive::{Origin, PackOptions, PackValue, Packer};
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("arch");
@@ -774,10 +776,14 @@ fn archive_manifest_v1_is_rewritten_as_v2_by_a_commit() {
     );
     p.commit(0).unwrap();
     let head = std::fs::read(dir.join("MANIFEST")).unwrap();
-    assert_eq!(u16::from_le_bytes([head[8], head[9]]), 2);
+    assert_eq!(u16::from_le_bytes([head[8], head[9]]), 3);
     let a = iotarc::archive::Archive::open(&dir).unwrap();
     let m = a.manifest();
     assert_eq!(m.segments.len(), 3);
+    for s in &m.segments {
+        let seg = Segment::open(dir.join(&s.path)).unwrap();
+        assert_eq!(s.checksum, Some(seg.footer_location().1), "{}", s.path);
+    }
     // The old segments keep their entries; the device list of the new one is its own.
     let old = iotarc::archive::Manifest::read(&golden_path("archive-v1", "")).unwrap();
     assert_eq!(m.segments[..2].len(), old.segments.len());

@@ -8,7 +8,7 @@
 //! segment file has gone (see `query.rs`).
 
 use super::index;
-use super::manifest::{self, Manifest, PartitionUnit, SegmentEntry};
+use super::manifest::{Manifest, PartitionUnit, SegmentEntry};
 use super::pack::{pivot, segment_path, BufRow, Origin, PackValue, SegMeta, SegmentBuilder};
 use crate::error::{Error, Result};
 use crate::format::block::ColumnBuf;
@@ -106,10 +106,10 @@ impl CompactReport {
 /// # Ok::<(), iotarc::Error>(())
 /// ```
 pub fn compact(dir: &Path, opts: &CompactOptions) -> Result<CompactReport> {
-    let _lock = manifest::lock(dir)?;
-    let mut m = Manifest::read(dir)?;
-    manifest::remove_orphans(dir, &m)?;
+    let opened = super::leftovers::open_for_write(dir, None)?;
+    let (_lock, mut m) = (opened.lock, opened.manifest);
     let mut report = compact_locked(dir, &mut m, opts)?;
+    report.warnings.splice(0..0, opened.cleanup.messages());
     // Also the way to rebuild an INDEX that is missing, damaged or out of date.
     if report.merges == 0 {
         report.warnings.extend(index::refresh(dir, &mut m)?);
@@ -222,7 +222,7 @@ fn merge(
     inputs.sort_by_key(|s| s.seq);
     let segs: Vec<Segment> = inputs
         .iter()
-        .map(|e| Segment::open(dir.join(&e.path)))
+        .map(|e| super::open_listed(dir, e))
         .collect::<Result<_>>()?;
     let partition = inputs[0].partition;
     let seq = inputs.iter().map(|s| s.seq).max().unwrap_or(0);
@@ -240,6 +240,14 @@ fn merge(
         .collect();
     let mut channels: Vec<String> = Vec::new();
     let mut channel_idx: HashMap<String, u32> = HashMap::new();
+    // Before the merged file exists, and naming the inputs this commit drops, so that
+    // whichever side of the commit a crash falls on, the next writer deletes exactly
+    // the right files (archive.md §8, L3 and L4).
+    super::pending::announce(
+        dir,
+        generation,
+        inputs.iter().map(|e| e.path.clone()).collect(),
+    )?;
     let mut builder = SegmentBuilder::create(dir, &rel, wopts)?;
     let mut ts = Vec::new();
     let mut col = ColumnBuf::default();

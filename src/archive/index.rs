@@ -312,17 +312,20 @@ impl<'a> Group<'a> {
         if self.seq != e.seq
             || self.segment_len != e.bytes
             || self.ends.len() / 4 != e.devices.len()
+            || e.checksum.is_some_and(|c| c != self.footer_checksum)
         {
             return Err(Error::corrupt(
                 format!(
-                    "index group (seq {}, {} bytes, {} devices) does not describe segment {} (seq {}, {} bytes, {} devices)",
+                    "index group (seq {}, {} bytes, {} devices, footer checksum {:#018x}) does not describe segment {} (seq {}, {} bytes, {} devices, checksum {})",
                     self.seq,
                     self.segment_len,
                     self.ends.len() / 4,
+                    self.footer_checksum,
                     e.path,
                     e.seq,
                     e.bytes,
-                    e.devices.len()
+                    e.devices.len(),
+                    e.checksum.map_or_else(|| "not recorded".into(), |c| format!("{c:#018x}"))
                 ),
                 Some(self.at),
             ));
@@ -916,7 +919,7 @@ fn read_header(p: &Path) -> std::io::Result<(Vec<u8>, u64)> {
 }
 
 fn build(dir: &Path, e: &SegmentEntry, out: &mut Vec<u8>) -> Result<()> {
-    let seg = Segment::open_with_len(dir.join(&e.path), Some(e.bytes))?;
+    let seg = super::open_listed(dir, e)?;
     encode_group(&seg, e, out)
 }
 
@@ -1017,6 +1020,8 @@ pub fn refresh(dir: &Path, m: &mut Manifest) -> Result<Vec<String>> {
     let r = update(dir, m);
     if r.added > 0 || r.rebuilt || dropped {
         m.generation += 1;
+        // Every commit is announced, so PENDING never lags the manifest (archive.md L5).
+        crate::archive::pending::announce(dir, m.generation, Vec::new())?;
         m.write(dir)?;
     }
     remove_stale(dir, m);
@@ -1060,6 +1065,7 @@ pub fn fuzz_one(data: &[u8]) {
         generation: 0,
         seq: at(0),
         index: Some([off, len]),
+        checksum: None,
     };
     for d in entry.devices.iter() {
         let _ = ix.part(&entry, d);

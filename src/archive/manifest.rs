@@ -14,7 +14,7 @@
 //! ```
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::writer::{sync_dir, write_atomic};
+use crate::format::writer::write_atomic;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -27,7 +27,7 @@ pub const MANIFEST_FILE: &str = "MANIFEST";
 const MAGIC: [u8; 8] = *b"\x89IOTMAN\n";
 /// Version written. Version 1 (device and channel lists inline in every segment) is
 /// still read.
-const VERSION: u16 = 2;
+const VERSION: u16 = 3;
 const ENVELOPE: usize = 40;
 /// Largest manifest body this reader accepts (about 2 million segments).
 const MAX_BODY: u64 = 1 << 30;
@@ -317,6 +317,11 @@ pub struct SegmentEntry {
     /// `[offset, length]` of the segment's group in the index file (archive.md §9).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<[u64; 2]>,
+    /// The segment's trailer `footer_checksum` (archive.md §2.3): what the file at
+    /// `path` must hold. `None` only for segments listed by a version 1 or 2 manifest
+    /// that no writer has rewritten yet (archive.md L7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<u64>,
 }
 
 /// The manifest body.
@@ -484,7 +489,44 @@ impl Manifest {
             )));
         }
         m.fix_seqs().map_err(ctx)?;
+        m.check_paths().map_err(ctx)?;
         Ok(m)
+    }
+
+    /// Rules M1–M3 of archive.md §2.4: every segment path is `seg/<label>/<name>`, the
+    /// index name one `INDEX-` component, and no path is listed twice. A path that
+    /// could leave the archive directory is corrupt, so nothing ever opens or deletes
+    /// it.
+    fn check_paths(&self) -> Result<()> {
+        let mut seen = std::collections::HashSet::with_capacity(self.segments.len());
+        for s in &self.segments {
+            if !is_segment_path(&s.path) {
+                return Err(Error::corrupt(
+                    format!(
+                        "manifest segment path {:?} is not seg/<label>/<name> (archive.md M1)",
+                        s.path
+                    ),
+                    None,
+                ));
+            }
+            if !seen.insert(s.path.as_str()) {
+                return Err(Error::corrupt(
+                    format!("manifest lists segment {} twice (archive.md M3)", s.path),
+                    None,
+                ));
+            }
+        }
+        if let Some(ix) = &self.index {
+            if !(ix.starts_with("INDEX-") && is_component(ix)) {
+                return Err(Error::corrupt(
+                    format!(
+                        "manifest index name {ix:?} is not one INDEX-… file name (archive.md M2)"
+                    ),
+                    None,
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Writes the manifest atomically: temp file, fsync, rename over `MANIFEST`, fsync dir.
@@ -506,7 +548,22 @@ impl Manifest {
     }
 }
 
-/// The version 2 body: [`Manifest`] with every device name stored once, segments
+/// One path component as archive.md M1 allows it: not empty, `.` or `..`, and without
+/// `/`, `\\` or NUL.
+fn is_component(c: &str) -> bool {
+    !c.is_empty() && c != "." && c != ".." && !c.contains(['/', '\\', '\0'])
+}
+
+/// True when `path` is `seg/<label>/<name>` with two valid components (archive.md M1).
+pub fn is_segment_path(path: &str) -> bool {
+    let mut parts = path.split('/');
+    matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some("seg"), Some(label), Some(name), None) if is_component(label) && is_component(name)
+    )
+}
+
+/// The version 2 and 3 body: [`Manifest`] with every device name stored once, segments
 /// listing theirs as ranges of name indices, and each distinct channel list stored once
 /// (archive.md §2). An archive of 200 devices in 21 segments lists 200 names rather
 /// than 4,200: reading those names was most of what opening it cost.
@@ -548,6 +605,8 @@ struct SegmentV2 {
     seq: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     index: Option<[u64; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    checksum: Option<u64>,
 }
 
 /// Numbers each distinct channel list in first-use order.
@@ -595,6 +654,7 @@ impl BodyV2 {
                     generation: s.generation,
                     seq: s.seq,
                     index: s.index,
+                    checksum: s.checksum,
                 }
             })
             .collect();
@@ -672,6 +732,7 @@ impl BodyV2 {
                     generation: s.generation,
                     seq: s.seq,
                     index: s.index,
+                    checksum: s.checksum,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -710,49 +771,6 @@ pub fn lock(dir: &Path) -> Result<File> {
         ))),
         Err(std::fs::TryLockError::Error(e)) => Err(Error::from(e).with_path(&path)),
     }
-}
-
-/// Deletes every file under `dir/seg/` that `manifest` does not list (what a crashed
-/// writer left behind: unpublished segments, temp files, compaction inputs), and the
-/// partition directories that become empty. Call only while holding the lock.
-///
-/// # Errors
-/// I/O errors other than a missing `seg/` directory.
-pub fn remove_orphans(dir: &Path, manifest: &Manifest) -> Result<usize> {
-    let seg = dir.join("seg");
-    let live: std::collections::HashSet<&str> =
-        manifest.segments.iter().map(|s| s.path.as_str()).collect();
-    let parts = match fs::read_dir(&seg) {
-        Ok(p) => p,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(Error::from(e).with_path(&seg)),
-    };
-    let mut removed = 0;
-    for part in parts {
-        let part = part.map_err(|e| Error::from(e).with_path(&seg))?;
-        let pdir = part.path();
-        if !pdir.is_dir() {
-            continue;
-        }
-        let io = |e: std::io::Error| Error::from(e).with_path(&pdir);
-        for f in fs::read_dir(&pdir).map_err(io)? {
-            let f = f.map_err(io)?;
-            let rel = format!(
-                "seg/{}/{}",
-                part.file_name().to_string_lossy(),
-                f.file_name().to_string_lossy()
-            );
-            if !live.contains(rel.as_str()) {
-                fs::remove_file(f.path()).map_err(io)?;
-                removed += 1;
-            }
-        }
-        let _ = fs::remove_dir(&pdir); // only if empty
-    }
-    if removed > 0 {
-        sync_dir(&seg.join("x"))?;
-    }
-    Ok(removed)
 }
 
 #[cfg(test)]
@@ -821,6 +839,7 @@ mod tests {
             generation: 1,
             seq: 0,
             index: None,
+            checksum: Some(7),
         }
     }
 

@@ -26,10 +26,13 @@
 pub mod compact;
 pub mod glob;
 pub mod index;
+pub mod leftovers;
 pub mod load;
 pub mod manifest;
 pub mod pack;
+pub mod pending;
 pub mod query;
+pub mod repair;
 pub mod sketch;
 
 pub use compact::{compact, CompactOptions, CompactReport};
@@ -97,11 +100,35 @@ impl Archive {
     /// # Errors
     /// I/O errors or a corrupt segment.
     pub fn open_segment(&self, entry: &SegmentEntry) -> Result<Segment> {
-        Segment::open_with_len(self.dir.join(&entry.path), Some(entry.bytes))
+        open_listed(&self.dir, entry)
     }
 
     /// Starts a query over the archive.
     pub fn query(&self) -> Query<'_> {
         Query::new(self)
+    }
+}
+
+/// Opens the segment a manifest entry lists and checks that the file is that segment
+/// (archive.md M4): its length is the entry's `bytes` and its trailer's footer checksum
+/// the entry's `checksum`, when the manifest records one.
+///
+/// # Errors
+/// I/O errors; a corrupt segment; `Corrupt`, with the path, when the file is not the
+/// segment the manifest lists (a substituted or stale file).
+pub fn open_listed(dir: &Path, entry: &SegmentEntry) -> Result<Segment> {
+    let path = dir.join(&entry.path);
+    let seg = Segment::open_with_len(&path, Some(entry.bytes))?;
+    let (_, sum) = seg.footer_location();
+    match entry.checksum {
+        Some(want) if want != sum => Err(Error::corrupt(
+            format!(
+                "footer checksum {sum:#018x} is not the manifest's {want:#018x}: this file is \
+                 not the segment the manifest lists (substituted or stale)"
+            ),
+            None,
+        )
+        .with_path(path)),
+        _ => Ok(seg),
     }
 }

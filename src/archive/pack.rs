@@ -4,7 +4,7 @@
 //! [`Packer::commit`] replaces the manifest; [`Packer::abort`] (or dropping the packer)
 //! deletes every file written so far.
 
-use super::manifest::{self, ChannelInfo, Dedup, Manifest, PartitionUnit, SegmentEntry};
+use super::manifest::{ChannelInfo, Dedup, Manifest, PartitionUnit, SegmentEntry};
 use crate::codec::validity::Bitmap;
 use crate::error::{Error, Result};
 use crate::format::writer::{SegmentWriter, WriterOptions};
@@ -180,24 +180,22 @@ impl Packer {
         let dir = dir.as_ref().to_path_buf();
         let created_dir = !dir.exists();
         fs::create_dir_all(&dir).map_err(|e| Error::from(e).with_path(&dir))?;
-        let lock = manifest::lock(&dir)?;
-        let manifest = if dir.join(manifest::MANIFEST_FILE).exists() {
-            Manifest::read(&dir)?
-        } else {
-            if !created_dir
-                && fs::read_dir(&dir)
-                    .map(|mut d| d.any(|e| e.is_ok_and(|e| e.file_name() != "LOCK")))
-                    .unwrap_or(false)
-            {
-                return Err(Error::invalid_input(format!(
-                    "{} exists, is not empty and has no MANIFEST: refusing to pack into it",
-                    dir.display()
-                )));
-            }
+        let new = || {
             let mut m = Manifest::new(opts.partition);
             m.dedup = opts.dedup.unwrap_or_default();
             m
         };
+        let opened = match super::leftovers::open_for_write(&dir, Some(&new)) {
+            Ok(o) => o,
+            Err(e) => {
+                if created_dir {
+                    let _ = fs::remove_file(dir.join("LOCK"));
+                    let _ = fs::remove_dir(&dir);
+                }
+                return Err(e);
+            }
+        };
+        let (lock, manifest, leftovers) = (opened.lock, opened.manifest, opened.cleanup);
         manifest.check_dedup(&dir, opts.dedup)?;
         if let Some(w) = &manifest.wal {
             // Streamed points still only in the WAL arrived before this pack; packing
@@ -219,7 +217,8 @@ impl Packer {
                 )));
             }
         }
-        manifest::remove_orphans(&dir, &manifest)?;
+        // Before any segment of the next generation exists (archive.md §4 step 3).
+        super::pending::announce(&dir, manifest.generation + 1, Vec::new())?;
         let seq = manifest.next_seq.unwrap_or(0);
         Ok(Packer {
             dir,
@@ -240,7 +239,10 @@ impl Packer {
             buffered: 0,
             written: Vec::new(),
             seq,
-            stats: PackStats::default(),
+            stats: PackStats {
+                warnings: leftovers.messages(),
+                ..PackStats::default()
+            },
             rejected: Vec::new(),
             committed: false,
         })
@@ -477,7 +479,13 @@ impl Packer {
         self.written.clear();
         let _ = fs::remove_dir(self.dir.join("seg"));
         if self.created_dir {
-            let _ = fs::remove_file(self.dir.join("LOCK"));
+            for f in [
+                super::manifest::MANIFEST_FILE,
+                super::pending::PENDING_FILE,
+                "LOCK",
+            ] {
+                let _ = fs::remove_file(self.dir.join(f));
+            }
             let _ = fs::remove_dir(&self.dir);
         }
         self.committed = true;
@@ -831,6 +839,7 @@ impl SegmentBuilder {
             generation: meta.generation,
             seq: meta.seq,
             index: None,
+            checksum: Some(summary.footer_checksum),
         }))
     }
 }

@@ -180,6 +180,9 @@ pub struct SegmentSummary {
     pub rows: u64,
     /// Blocks written.
     pub blocks: usize,
+    /// xxh3 of the stored footer, as the trailer records it (format.md §5): names the
+    /// segment's content, since the footer holds every block's checksum.
+    pub footer_checksum: u64,
 }
 
 impl SegmentWriter {
@@ -408,6 +411,7 @@ impl SegmentWriter {
             bytes: self.offset + stored.len() as u64 + header::TRAILER_LEN as u64,
             rows: self.rows,
             blocks: self.footer.blocks.len(),
+            footer_checksum: trailer.footer_checksum,
         })
     }
 }

@@ -15,7 +15,7 @@ use super::latency::LatencyHist;
 use super::wal::{self, TruncatedTail, WalOptions, WalWriter};
 use crate::archive::compact::{self, CompactOptions, CompactReport};
 use crate::archive::index;
-use crate::archive::manifest::{self, Dedup, Manifest, PartitionUnit, WalState};
+use crate::archive::manifest::{Dedup, Manifest, PartitionUnit, WalState};
 use crate::archive::pack::{
     intern, segment_path, write_segment, BufRow, Origin, PackValue, SegMeta,
 };
@@ -135,7 +135,8 @@ pub struct OpenReport {
     pub already_sealed: u64,
     /// A torn or corrupt WAL tail that was cut off.
     pub truncated: Option<TruncatedTail>,
-    /// Unlisted segment files a crashed writer left behind, deleted.
+    /// Files a crashed writer provably left behind (archive.md L2–L4), deleted; each is
+    /// also named in `warnings`.
     pub orphans_removed: usize,
     /// Problems that cost no data, such as an `INDEX` that could not be rebuilt.
     pub warnings: Vec<String>,
@@ -500,22 +501,20 @@ impl StreamWriter {
     pub fn open(dir: impl AsRef<Path>, opts: StreamOptions) -> Result<(StreamWriter, OpenReport)> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| Error::from(e).with_path(&dir))?;
-        let lock_file = manifest::lock(&dir)?;
-        let mut m = if dir.join(manifest::MANIFEST_FILE).exists() {
-            Manifest::read(&dir)?
-        } else {
+        // A new archive gets an empty manifest at once: readers (and `iotarc compact`,
+        // which then reports the lock) see an empty archive rather than none while the
+        // first window is still buffered.
+        let new = || {
             let mut m = Manifest::new(opts.partition);
             m.dedup = opts.dedup.unwrap_or_default();
             m
         };
+        let opened = crate::archive::leftovers::open_for_write(&dir, Some(&new))?;
+        let (lock_file, mut m) = (opened.lock, opened.manifest);
         m.check_dedup(&dir, opts.dedup)?;
-        if !dir.join(manifest::MANIFEST_FILE).exists() {
-            // Readers (and `iotarc compact`, which then reports the lock) see an empty
-            // archive rather than none while the first window is still buffered.
-            m.write(&dir)?;
-        }
         let mut report = OpenReport {
-            orphans_removed: manifest::remove_orphans(&dir, &m)?,
+            orphans_removed: opened.cleanup.removed.len(),
+            warnings: opened.cleanup.messages(),
             ..Default::default()
         };
         // Records what a crash kept out of the INDEX and drops a torn tail.
@@ -566,7 +565,7 @@ impl StreamWriter {
         // type per (device, channel) and the integer range; reading them costs one open
         // and a few preads per segment, no block is decoded.
         for seg in &m.segments {
-            let f = crate::format::reader::Segment::open(dir.join(&seg.path))?;
+            let f = crate::archive::open_listed(&dir, seg)?;
             let footer = f.footer();
             let (devs, chans) = st.intern_tables(&footer.devices, &footer.channels);
             for b in &footer.blocks {
@@ -1081,6 +1080,8 @@ fn seal(sh: &Shared, m: &mut Manifest, round: Round) -> Result<(usize, SealOut)>
     let dir = &sh.dir;
     let channels = &round.channels;
     let wopts = &sh.opts.writer;
+    // Before any segment of this generation exists (archive.md §4 step 3).
+    crate::archive::pending::announce(dir, generation, Vec::new())?;
     let results: Vec<Result<_>> = jobs
         .into_par_iter()
         .map(|(w, group, seq)| {

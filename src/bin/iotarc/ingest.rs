@@ -45,7 +45,7 @@ pub struct IngestArgs {
     /// Memory bound for buffered points, e.g. 256M or 2G; producers wait above it.
     #[arg(long, default_value = "256M")]
     max_memory: String,
-    /// Start a new WAL file once the current one grows past this size, e.g. 64M.
+    /// Start a new WAL file once the current one grows past this size, e.g. 64M or 4K.
     /// Smaller files are deleted sooner once their points are sealed.
     #[arg(long, default_value = "64M")]
     wal_file_size: String,
@@ -100,7 +100,7 @@ fn parse_unit(flag: &str, s: &str) -> Result<PartitionUnit> {
     })
 }
 
-fn parse_size(s: &str) -> Result<usize> {
+fn parse_size(flag: &str, s: &str, min: usize) -> Result<usize> {
     let t = s.trim_end_matches(['B', 'b']);
     let (num, mult) = match t.char_indices().last() {
         Some((i, 'K' | 'k')) => (&t[..i], 1usize << 10),
@@ -111,10 +111,11 @@ fn parse_size(s: &str) -> Result<usize> {
     num.parse::<usize>()
         .ok()
         .and_then(|n| n.checked_mul(mult))
-        .filter(|&n| n >= 1 << 20)
+        .filter(|&n| n >= min)
         .ok_or_else(|| {
             usage(format!(
-                "--max-memory {s:?}: expected e.g. 256M or 2G (at least 1M)"
+                "{flag} {s:?}: expected a size such as 4K, 256M or 2G (at least {} bytes)",
+                min
             ))
         })
 }
@@ -145,9 +146,6 @@ pub fn compact(a: CompactArgs) -> Result<ExitCode> {
         min_segments: a.min_segments,
         ..CompactOptions::default()
     };
-    if !a.archive.join("MANIFEST").exists() {
-        return Err(anyhow!("{} is not an iotarc archive", a.archive.display()));
-    }
     let r = iotarc::archive::compact(&a.archive, &opts)?;
     if !a.quiet {
         print_compaction(&r);
@@ -210,9 +208,9 @@ pub fn ingest(a: IngestArgs) -> Result<ExitCode> {
         lateness_us: parse_duration_for("--lateness", &a.lateness)?,
         seal_unit: parse_unit("--seal-window", &a.seal_window)?,
         max_delay,
-        max_memory: parse_size(&a.max_memory)?,
+        max_memory: parse_size("--max-memory", &a.max_memory, 1 << 20)?,
         wal: iotarc::stream::wal::WalOptions {
-            max_file_bytes: parse_size(&a.wal_file_size)? as u64,
+            max_file_bytes: parse_size("--wal-file-size", &a.wal_file_size, 1)? as u64,
         },
         compact: (!a.no_compact)
             .then(|| {

@@ -4,6 +4,7 @@
 mod demo;
 mod ingest;
 mod output;
+mod repair;
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -61,6 +62,9 @@ enum Cmd {
     Ingest(ingest::IngestArgs),
     /// Merge each partition's small and late segments into sorted, deduplicated ones.
     Compact(ingest::CompactArgs),
+    /// Rebuild a lost or rolled-back manifest, the index, or damaged WAL files
+    /// (--dry-run first); never deletes a segment.
+    Repair(repair::RepairArgs),
 }
 
 #[derive(Args)]
@@ -231,6 +235,7 @@ fn main() -> ExitCode {
         Cmd::Demo(a) => demo::run(a),
         Cmd::Ingest(a) => ingest::ingest(a),
         Cmd::Compact(a) => ingest::compact(a),
+        Cmd::Repair(a) => repair::repair(a),
     };
     match r {
         Ok(code) => code,

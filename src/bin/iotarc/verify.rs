@@ -3,12 +3,12 @@
 
 use anyhow::Result;
 use iotarc::archive::index::Index;
+use iotarc::archive::leftovers;
 use iotarc::archive::{Manifest, SegmentEntry};
 use iotarc::format::stats::ColumnStats;
 use iotarc::stream::{wal, PointBatch};
 use iotarc::{ColumnBuf, Segment, Series};
 use rayon::prelude::*;
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// Problems found in one segment, and counts of what was checked.
@@ -145,16 +145,45 @@ fn check_wal(dir: &Path, m: &Manifest) -> usize {
     problems
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else {
-                out.push(p);
-            }
+/// Reports what is in the archive but not listed (archive.md §4.2): provable leftovers
+/// and unknown files as warnings, a manifest older than the files (L5) as a problem.
+fn report_leftovers(dir: &Path, m: &Manifest) -> usize {
+    let s = match leftovers::survey(dir, m) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
         }
+    };
+    for (f, rule) in &s.deletable {
+        eprintln!(
+            "warning: {}: {}; the next writer deletes it",
+            f.display(),
+            rule.describe()
+        );
+    }
+    for f in &s.unknown {
+        eprintln!(
+            "warning: {}/{f}: not listed in the manifest, and nothing proves it a leftover \
+             (archive.md L6); no writer deletes it",
+            dir.display()
+        );
+    }
+    if let Some(why) = &s.pending_unreadable {
+        eprintln!("warning: {}/PENDING is unreadable ({why})", dir.display());
+    }
+    match &s.rolled_back {
+        Some(why) => {
+            eprintln!(
+                "{}: {why}: the manifest was lost, rolled back or replaced, and writers \
+                 refuse the archive; rebuild it with: iotarc repair --manifest {} (--dry-run \
+                 first)",
+                dir.display(),
+                dir.display()
+            );
+            1
+        }
+        None => 0,
     }
 }
 
@@ -171,12 +200,7 @@ pub fn run(paths: &[PathBuf]) -> Result<usize> {
                     continue;
                 }
             };
-            let listed: HashSet<PathBuf> = m.segments.iter().map(|e| path.join(&e.path)).collect();
-            let mut files = Vec::new();
-            walk(&path.join("seg"), &mut files);
-            for f in files.iter().filter(|f| !listed.contains(*f)) {
-                eprintln!("warning: {}: not listed in the manifest (left by an interrupted write; safe to delete)", f.display());
-            }
+            problems += report_leftovers(path, &m);
             problems += check_wal(path, &m);
             let index = match Index::open(path, &m) {
                 Ok(ix) => ix,
