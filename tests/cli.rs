@@ -449,3 +449,45 @@ fn wide_csv_jsonl_and_line_protocol_inputs() {
     assert!(lines.iter().all(|l| l["value"].as_f64() != Some(0.0)));
     assert!(out.contains("\"env.temp\""));
 }
+
+#[test]
+fn stddev_of_values_with_a_nan_is_nan() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(
+        dir.path(),
+        "nan.csv",
+        "timestamp,device,channel,value\n\
+         2024-01-01T00:00:00Z,a,t,1\n\
+         2024-01-01T00:00:01Z,a,t,NaN\n\
+         2024-01-01T00:00:02Z,a,t,3\n",
+    );
+    let arch = dir.path().join("arch");
+    let o = run(&[
+        "pack",
+        input.to_str().unwrap(),
+        "-o",
+        arch.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&[
+        "query",
+        arch.to_str().unwrap(),
+        "--agg",
+        "sum,avg,stddev",
+        "--output",
+        "jsonl",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let row: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    // sum and avg are NaN, and so is stddev (it was 0).
+    for agg in ["sum", "avg", "stddev"] {
+        assert!(
+            row[agg]
+                .as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case("nan")),
+            "{agg}: {out}"
+        );
+    }
+}
