@@ -491,3 +491,32 @@ fn stddev_of_values_with_a_nan_is_nan() {
         );
     }
 }
+
+#[test]
+fn a_truncated_segment_is_reported_as_truncated_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rows, arch) = packed_corpus(dir.path());
+    let seg = walk(&arch.join("seg"))[0].clone();
+    let len = std::fs::metadata(&seg).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    // (A count is answered from the archive index without opening the file.)
+    for args in [vec!["query"], vec!["stats"]] {
+        let mut a = vec![args[0], arch.to_str().unwrap()];
+        a.extend(&args[1..]);
+        let o = run(&a);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = stderr(&o);
+        assert!(
+            err.contains(seg.file_name().unwrap().to_str().unwrap())
+                && err.contains("truncated")
+                && err.contains(&format!("needs {len} bytes, {} available", len / 2))
+                && !err.contains("failed to fill"),
+            "{args:?}: {err}"
+        );
+    }
+}
