@@ -520,3 +520,89 @@ fn a_truncated_segment_is_reported_as_truncated_with_its_name() {
         );
     }
 }
+
+#[test]
+fn numbers_beyond_the_f64_range_are_rejected_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(
+        dir.path(),
+        "r.csv",
+        "timestamp,device,channel,value\n\
+         2024-01-01T00:00:00Z,a,t,1e309\n\
+         2024-01-01T00:00:01Z,a,t,1e-400\n\
+         2024-01-01T00:00:02Z,a,t,5e-324\n\
+         2024-01-01T00:00:03Z,a,t,-0.0\n\
+         2024-01-01T00:00:04Z,a,t,0e5\n\
+         2024-01-01T00:00:05Z,a,t,-inf\n",
+    );
+    let jl = write(
+        dir.path(),
+        "r.jsonl",
+        "{\"timestamp\":\"2024-01-01T00:01:00Z\",\"device\":\"a\",\"channel\":\"t\",\"value\":-1e309}\n\
+         {\"timestamp\":\"2024-01-01T00:01:01Z\",\"device\":\"a\",\"channel\":\"t\",\"value\":2.5}\n",
+    );
+    let lp = write(
+        dir.path(),
+        "r.lp",
+        "env,device=a t=7 1704067320000000000\nenv,device=a t=1e-999 1704067321000000000\n",
+    );
+    let rej = dir.path().join("rejects.txt");
+    let arch = dir.path().join("arch");
+    let o = run(&[
+        "pack",
+        csv.to_str().unwrap(),
+        jl.to_str().unwrap(),
+        lp.to_str().unwrap(),
+        "-o",
+        arch.to_str().unwrap(),
+        "--on-error",
+        "skip",
+        "--reject-file",
+        rej.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = std::fs::read_to_string(&rej).unwrap();
+    for want in [
+        "r.csv:2: channel \"t\": \"1e309\" is out of f64 range",
+        "r.csv:3: channel \"t\": \"1e-400\" underflows f64 to 0",
+        "r.jsonl:1: channel \"t\": \"-1e309\" is out of f64 range",
+        "r.lp:2: ",
+    ] {
+        assert!(r.contains(want), "{want}\n{r}");
+    }
+    assert!(r.contains("\"1e-999\" underflows f64 to 0"), "{r}");
+    assert_eq!(r.lines().count(), 4, "{r}");
+    // The representable values are kept bit-exactly.
+    let o = run(&["query", arch.to_str().unwrap(), "--output", "jsonl"]);
+    let mut bits: Vec<u64> = stdout(&o)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            match &v["value"] {
+                serde_json::Value::String(s) => s.parse::<f64>().unwrap().to_bits(),
+                n => n.as_f64().unwrap().to_bits(),
+            }
+        })
+        .collect();
+    let mut want: Vec<u64> = [5e-324, -0.0, 0.0, f64::NEG_INFINITY, 2.5, 7.0]
+        .iter()
+        .map(|x: &f64| x.to_bits())
+        .collect();
+    bits.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(bits, want, "{}", stdout(&o));
+
+    // Under the default --on-error fail, the first one stops the run.
+    let o = run(&[
+        "pack",
+        csv.to_str().unwrap(),
+        "-o",
+        dir.path().join("a2").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("r.csv:2:") && err.contains("out of f64 range"),
+        "{err}"
+    );
+}
