@@ -450,6 +450,93 @@ fn wide_csv_jsonl_and_line_protocol_inputs() {
     assert!(out.contains("\"env.temp\""));
 }
 
+/// A CSV input whose line 3 is one byte longer than 65 MiB (over the 64 MiB line limit)
+/// between two good lines.
+fn csv_with_overlong_line(dir: &Path) -> PathBuf {
+    let p = dir.join("big.csv");
+    let mut text = b"timestamp,device,channel,value\n2024-01-01T00:00:00Z,a,t,1.5\n".to_vec();
+    text.extend_from_slice(b"2024-01-01T00:00:01Z,a,t,");
+    text.resize(text.len() + (65 << 20), b'x');
+    text.extend_from_slice(b"\n2024-01-01T00:00:02Z,a,t,2.5\n");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn ingest_and_pack_refuse_a_line_over_the_limit_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = csv_with_overlong_line(dir.path());
+    let input = input.to_str().unwrap();
+    let rej = dir.path().join("rejects.txt");
+    let rej_s = rej.to_str().unwrap();
+    let count = |arch: &Path| stdout(&run(&["query", arch.to_str().unwrap(), "--agg", "count"]));
+    let is_reject = |text: &str| text.contains("big.csv:3: ") && text.contains("64 MiB limit");
+
+    // ingest skips it as a reject and keeps the lines around it.
+    let arch = dir.path().join("ingested");
+    let o = run(&[
+        "ingest",
+        arch.to_str().unwrap(),
+        input,
+        "--max-memory",
+        "64M",
+        "--on-error",
+        "skip",
+        "--reject-file",
+        rej_s,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("acknowledged 2 points"),
+        "{}",
+        stderr(&o)
+    );
+    let r = std::fs::read_to_string(&rej).unwrap();
+    assert!(is_reject(&r) && r.lines().count() == 1, "{r}");
+    assert!(count(&arch).contains(",2"), "{}", count(&arch));
+
+    // Under --on-error fail, it stops there, naming the line.
+    let o = run(&[
+        "ingest",
+        dir.path().join("ingest-fail").to_str().unwrap(),
+        input,
+        "--on-error",
+        "fail",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(is_reject(&stderr(&o)), "{}", stderr(&o));
+
+    // pack: the same limit, the same reject.
+    let arch = dir.path().join("packed");
+    let o = run(&[
+        "pack",
+        input,
+        "-o",
+        arch.to_str().unwrap(),
+        "--on-error",
+        "skip",
+        "--reject-file",
+        rej_s,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("rejected 1"), "{}", stderr(&o));
+    let r = std::fs::read_to_string(&rej).unwrap();
+    assert!(is_reject(&r) && r.lines().count() == 1, "{r}");
+    assert!(count(&arch).contains(",2"), "{}", count(&arch));
+    let o = run(&[
+        "pack",
+        input,
+        "-o",
+        dir.path().join("pack-fail").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("big.csv:3: ") && err.contains("64 MiB limit"),
+        "{err}"
+    );
+}
+
 #[test]
 fn stddev_of_values_with_a_nan_is_nan() {
     let dir = tempfile::tempdir().unwrap();
