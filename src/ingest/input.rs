@@ -685,12 +685,7 @@ mod tests {
 
     /// Every line of `data` as (line number, text) as a chunker with a small line limit
     /// gives them, with the overlong ones as (line number, their length).
-    fn lines_with_limit(
-        data: &[u8],
-        size: usize,
-        trickle: usize,
-        eager: bool,
-    ) -> Lines {
+    fn lines_with_limit(data: &[u8], size: usize, trickle: usize, eager: bool) -> Lines {
         let mut c = Chunker::with_chunk_size(Trickle(data, trickle), size)
             .skip_long_lines(true)
             .eager(eager);

@@ -42,7 +42,9 @@ pub struct IngestArgs {
     /// delay until points are queryable); `off` disables it.
     #[arg(long, default_value = "10s")]
     max_delay: String,
-    /// Memory bound for buffered points, e.g. 256M or 2G; producers wait above it.
+    /// Memory bound for buffered points, e.g. 256M or 2G; producers wait above it. The
+    /// input reader needs up to 72 MiB besides: lines are at most 64 MiB, and a longer one
+    /// is read past, not held (it is a rejected line).
     #[arg(long, default_value = "256M")]
     max_memory: String,
     /// Duplicate policy of a new archive (an existing archive keeps its own; giving a
