@@ -189,9 +189,13 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {
+    /// The cause after the ones [`Display`](fmt::Display) already prints. Display
+    /// includes the text of an [`ErrorKind::Io`] error, so the source is that error's own
+    /// source, not the error itself: an error chain (anyhow's `{:#}`, for one) then names
+    /// each cause once. The I/O error itself is available from [`Error::kind`].
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
-            ErrorKind::Io(e) => Some(e),
+            ErrorKind::Io(e) => e.source(),
             _ => None,
         }
     }
@@ -200,5 +204,36 @@ impl std::error::Error for Error {
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Error::new(ErrorKind::Io(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The message of `e` and its sources joined as error-chain printers do (anyhow's
+    /// `{:#}`).
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut out = e.to_string();
+        let mut cur = e.source();
+        while let Some(c) = cur {
+            out.push_str(&format!(": {c}"));
+            cur = c.source();
+        }
+        out
+    }
+
+    #[test]
+    fn an_io_error_is_named_once_in_the_chain() {
+        let e = Error::from(std::io::Error::from_raw_os_error(28)).with_path("/arch/seg/x.seg");
+        let text = chain(&e);
+        assert_eq!(text.matches("os error 28").count(), 1, "{text}");
+        assert!(text.starts_with("/arch/seg/x.seg: I/O error: "), "{text}");
+        // A custom I/O error's own cause is still reached, once.
+        let inner = Error::invalid_input("inner cause");
+        let e = Error::from(std::io::Error::other(inner));
+        let text = chain(&e);
+        assert_eq!(text.matches("inner cause").count(), 1, "{text}");
+        assert!(matches!(e.kind(), ErrorKind::Io(_)));
     }
 }

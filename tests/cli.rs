@@ -449,3 +449,247 @@ fn wide_csv_jsonl_and_line_protocol_inputs() {
     assert!(lines.iter().all(|l| l["value"].as_f64() != Some(0.0)));
     assert!(out.contains("\"env.temp\""));
 }
+
+/// A CSV input whose line 3 is one byte longer than 65 MiB (over the 64 MiB line limit)
+/// between two good lines.
+fn csv_with_overlong_line(dir: &Path) -> PathBuf {
+    let p = dir.join("big.csv");
+    let mut text = b"timestamp,device,channel,value\n2024-01-01T00:00:00Z,a,t,1.5\n".to_vec();
+    text.extend_from_slice(b"2024-01-01T00:00:01Z,a,t,");
+    text.resize(text.len() + (65 << 20), b'x');
+    text.extend_from_slice(b"\n2024-01-01T00:00:02Z,a,t,2.5\n");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn ingest_and_pack_refuse_a_line_over_the_limit_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = csv_with_overlong_line(dir.path());
+    let input = input.to_str().unwrap();
+    let rej = dir.path().join("rejects.txt");
+    let rej_s = rej.to_str().unwrap();
+    let count = |arch: &Path| stdout(&run(&["query", arch.to_str().unwrap(), "--agg", "count"]));
+    let is_reject = |text: &str| text.contains("big.csv:3: ") && text.contains("64 MiB limit");
+
+    // ingest skips it as a reject and keeps the lines around it.
+    let arch = dir.path().join("ingested");
+    let o = run(&[
+        "ingest",
+        arch.to_str().unwrap(),
+        input,
+        "--max-memory",
+        "64M",
+        "--on-error",
+        "skip",
+        "--reject-file",
+        rej_s,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("acknowledged 2 points"),
+        "{}",
+        stderr(&o)
+    );
+    let r = std::fs::read_to_string(&rej).unwrap();
+    assert!(is_reject(&r) && r.lines().count() == 1, "{r}");
+    assert!(count(&arch).contains(",2"), "{}", count(&arch));
+
+    // Under --on-error fail, it stops there, naming the line.
+    let o = run(&[
+        "ingest",
+        dir.path().join("ingest-fail").to_str().unwrap(),
+        input,
+        "--on-error",
+        "fail",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(is_reject(&stderr(&o)), "{}", stderr(&o));
+
+    // pack: the same limit, the same reject.
+    let arch = dir.path().join("packed");
+    let o = run(&[
+        "pack",
+        input,
+        "-o",
+        arch.to_str().unwrap(),
+        "--on-error",
+        "skip",
+        "--reject-file",
+        rej_s,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("rejected 1"), "{}", stderr(&o));
+    let r = std::fs::read_to_string(&rej).unwrap();
+    assert!(is_reject(&r) && r.lines().count() == 1, "{r}");
+    assert!(count(&arch).contains(",2"), "{}", count(&arch));
+    let o = run(&[
+        "pack",
+        input,
+        "-o",
+        dir.path().join("pack-fail").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("big.csv:3: ") && err.contains("64 MiB limit"),
+        "{err}"
+    );
+}
+
+#[test]
+fn stddev_of_values_with_a_nan_is_nan() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(
+        dir.path(),
+        "nan.csv",
+        "timestamp,device,channel,value\n\
+         2024-01-01T00:00:00Z,a,t,1\n\
+         2024-01-01T00:00:01Z,a,t,NaN\n\
+         2024-01-01T00:00:02Z,a,t,3\n",
+    );
+    let arch = dir.path().join("arch");
+    let o = run(&[
+        "pack",
+        input.to_str().unwrap(),
+        "-o",
+        arch.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&[
+        "query",
+        arch.to_str().unwrap(),
+        "--agg",
+        "sum,avg,stddev",
+        "--output",
+        "jsonl",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let row: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    // sum and avg are NaN, and so is stddev (it was 0).
+    for agg in ["sum", "avg", "stddev"] {
+        assert!(
+            row[agg]
+                .as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case("nan")),
+            "{agg}: {out}"
+        );
+    }
+}
+
+#[test]
+fn a_truncated_segment_is_reported_as_truncated_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rows, arch) = packed_corpus(dir.path());
+    let seg = walk(&arch.join("seg"))[0].clone();
+    let len = std::fs::metadata(&seg).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    // (A count is answered from the archive index without opening the file.)
+    for args in [vec!["query"], vec!["stats"]] {
+        let mut a = vec![args[0], arch.to_str().unwrap()];
+        a.extend(&args[1..]);
+        let o = run(&a);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = stderr(&o);
+        assert!(
+            err.contains(seg.file_name().unwrap().to_str().unwrap())
+                && err.contains("truncated")
+                && err.contains(&format!("needs {len} bytes, {} available", len / 2))
+                && !err.contains("failed to fill"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn numbers_beyond_the_f64_range_are_rejected_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(
+        dir.path(),
+        "r.csv",
+        "timestamp,device,channel,value\n\
+         2024-01-01T00:00:00Z,a,t,1e309\n\
+         2024-01-01T00:00:01Z,a,t,1e-400\n\
+         2024-01-01T00:00:02Z,a,t,5e-324\n\
+         2024-01-01T00:00:03Z,a,t,-0.0\n\
+         2024-01-01T00:00:04Z,a,t,0e5\n\
+         2024-01-01T00:00:05Z,a,t,-inf\n",
+    );
+    let jl = write(
+        dir.path(),
+        "r.jsonl",
+        "{\"timestamp\":\"2024-01-01T00:01:00Z\",\"device\":\"a\",\"channel\":\"t\",\"value\":-1e309}\n\
+         {\"timestamp\":\"2024-01-01T00:01:01Z\",\"device\":\"a\",\"channel\":\"t\",\"value\":2.5}\n",
+    );
+    let lp = write(
+        dir.path(),
+        "r.lp",
+        "env,device=a t=7 1704067320000000000\nenv,device=a t=1e-999 1704067321000000000\n",
+    );
+    let rej = dir.path().join("rejects.txt");
+    let arch = dir.path().join("arch");
+    let o = run(&[
+        "pack",
+        csv.to_str().unwrap(),
+        jl.to_str().unwrap(),
+        lp.to_str().unwrap(),
+        "-o",
+        arch.to_str().unwrap(),
+        "--on-error",
+        "skip",
+        "--reject-file",
+        rej.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = std::fs::read_to_string(&rej).unwrap();
+    for want in [
+        "r.csv:2: channel \"t\": \"1e309\" is out of f64 range",
+        "r.csv:3: channel \"t\": \"1e-400\" underflows f64 to 0",
+        "r.jsonl:1: channel \"t\": \"-1e309\" is out of f64 range",
+        "r.lp:2: ",
+    ] {
+        assert!(r.contains(want), "{want}\n{r}");
+    }
+    assert!(r.contains("\"1e-999\" underflows f64 to 0"), "{r}");
+    assert_eq!(r.lines().count(), 4, "{r}");
+    // The representable values are kept bit-exactly.
+    let o = run(&["query", arch.to_str().unwrap(), "--output", "jsonl"]);
+    let mut bits: Vec<u64> = stdout(&o)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            match &v["value"] {
+                serde_json::Value::String(s) => s.parse::<f64>().unwrap().to_bits(),
+                n => n.as_f64().unwrap().to_bits(),
+            }
+        })
+        .collect();
+    let mut want: Vec<u64> = [5e-324, -0.0, 0.0, f64::NEG_INFINITY, 2.5, 7.0]
+        .iter()
+        .map(|x: &f64| x.to_bits())
+        .collect();
+    bits.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(bits, want, "{}", stdout(&o));
+
+    // Under the default --on-error fail, the first one stops the run.
+    let o = run(&[
+        "pack",
+        csv.to_str().unwrap(),
+        "-o",
+        dir.path().join("a2").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("r.csv:2:") && err.contains("out of f64 range"),
+        "{err}"
+    );
+}

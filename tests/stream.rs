@@ -1154,3 +1154,57 @@ fn readers_during_writes_and_compaction() {
         stats.compaction
     );
 }
+
+/// A batch whose encoding would exceed the WAL's record limit is logged as several
+/// records, every point acknowledged and replayed; a point that cannot fit in any record
+/// is refused alone, with a reason.
+#[test]
+fn a_batch_larger_than_a_wal_record_is_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let arch = dir.path().join("arch");
+    let (w, _) = StreamWriter::open(&arch, quiet_opts(Dedup::KeepAll)).unwrap();
+    let limit = iotarc::stream::wal::MAX_RECORD_LEN as usize;
+    let mut b = PointBatch::default();
+    // Three strings of 30 MiB: 90 MiB in all, over one record's 64 MiB.
+    for (i, dev) in ["dev-a", "dev-b", "dev-a"].iter().enumerate() {
+        let s = char::from(b'p' + i as u8).to_string().repeat(30 << 20);
+        b.push(dev, "blob", DAY0 + i as i64, Value::Str(s));
+    }
+    b.push("dev-b", "n", DAY0, Value::I64(7));
+    // A string as long as a whole record cannot go in one.
+    b.push("dev-c", "blob", DAY0, Value::Str("z".repeat(limit)));
+    let ack = w.write(b).unwrap();
+    assert_eq!(ack.accepted, 4);
+    assert_eq!(ack.rejected.len(), 1, "{:?}", ack.rejected);
+    assert_eq!(ack.rejected[0].0, 4);
+    assert!(
+        ack.rejected[0].1.contains("WAL record"),
+        "{}",
+        ack.rejected[0].1
+    );
+    assert!(w.stats().records >= 2, "{}", w.stats().records);
+    // Replay the records rather than seal them.
+    drop(w);
+    let (w, rep) = StreamWriter::open(&arch, quiet_opts(Dedup::KeepAll)).unwrap();
+    assert_eq!(rep.points, 4);
+    w.close().unwrap();
+    let got = raw(&arch);
+    let lens: Vec<(String, String, usize)> = got
+        .iter()
+        .flat_map(|((d, c, _), vs)| {
+            vs.iter().map(move |v| match v {
+                Value::Str(s) => (d.clone(), c.clone(), s.len()),
+                _ => (d.clone(), c.clone(), 0),
+            })
+        })
+        .collect();
+    assert_eq!(
+        lens,
+        [
+            ("dev-a".into(), "blob".into(), 30 << 20),
+            ("dev-a".into(), "blob".into(), 30 << 20),
+            ("dev-b".into(), "blob".into(), 30 << 20),
+            ("dev-b".into(), "n".into(), 0),
+        ]
+    );
+}

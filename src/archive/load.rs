@@ -7,7 +7,7 @@
 
 use super::pack::{Origin, PackOptions, PackStats, PackValue, Packer};
 use crate::error::{Error, ErrorKind, Result};
-use crate::ingest::{open_input, Batch, Chunker, ParseOptions, Parser, Val};
+use crate::ingest::{open_input, Batch, Chunker, LongLine, ParseOptions, Parser, Val};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender};
@@ -85,6 +85,9 @@ struct Slot {
     seq: u64,
     bytes: Vec<u8>,
     batch: Batch,
+    /// Lines longer than the chunker's limit, skipped before `bytes` (with
+    /// [`OnError::Skip`]).
+    long_lines: Vec<LongLine>,
 }
 
 fn bad_row(input: &str, line: u64, reason: &str) -> Error {
@@ -92,6 +95,18 @@ fn bad_row(input: &str, line: u64, reason: &str) -> Error {
         what: format!("{input}:{line}: {reason}"),
         line: Some(line),
     })
+}
+
+/// An error reading or parsing `input`: `input:line: reason` when it is about a line,
+/// else the error with the path attached.
+fn input_error(input: &str, e: Error) -> Error {
+    match e.kind() {
+        ErrorKind::InvalidInput {
+            what,
+            line: Some(l),
+        } => bad_row(input, *l, what),
+        _ => e.with_path(input),
+    }
 }
 
 /// Loads `inputs` into the archive at `archive` (created if missing) and publishes them
@@ -174,22 +189,14 @@ fn produce(
     let mut spare: Option<Slot> = None;
     for (ii, input) in inputs.iter().enumerate() {
         let reader = open_input(input)?;
-        let mut chunker = Chunker::new(reader);
+        let mut chunker = Chunker::new(reader).skip_long_lines(opts.on_error == OnError::Skip);
         let path_hint = if input == "-" {
             None
         } else {
             Some(input.as_str())
         };
-        let parser =
-            Parser::from_input(&opts.parse, path_hint, &mut chunker).map_err(|e| {
-                match e.kind() {
-                    ErrorKind::InvalidInput {
-                        what,
-                        line: Some(l),
-                    } => bad_row(input, *l, what),
-                    _ => e.with_path(input),
-                }
-            })?;
+        let parser = Parser::from_input(&opts.parse, path_hint, &mut chunker)
+            .map_err(|e| input_error(input, e))?;
         report.inputs += 1;
         let parser = &parser;
         // Parse tasks borrow the parser; the scope ends only when all have finished.
@@ -207,12 +214,18 @@ fn produce(
                         Err(_) => return Ok(false),
                     },
                 };
-                let Some(first_line) = chunker
+                let next = chunker
                     .next_chunk_into(&mut slot.bytes)
-                    .map_err(|e| e.with_path(input))?
-                else {
-                    spare = Some(slot);
-                    return Ok(true);
+                    .map_err(|e| input_error(input, e))?;
+                slot.long_lines = chunker.take_long_lines();
+                let first_line = match next {
+                    Some(line) => line,
+                    // Skipped overlong lines at the end: an empty chunk reports them.
+                    None if !slot.long_lines.is_empty() => chunker.next_line(),
+                    None => {
+                        spare = Some(slot);
+                        return Ok(true);
+                    }
                 };
                 report.bytes_in += slot.bytes.len() as u64;
                 slot.input = ii as u32;
@@ -257,6 +270,20 @@ fn consume(
             let input = inputs[ii as usize].as_str();
             let b = &slot.batch;
             counts.lines += b.lines;
+            for l in &slot.long_lines {
+                counts.lines += 1;
+                counts.rejected += 1;
+                let reason = l.reason();
+                match on_error {
+                    OnError::Fail => return Err(bad_row(input, l.line, &reason)),
+                    OnError::Skip => on_reject(&Reject {
+                        input,
+                        line: l.line,
+                        reason: &reason,
+                        text: None,
+                    })?,
+                }
+            }
             for e in &b.errors {
                 counts.rejected += 1;
                 match on_error {

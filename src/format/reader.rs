@@ -47,8 +47,13 @@ impl Data {
         }
     }
 
-    /// `len` bytes at `off`; the caller has checked the range against `self.len()`.
-    fn range(&self, off: u64, len: usize) -> Result<Cow<'_, [u8]>> {
+    /// `len` bytes at `off`, `what` naming them for errors; the caller has checked the
+    /// range against `self.len()`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Truncated`](crate::ErrorKind::Truncated) if the file is shorter than
+    /// `self.len()` (the length an archive manifest recorded) and ends before the range.
+    fn range(&self, off: u64, len: usize, what: &str) -> Result<Cow<'_, [u8]>> {
         match self {
             Data::Owned(v) => Ok(Cow::Borrowed(&v[off as usize..off as usize + len])),
             Data::File { file, map, .. } => {
@@ -56,8 +61,18 @@ impl Data {
                     return Ok(Cow::Borrowed(&m[off as usize..off as usize + len]));
                 }
                 let mut buf = vec![0u8; len];
-                file.read_exact_at(&mut buf, off)?;
-                Ok(Cow::Owned(buf))
+                match file.read_exact_at(&mut buf, off) {
+                    Ok(()) => Ok(Cow::Owned(buf)),
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        let actual = file.metadata()?.len();
+                        Err(Error::truncated(
+                            format!("{what}, bytes {off}..{},", off + len as u64),
+                            off + len as u64,
+                            actual,
+                        ))
+                    }
+                    Err(e) => Err(e.into()),
+                }
             }
             Data::Deferred { .. } => Ok(Cow::Borrowed(
                 &self.all()?[off as usize..off as usize + len],
@@ -69,7 +84,7 @@ impl Data {
     fn all(&self) -> Result<&[u8]> {
         match self {
             Data::Owned(v) => Ok(v),
-            Data::File { file, map, .. } => {
+            Data::File { file, len, map } => {
                 if map.get().is_none() {
                     // SAFETY: sealed segments are immutable: writers create them under a
                     // temporary name and rename them into place complete, and nothing in
@@ -78,6 +93,11 @@ impl Data {
                     // file could still raise SIGBUS; that is outside the format's
                     // contract, as with any mmap-based reader.)
                     let m = unsafe { Mmap::map(file) }?;
+                    // Block ranges were checked against the recorded length, not the
+                    // file's: a shorter file must fail here, not panic on slicing.
+                    if (m.len() as u64) < *len {
+                        return Err(Error::truncated("segment file", *len, m.len() as u64));
+                    }
                     let _ = map.set(m);
                 }
                 Ok(map.get().map(|m| &m[..]).unwrap_or(&[]))
@@ -253,12 +273,16 @@ impl Segment {
         // dominated by system calls, not by bytes.
         let tail_len = len.min(TAIL_READ);
         let tail_off = len - tail_len;
-        let tail = data.range(tail_off, tail_len as usize)?;
+        let tail = data.range(
+            tail_off,
+            tail_len as usize,
+            "segment tail (trailer and footer)",
+        )?;
         let in_tail = |off: u64, n: u64| off >= tail_off && off + n <= len;
         let header_cow = if in_tail(0, HEADER_LEN as u64) {
             Cow::Borrowed(&tail[..HEADER_LEN])
         } else {
-            data.range(0, HEADER_LEN)?
+            data.range(0, HEADER_LEN, "segment header")?
         };
         header::read_header(&header_cow)?;
         if len < (HEADER_LEN + TRAILER_LEN) as u64 {
@@ -274,7 +298,11 @@ impl Segment {
             let a = (trailer.footer_offset - tail_off) as usize;
             Cow::Borrowed(&tail[a..a + trailer.footer_stored_len as usize])
         } else {
-            data.range(trailer.footer_offset, trailer.footer_stored_len as usize)?
+            data.range(
+                trailer.footer_offset,
+                trailer.footer_stored_len as usize,
+                "segment footer",
+            )?
         };
         let stored = &stored_cow[..];
         let sum = xxh3_64(stored);

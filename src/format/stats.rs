@@ -512,7 +512,9 @@ impl ColumnStats {
         }
     }
 
-    /// Population standard deviation, from the sum and sum of squares.
+    /// Population standard deviation, from the sum and sum of squares. A NaN among the
+    /// values (or an infinity, whose square minus itself is NaN) gives NaN, as it does for
+    /// [`sum`](Self::sum) and [`mean`](Self::mean).
     pub fn stddev(&self) -> Option<f64> {
         let n = self.count as f64;
         let (sum, sumsq) = match self.typed.as_ref()? {
@@ -520,7 +522,7 @@ impl ColumnStats {
             TypedStats::I64 { sum, sumsq, .. } => (*sum as f64, *sumsq),
             TypedStats::Bool { true_count, .. } => {
                 let p = *true_count as f64 / n;
-                return Some((p * (1.0 - p)).max(0.0).sqrt());
+                return Some(clamp_residue(p * (1.0 - p)).sqrt());
             }
             TypedStats::Str { .. } => return None,
         };
@@ -528,7 +530,18 @@ impl ColumnStats {
         // sumsq - n*mean^2, with the subtraction done in compensated arithmetic.
         let mut acc = sumsq;
         acc.add(-(sum * mean));
-        Some((acc.value() / n).max(0.0).sqrt())
+        Some(clamp_residue(acc.value() / n).sqrt())
+    }
+}
+
+/// A variance with a negative rounding residue (a true variance of 0 computed as
+/// `sumsq - sum * mean` can come out slightly below 0) clamped to 0. NaN passes through:
+/// `f64::max` would turn it into 0 and hide a NaN input.
+fn clamp_residue(var: f64) -> f64 {
+    if var < 0.0 {
+        0.0
+    } else {
+        var
     }
 }
 
@@ -779,7 +792,36 @@ mod tests {
         assert_eq!(s.value(), f64::INFINITY);
     }
 
+    #[test]
+    fn stddev_propagates_nan_and_clamps_residue() {
+        let f = |v: &[f64]| {
+            let ts: Vec<i64> = (0..v.len() as i64).collect();
+            ColumnStats::compute(&Values::F64(v.to_vec()), &ts)
+        };
+        let s = f(&[1.0, f64::NAN, 3.0]);
+        assert!(s.sum().unwrap().is_nan() && s.mean().unwrap().is_nan());
+        assert!(s.stddev().unwrap().is_nan());
+        assert!(f(&[1.0, f64::INFINITY]).stddev().unwrap().is_nan());
+        // Equal values: the rounding residue of sumsq - n * mean^2 is tiny, never NaN.
+        let sd = f(&[0.1; 10]).stddev().unwrap();
+        assert!((0.0..1e-6).contains(&sd), "{sd}");
+        assert_eq!(f(&[1.0, 3.0]).stddev(), Some(1.0));
+    }
+
     proptest! {
+        #[test]
+        fn stddev_is_nan_exactly_when_a_value_is(
+            v in proptest::collection::vec(prop_oneof![9 => -1e6f64..1e6, 1 => Just(f64::NAN)], 1..50),
+        ) {
+            let ts: Vec<i64> = (0..v.len() as i64).collect();
+            let sd = ColumnStats::compute(&Values::F64(v.clone()), &ts).stddev().unwrap();
+            if v.iter().any(|x| x.is_nan()) {
+                prop_assert!(sd.is_nan());
+            } else {
+                prop_assert!(sd >= 0.0, "{sd}");
+            }
+        }
+
         #[test]
         fn merge_equals_whole(v in proptest::collection::vec(-1e6f64..1e6, 2..200), cut in any::<prop::sample::Index>()) {
             let ts: Vec<i64> = (0..v.len() as i64).collect();

@@ -9,9 +9,14 @@ pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// Default chunk size of [`Chunker::new`]: 4 MiB.
 pub const DEFAULT_CHUNK_SIZE: usize = 4 << 20;
 
-/// Longest line [`Chunker`] accepts: 64 MiB. A longer line is an error rather than
-/// unbounded memory growth.
+/// Longest line [`Chunker`] accepts, in bytes without its line ending: 64 MiB. A longer line is
+/// an error, or is skipped and reported (see [`Chunker::skip_long_lines`]), rather than
+/// unbounded memory growth: a chunker never holds more than this plus one read step
+/// (8 MiB) of a line.
 pub const MAX_LINE_LEN: usize = 64 << 20;
+
+/// Largest single read into a growing chunk buffer (see [`Chunker`]).
+const MAX_READ_STEP: usize = 8 << 20;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
@@ -104,6 +109,38 @@ pub fn open_input(path: &str) -> Result<Box<dyn Read + Send>> {
     }))
 }
 
+/// A line longer than [`MAX_LINE_LEN`] that a [`Chunker`] skipped (see
+/// [`Chunker::skip_long_lines`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LongLine {
+    /// 1-based line number.
+    pub line: u64,
+    /// Its length in bytes, without the line ending.
+    pub len: u64,
+    /// The limit it exceeded, in bytes.
+    pub limit: usize,
+}
+
+impl LongLine {
+    /// Why the line was refused, for a reject report: `line of 68157440 bytes is longer
+    /// than the 64 MiB limit`.
+    pub fn reason(&self) -> String {
+        format!(
+            "line of {} bytes is longer than the {} limit",
+            self.len,
+            limit_text(self.limit)
+        )
+    }
+}
+
+fn limit_text(limit: usize) -> String {
+    if limit.is_multiple_of(1 << 20) {
+        format!("{} MiB", limit >> 20)
+    } else {
+        format!("{limit}-byte")
+    }
+}
+
 /// A piece of an input holding whole lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Chunk {
@@ -116,7 +153,13 @@ pub struct Chunk {
 /// Reads an input in chunks of about `chunk_size` bytes, each cut after a `\n`, so no line
 /// is split between chunks, and numbers their lines. Skips a UTF-8 byte order mark at the
 /// start. A line longer than the chunk size makes its chunk longer; one longer than
-/// [`MAX_LINE_LEN`] is an error.
+/// [`MAX_LINE_LEN`] is an error, or with [`Chunker::skip_long_lines`] is read through to
+/// its end in bounded memory, left out of the chunks and reported by
+/// [`Chunker::take_long_lines`]. The header line ([`Chunker::take_header`],
+/// [`Chunker::peek_first_line`]) is never skipped: an overlong one is an error.
+///
+/// [`pack`](crate::archive::load) and `iotarc ingest` both read through a chunker, so they
+/// share its line limit.
 ///
 /// For CSV, [`Chunker::take_header`] (or [`super::Parser::from_input`]) removes the header
 /// line first, so chunks hold data lines only.
@@ -141,6 +184,14 @@ pub struct Chunker<R> {
     bom_checked: bool,
     next_line: u64,
     chunk_size: usize,
+    /// Longest line accepted ([`MAX_LINE_LEN`]; smaller in unit tests).
+    max_line: usize,
+    /// Skip overlong lines instead of failing.
+    skip_long: bool,
+    /// Overlong lines skipped and not yet taken.
+    long_lines: Vec<LongLine>,
+    /// Return whole lines as soon as a read brings some.
+    eager: bool,
 }
 
 impl<R: Read> Chunker<R> {
@@ -149,7 +200,8 @@ impl<R: Read> Chunker<R> {
         Chunker::with_chunk_size(reader, DEFAULT_CHUNK_SIZE)
     }
 
-    /// A chunker cutting after about `chunk_size` bytes (at least 1).
+    /// A chunker cutting after about `chunk_size` bytes (at least 1, at most
+    /// [`MAX_LINE_LEN`]).
     pub fn with_chunk_size(reader: R, chunk_size: usize) -> Self {
         Chunker {
             reader,
@@ -158,8 +210,54 @@ impl<R: Read> Chunker<R> {
             eof: false,
             bom_checked: false,
             next_line: 1,
-            chunk_size: chunk_size.max(1),
+            // Every line that ends within the target size is then within the line limit,
+            // so only a chunk's first line needs measuring.
+            chunk_size: chunk_size.clamp(1, MAX_LINE_LEN),
+            max_line: MAX_LINE_LEN,
+            skip_long: false,
+            long_lines: Vec::new(),
+            eager: false,
         }
+    }
+
+    /// With `skip` set, a data line longer than [`MAX_LINE_LEN`] is not an error: the
+    /// chunker reads on to its end, keeping at most the limit plus one read step of it in
+    /// memory, leaves it out of the chunks (the line numbers of later chunks still count
+    /// it) and records it for [`Chunker::take_long_lines`].
+    ///
+    /// # Example
+    /// ```
+    /// use iotarc::ingest::{Chunker, MAX_LINE_LEN};
+    /// let mut data = b"a\n".to_vec();
+    /// data.resize(2 + MAX_LINE_LEN + 1, b'x');
+    /// data.extend_from_slice(b"\nc\n");
+    /// let mut c = Chunker::new(&data[..]).skip_long_lines(true);
+    /// let mut lines = Vec::new();
+    /// while let Some(chunk) = c.next_chunk()? {
+    ///     lines.extend(c.take_long_lines().into_iter().map(|l| (l.line, l.len as usize)));
+    ///     lines.push((chunk.first_line, chunk.bytes.len()));
+    /// }
+    /// assert_eq!(lines, [(1, 2), (2, MAX_LINE_LEN + 1), (3, 2)]);
+    /// # Ok::<(), iotarc::Error>(())
+    /// ```
+    pub fn skip_long_lines(mut self, skip: bool) -> Self {
+        self.skip_long = skip;
+        self
+    }
+
+    /// With `eager` set, [`Chunker::next_chunk_into`] returns the whole lines it has as
+    /// soon as a read brings some, instead of reading on to the chunk size: for live
+    /// streams, where waiting for more input would hold back lines already received.
+    pub fn eager(mut self, eager: bool) -> Self {
+        self.eager = eager;
+        self
+    }
+
+    /// The overlong lines skipped since the last call (see [`Chunker::skip_long_lines`]),
+    /// in input order. All of them come before the lines of the chunk the last
+    /// [`Chunker::next_chunk_into`] returned; check after it returned `None` too.
+    pub fn take_long_lines(&mut self) -> Vec<LongLine> {
+        std::mem::take(&mut self.long_lines)
     }
 
     /// The 1-based number of the next line to be returned.
@@ -177,7 +275,7 @@ impl<R: Read> Chunker<R> {
             let old = self.buf.len();
             // Read in steps that grow with the data buffered (64 KiB to 8 MiB), so memory
             // follows the data actually read, not a (possibly huge) request.
-            let step = (old - self.pos).clamp(1 << 16, 8 << 20);
+            let step = (old - self.pos).clamp(1 << 16, MAX_READ_STEP);
             self.buf.resize(old + step, 0);
             match self.reader.read(&mut self.buf[old..]) {
                 Ok(0) => {
@@ -201,9 +299,27 @@ impl<R: Read> Chunker<R> {
         Ok(())
     }
 
+    /// Reads until it is known whether the input starts with a byte order mark, and skips
+    /// it. Stops as soon as a byte differs from the mark, so a followed file whose first
+    /// line is shorter than the mark is not held back waiting for more bytes.
+    fn check_bom(&mut self) -> Result<()> {
+        while !self.bom_checked {
+            let have = self.buf.len() - self.pos;
+            if have < BOM.len() && !self.eof && BOM.starts_with(&self.buf[self.pos..]) {
+                self.fill(have + 1)?;
+                continue;
+            }
+            self.bom_checked = true;
+            if self.buf[self.pos..].starts_with(BOM) {
+                self.pos += BOM.len();
+            }
+        }
+        Ok(())
+    }
+
     fn line_too_long(&self, line: u64) -> Error {
         Error::new(ErrorKind::InvalidInput {
-            what: format!("line longer than {} MiB", MAX_LINE_LEN >> 20),
+            what: format!("line longer than the {} limit", limit_text(self.max_line)),
             line: Some(line),
         })
     }
@@ -212,7 +328,7 @@ impl<R: Read> Chunker<R> {
     /// (relative to `pos`) of its start, its end without the line ending, and the start of
     /// the next line, plus its line number.
     fn first_content_line(&mut self) -> Result<Option<(usize, usize, usize, u64)>> {
-        self.fill(BOM.len())?;
+        self.check_bom()?;
         let mut off = 0;
         let mut line = self.next_line;
         loop {
@@ -225,6 +341,9 @@ impl<R: Read> Chunker<R> {
                     } else {
                         end
                     };
+                    if content_end - off > self.max_line {
+                        return Err(self.line_too_long(line));
+                    }
                     if !super::skippable(&data[off..content_end]) {
                         return Ok(Some((off, content_end, end + 1, line)));
                     }
@@ -234,6 +353,9 @@ impl<R: Read> Chunker<R> {
                 None if self.eof => {
                     let rest = &data[off..];
                     let rest = rest.strip_suffix(b"\r").unwrap_or(rest);
+                    if rest.len() > self.max_line {
+                        return Err(self.line_too_long(line));
+                    }
                     return Ok(if super::skippable(rest) {
                         None
                     } else {
@@ -241,7 +363,7 @@ impl<R: Read> Chunker<R> {
                     });
                 }
                 None => {
-                    if data.len() - off > MAX_LINE_LEN {
+                    if data.len() - off > self.max_line {
                         return Err(self.line_too_long(line));
                     }
                     let have = data.len();
@@ -316,9 +438,7 @@ impl<R: Read> Chunker<R> {
     /// # Ok::<(), iotarc::Error>(())
     /// ```
     pub fn next_chunk_into(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>> {
-        if !self.bom_checked {
-            self.fill(BOM.len())?;
-        }
+        self.check_bom()?;
         // `out[..filled]` is the chunk so far. The old bytes after it are overwritten by
         // reads, so a recycled buffer needs no zeroing before each read.
         let carry = &self.buf[self.pos..];
@@ -329,34 +449,52 @@ impl<R: Read> Chunker<R> {
         out[..filled].copy_from_slice(carry);
         self.buf.clear();
         self.pos = 0;
+        // Invariant: `out[..searched]` holds no `\n`, so it is the start of the chunk's
+        // first line.
         let mut searched = 0;
         let cut = loop {
             if filled == 0 && self.eof {
                 out.clear();
                 return Ok(None);
             }
-            if self.eof || filled >= self.chunk_size {
+            if self.eof || filled >= self.chunk_size || (self.eager && filled > searched) {
+                // A whole input within the chunk size is one chunk; since the chunk size
+                // is at most the line limit, so is each of its lines.
                 if self.eof && filled <= self.chunk_size {
                     break filled;
                 }
-                // The last line end within the target size, else the first one after it.
-                let target = self.chunk_size.min(filled);
-                if searched == 0 {
-                    if let Some(i) = memchr::memrchr(b'\n', &out[..target]) {
-                        break i + 1;
+                let (cut, first_line_only) = self.find_cut(&out[..filled], searched);
+                match cut {
+                    Some(cut) if first_line_only && line_len(&out[..cut]) > self.max_line => {
+                        // The chunk would be one overlong line, whole.
+                        if !self.skip_long {
+                            return Err(self.line_too_long(self.next_line));
+                        }
+                        self.skipped(line_len(&out[..cut]) as u64);
+                        out.copy_within(cut..filled, 0);
+                        filled -= cut;
+                        searched = 0;
+                        continue;
                     }
+                    Some(cut) => break cut,
+                    // (`+ 1`: a last byte `\r` may yet turn out to be part of `\r\n`.)
+                    None if filled > self.max_line + 1 => {
+                        // `out[..filled]` is the start of an overlong line: read on to
+                        // its end without keeping it.
+                        if !self.skip_long {
+                            return Err(self.line_too_long(self.next_line));
+                        }
+                        let (len, rest) = self.discard_line(out, filled)?;
+                        self.skipped(len);
+                        filled = rest;
+                        searched = 0;
+                        // Give back the memory the long line took.
+                        out.truncate(self.chunk_size.max(filled));
+                        out.shrink_to_fit();
+                        continue;
+                    }
+                    None => searched = filled,
                 }
-                let from = target.max(searched);
-                if let Some(i) = memchr::memchr(b'\n', &out[from..filled]) {
-                    break from + i + 1;
-                }
-                if self.eof {
-                    break filled;
-                }
-                if filled > MAX_LINE_LEN {
-                    return Err(self.line_too_long(self.next_line));
-                }
-                searched = filled;
             }
             filled = self.read_more(out, filled)?;
         };
@@ -365,6 +503,58 @@ impl<R: Read> Chunker<R> {
         let first_line = self.next_line;
         self.next_line += count_newlines(out);
         Ok(Some(first_line))
+    }
+
+    /// Where to end a chunk of `data`, whose first `searched` bytes hold no `\n`: after
+    /// the last line end within the chunk size, else after the first one past it, else
+    /// (at the end of the input) after the last byte. The flag is true when the chunk
+    /// would then be a single line, the only case where a line can exceed the limit.
+    fn find_cut(&self, data: &[u8], searched: usize) -> (Option<usize>, bool) {
+        let target = self.chunk_size.min(data.len());
+        if searched < target {
+            if let Some(i) = memchr::memrchr(b'\n', &data[searched..target]) {
+                return (Some(searched + i + 1), false);
+            }
+        }
+        let from = target.max(searched);
+        match memchr::memchr(b'\n', &data[from..]) {
+            Some(i) => (Some(from + i + 1), true),
+            None if self.eof => (Some(data.len()), true),
+            None => (None, true),
+        }
+    }
+
+    /// Records the next line, of `len` bytes, as a skipped overlong line.
+    fn skipped(&mut self, len: u64) {
+        self.long_lines.push(LongLine {
+            line: self.next_line,
+            len,
+            limit: self.max_line,
+        });
+        self.next_line += 1;
+    }
+
+    /// Reads past the rest of a line whose first `filled` bytes are in `out`, using `out`
+    /// (no larger than it is) as scratch. Returns the line's length without its line
+    /// ending, and the number of bytes after it now at the start of `out`.
+    fn discard_line(&mut self, out: &mut Vec<u8>, filled: usize) -> Result<(u64, usize)> {
+        let mut len = filled as u64;
+        let mut last = out[filled - 1];
+        loop {
+            let got = self.read_more(out, 0)?;
+            if let Some(i) = memchr::memchr(b'\n', &out[..got]) {
+                let cr = if i > 0 { out[i - 1] } else { last } == b'\r';
+                out.copy_within(i + 1..got, 0);
+                return Ok((len + i as u64 - u64::from(cr), got - i - 1));
+            }
+            len += got as u64;
+            if self.eof {
+                return Ok((len, 0));
+            }
+            if got > 0 {
+                last = out[got - 1];
+            }
+        }
     }
 
     /// One `read` call into `out[filled..]`, returning the new `filled`. Reads into the
@@ -376,14 +566,14 @@ impl<R: Read> Chunker<R> {
         let want = if filled < self.chunk_size {
             self.chunk_size - filled
         } else {
-            filled.clamp(1 << 16, 8 << 20)
+            filled.clamp(1 << 16, MAX_READ_STEP)
         };
         if out.len() == filled {
             let room = out.capacity() - filled;
             let step = if room >= 1 << 16 {
                 room.min(want)
             } else {
-                filled.clamp(1 << 16, 8 << 20)
+                filled.clamp(1 << 16, MAX_READ_STEP)
             };
             out.resize(filled + step, 0);
         }
@@ -408,6 +598,12 @@ impl<R: Read> Iterator for Chunker<R> {
     fn next(&mut self) -> Option<Result<Chunk>> {
         self.next_chunk().transpose()
     }
+}
+
+/// Length of the line `b` (which holds one line) without its line ending.
+fn line_len(b: &[u8]) -> usize {
+    let b = b.strip_suffix(b"\n").unwrap_or(b);
+    b.strip_suffix(b"\r").unwrap_or(b).len()
 }
 
 fn count_newlines(b: &[u8]) -> u64 {
@@ -481,6 +677,74 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// (line number, text) of each line returned, and (line number, length) of each
+    /// overlong line skipped.
+    type Lines = (Vec<(u64, Vec<u8>)>, Vec<(u64, u64)>);
+
+    /// Every line of `data` as (line number, text) as a chunker with a small line limit
+    /// gives them, with the overlong ones as (line number, their length).
+    fn lines_with_limit(data: &[u8], size: usize, trickle: usize, eager: bool) -> Lines {
+        let mut c = Chunker::with_chunk_size(Trickle(data, trickle), size)
+            .skip_long_lines(true)
+            .eager(eager);
+        c.max_line = 8;
+        let (mut lines, mut long) = (Vec::new(), Vec::new());
+        let mut buf = Vec::new();
+        loop {
+            let got = c.next_chunk_into(&mut buf).unwrap();
+            long.extend(c.take_long_lines().into_iter().map(|l| (l.line, l.len)));
+            let Some(mut n) = got else { break };
+            for l in buf.split_inclusive(|&b| b == b'\n') {
+                lines.push((n, l.to_vec()));
+                n += 1;
+            }
+        }
+        (lines, long)
+    }
+
+    #[test]
+    fn overlong_lines_are_skipped_whatever_the_reads() {
+        let data = b"a\n0123456789abcdef\nbb\n012345678\n01234567\r\nccc\n0123456789";
+        let want_long = [(2, 16), (4, 9), (7, 10)];
+        // Chunk sizes up to the line limit, as `with_chunk_size` ensures for the real one.
+        for size in 1..=8 {
+            for trickle in [1, 2, 3, 7, 1000] {
+                for eager in [false, true] {
+                    let (lines, long) = lines_with_limit(data, size, trickle, eager);
+                    let at = format!("size {size} trickle {trickle} eager {eager}");
+                    assert_eq!(long, want_long, "{at}");
+                    let texts: Vec<(u64, &[u8])> =
+                        lines.iter().map(|(n, t)| (*n, t.as_slice())).collect();
+                    let want: [(u64, &[u8]); 4] = [
+                        (1, b"a\n"),
+                        (3, b"bb\n"),
+                        (5, b"01234567\r\n"),
+                        (6, b"ccc\n"),
+                    ];
+                    assert_eq!(texts, want, "{at}");
+                }
+            }
+        }
+        // Without skipping, the first overlong line is an error naming it.
+        let mut c = Chunker::with_chunk_size(&data[..], 4);
+        c.max_line = 8;
+        assert_eq!(c.next_chunk().unwrap().unwrap().bytes, b"a\n");
+        let e = c.next_chunk().unwrap_err();
+        assert!(
+            matches!(e.kind(), ErrorKind::InvalidInput { line: Some(2), what } if what.contains("8-byte limit")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn eager_chunks_return_what_a_read_brought() {
+        // One read brings two whole lines and part of a third: they come back at once.
+        let mut c = Chunker::with_chunk_size(Trickle(b"a\nb\nc", 5), 1 << 20).eager(true);
+        assert_eq!(c.next_chunk().unwrap().unwrap().bytes, b"a\nb\n");
+        assert_eq!(c.next_chunk().unwrap().unwrap().bytes, b"c");
+        assert!(c.next_chunk().unwrap().is_none());
     }
 
     #[test]

@@ -251,7 +251,7 @@ fn typed<'b>(
             let s = &line[a..b];
             match forced {
                 None => {
-                    Text::F64(parse_f64(s).ok_or_else(|| format!("{} is not a number", show(s)))?)
+                    Text::F64(parse_f64(s)?.ok_or_else(|| format!("{} is not a number", show(s)))?)
                 }
                 Some(t) => value::forced(s, t)?,
             }
@@ -281,7 +281,8 @@ fn typed<'b>(
             };
             match forced {
                 None | Some(ValueType::I64) => Text::I64(v),
-                Some(ValueType::F64) => Text::F64(parse_f64(s).unwrap_or(v as f64)),
+                // An integer within i64 is always within the f64 range.
+                Some(ValueType::F64) => Text::F64(parse_f64(s).ok().flatten().unwrap_or(v as f64)),
                 Some(t) => value::forced(s, t)?,
             }
         }

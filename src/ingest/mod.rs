@@ -75,7 +75,7 @@ mod lineproto;
 mod time;
 pub mod value;
 
-pub use input::{open_input, Chunk, Chunker, DEFAULT_CHUNK_SIZE, MAX_LINE_LEN};
+pub use input::{open_input, Chunk, Chunker, LongLine, DEFAULT_CHUNK_SIZE, MAX_LINE_LEN};
 pub use intern::Interner;
 pub use time::parse_timestamp;
 

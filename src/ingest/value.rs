@@ -5,8 +5,11 @@
 //! * `[+-]digits` that fits i64 is an integer; one that does not fit is an f64 (the f64
 //!   nearest the integer), not a string;
 //! * other numbers (decimals, exponents, `NaN`, `inf`, `-inf`, `Infinity`, any case) are the
-//!   f64 nearest the text (Rust's correctly rounded `str::parse::<f64>`; a decimal beyond
-//!   the f64 range, like `1e309`, is ±infinity);
+//!   f64 nearest the text (Rust's correctly rounded `str::parse::<f64>`);
+//! * a number beyond the f64 range (`1e309`, which would round to infinity) or one so
+//!   small that it rounds to zero although its digits are not all zero (`1e-400`) is an
+//!   error: the stored value would not be the input's. Subnormals (`5e-324`), `0e5`,
+//!   `-0.0` and the spelled-out infinities are values like any other;
 //! * `true`/`True`/`TRUE`/`false`/`False`/`FALSE` are booleans;
 //! * anything else is a string (it must be valid UTF-8).
 //!
@@ -150,21 +153,57 @@ pub(crate) fn fast_number(s: &[u8]) -> Option<Text<'static>> {
 }
 
 /// Parses a float with Rust's correctly rounded parser (accepts `NaN`, `inf`, `infinity`
-/// in any case, with an optional sign).
+/// in any case, with an optional sign). `Ok(None)` if `s` is not a number.
+///
+/// # Errors
+/// A reason naming the text if it is a number f64 cannot hold: one that rounds to
+/// ±infinity without being spelled as an infinity, or to zero although a digit of its
+/// mantissa is not zero (see [`check_range`]).
 #[inline]
-pub(crate) fn parse_f64(s: &[u8]) -> Option<f64> {
+pub(crate) fn parse_f64(s: &[u8]) -> Result<Option<f64>, String> {
     match fast_number(s) {
-        Some(Text::F64(v)) => return Some(v),
+        // The fast path's quotients of at most 15 digits are never 0 or infinite unless
+        // the digits are all zero.
+        Some(Text::F64(v)) => return Ok(Some(v)),
         // (Not for zero: "-0" is -0.0 as a float.)
-        Some(Text::I64(v)) if v != 0 => return Some(v as f64),
+        Some(Text::I64(v)) if v != 0 => return Ok(Some(v as f64)),
         _ => {}
     }
     // Every byte the float grammar accepts is ASCII; reject others before the UTF-8 check.
     if !s.is_ascii() {
-        return None;
+        return Ok(None);
     }
     // SAFETY-free: ASCII is valid UTF-8.
-    std::str::from_utf8(s).ok()?.parse::<f64>().ok()
+    let Some(v) = std::str::from_utf8(s)
+        .ok()
+        .and_then(|t| t.parse::<f64>().ok())
+    else {
+        return Ok(None);
+    };
+    check_range(s, v).map(Some)
+}
+
+/// Checks that `v`, parsed from the number text `s`, is the value the text spells and not
+/// an artefact of the f64 range: infinity is only accepted when `s` spells an infinity
+/// (`inf`, `Infinity`, any case and sign), zero only when every digit of the mantissa
+/// (before an `e`) is zero. Anything else that parsed is within range, if rounded.
+///
+/// # Errors
+/// `"1e309" is out of f64 range` or `"1e-400" underflows f64 to 0`.
+pub(crate) fn check_range(s: &[u8], v: f64) -> Result<f64, String> {
+    if v.is_infinite() {
+        let body = s.strip_prefix(b"-").or(s.strip_prefix(b"+")).unwrap_or(s);
+        let spelled = body.eq_ignore_ascii_case(b"inf") || body.eq_ignore_ascii_case(b"infinity");
+        if !spelled {
+            return Err(format!("{} is out of f64 range", show(s)));
+        }
+    } else if v == 0.0 {
+        let mantissa = s.split(|&c| c == b'e' || c == b'E').next().unwrap_or(s);
+        if mantissa.iter().any(|c| (b'1'..=b'9').contains(c)) {
+            return Err(format!("{} underflows f64 to 0", show(s)));
+        }
+    }
+    Ok(v)
 }
 
 /// The boolean spellings accepted everywhere.
@@ -200,7 +239,8 @@ fn utf8(s: &[u8]) -> Result<&str, String> {
 /// Types a cell by its text (no forced type). See the module docs for the rules.
 ///
 /// # Errors
-/// Only for text that would be a string but is not valid UTF-8.
+/// Text that would be a string but is not valid UTF-8; a number beyond the f64 range or
+/// one that underflows to zero.
 #[inline]
 pub fn infer(s: &[u8]) -> Result<Text<'_>, String> {
     if is_missing(s) {
@@ -214,12 +254,13 @@ pub fn infer(s: &[u8]) -> Result<Text<'_>, String> {
             match parse_int(s) {
                 Int::Fits(v) => return Ok(Text::I64(v)),
                 Int::TooBig => {
-                    // Integer syntax always parses as a float.
-                    return Ok(Text::F64(parse_f64(s).unwrap_or(f64::NAN)));
+                    // Integer syntax always parses as a float (infinity past 309 digits,
+                    // which `parse_f64` refuses).
+                    return Ok(Text::F64(parse_f64(s)?.unwrap_or(f64::NAN)));
                 }
                 Int::No => {}
             }
-            if let Some(f) = parse_f64(s) {
+            if let Some(f) = parse_f64(s)? {
                 return Ok(Text::F64(f));
             }
         }
@@ -229,7 +270,7 @@ pub fn infer(s: &[u8]) -> Result<Text<'_>, String> {
             }
         }
         b'n' | b'N' | b'i' | b'I' => {
-            if let Some(f) = parse_f64(s) {
+            if let Some(f) = parse_f64(s)? {
                 return Ok(Text::F64(f));
             }
         }
@@ -241,13 +282,14 @@ pub fn infer(s: &[u8]) -> Result<Text<'_>, String> {
 /// Types a cell as `t`, or explains why it cannot be one. Missing spellings stay missing.
 ///
 /// # Errors
-/// A reason naming the value and the type, e.g. `"1.5" is not an i64`.
+/// A reason naming the value and the type, e.g. `"1.5" is not an i64`; for `f64`, also a
+/// number beyond the f64 range or one that underflows to zero (as for [`infer`]).
 pub fn forced(s: &[u8], t: ValueType) -> Result<Text<'_>, String> {
     if is_missing(s) {
         return Ok(Text::Missing);
     }
     match t {
-        ValueType::F64 => parse_f64(s)
+        ValueType::F64 => parse_f64(s)?
             .map(Text::F64)
             .ok_or_else(|| format!("{} is not a number (channel type f64)", show(s))),
         ValueType::I64 => match parse_int(s) {
@@ -303,7 +345,10 @@ mod tests {
         };
         assert_eq!(z.to_bits(), (-0.0f64).to_bits());
         assert_eq!(infer(b"1e308"), Ok(Text::F64(1e308)));
-        assert_eq!(infer(b"1e309"), Ok(Text::F64(f64::INFINITY)));
+        assert_eq!(
+            infer(b"1e309"),
+            Err("\"1e309\" is out of f64 range".to_string())
+        );
         assert_eq!(infer(b"0.1"), Ok(Text::F64(0.1)));
         assert_eq!(infer(b".5"), Ok(Text::F64(0.5)));
         assert_eq!(infer(b"inf"), Ok(Text::F64(f64::INFINITY)));
@@ -404,11 +449,64 @@ mod tests {
             }
             let general = t.parse::<f64>().ok();
             assert_eq!(
-                parse_f64(b).map(f64::to_bits),
+                parse_f64(b).unwrap().map(f64::to_bits),
                 general.map(f64::to_bits),
                 "{t}"
             );
         }
+    }
+
+    #[test]
+    fn numbers_f64_cannot_hold_are_refused_and_the_rest_kept_bit_exactly() {
+        for (text, bits) in [
+            ("inf", f64::INFINITY.to_bits()),
+            ("-Infinity", f64::NEG_INFINITY.to_bits()),
+            ("+INF", f64::INFINITY.to_bits()),
+            ("-0.0", (-0.0f64).to_bits()),
+            ("0e5", 0),
+            ("-0e-999", (-0.0f64).to_bits()),
+            ("0.000e400", 0),
+            ("5e-324", 1),
+            ("4.9406564584124654e-324", 1),
+            ("3e-324", 1),
+            (
+                "2.2250738585072014e-308",
+                2.2250738585072014e-308f64.to_bits(),
+            ),
+            ("1.7976931348623157e308", f64::MAX.to_bits()),
+            ("1e-300", 1e-300f64.to_bits()),
+        ] {
+            for f in [
+                infer(text.as_bytes()),
+                forced(text.as_bytes(), ValueType::F64),
+            ] {
+                match f {
+                    Ok(Text::F64(v)) => assert_eq!(v.to_bits(), bits, "{text}"),
+                    other => panic!("{text}: {other:?}"),
+                }
+            }
+        }
+        for (text, why) in [
+            ("1e309", "out of f64 range"),
+            ("-1e309", "out of f64 range"),
+            ("1.8e308", "out of f64 range"),
+            ("1e-400", "underflows f64 to 0"),
+            ("-2e-324", "underflows f64 to 0"),
+            ("0.0001e-320", "underflows f64 to 0"),
+        ] {
+            for f in [
+                infer(text.as_bytes()),
+                forced(text.as_bytes(), ValueType::F64),
+            ] {
+                let e = f.unwrap_err();
+                assert!(e.contains(text) && e.contains(why), "{text}: {e}");
+            }
+        }
+        // An integer of 400 digits is a float, and out of range.
+        let big = "9".repeat(400);
+        assert!(infer(big.as_bytes())
+            .unwrap_err()
+            .contains("out of f64 range"));
     }
 
     #[test]

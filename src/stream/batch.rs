@@ -200,6 +200,84 @@ impl PointBatch {
         }
     }
 
+    /// An upper bound of the length of [`encode`](Self::encode)'s output: every varint
+    /// counted at its longest.
+    pub fn encoded_bound(&self) -> usize {
+        let names: usize = self
+            .devices
+            .iter()
+            .chain(&self.channels)
+            .map(|n| name_bound(n))
+            .sum();
+        3 * MAX_VARINT_LEN + names + self.points.iter().map(|p| point_bound(&p.3)).sum::<usize>()
+    }
+
+    /// Splits the batch into parts whose [`encoded_bound`](Self::encoded_bound) is at most
+    /// `max` bytes each, so that each fits in a WAL record of at most `max` bytes. Points
+    /// keep their order; each part's tables hold only the names its points use. Returns
+    /// every part with the indices, in this batch's tables, of its devices and of its
+    /// channels. A point too large for any part of at most `max` bytes gets a part of its
+    /// own: callers refuse such points first (see [`PointBatch::single_bound`]).
+    ///
+    /// A batch within `max` comes back whole, as one part.
+    ///
+    /// ```
+    /// use iotarc::model::Value;
+    /// use iotarc::stream::batch::PointBatch;
+    /// let mut b = PointBatch::default();
+    /// for i in 0..100 {
+    ///     b.push(&format!("dev-{}", i % 3), "text", i, Value::Str("x".repeat(1000)));
+    /// }
+    /// let parts = b.clone().split(20_000);
+    /// assert!(parts.len() >= 5);
+    /// let mut back = Vec::new();
+    /// for (part, devs, chans) in &parts {
+    ///     assert!(part.encoded_bound() <= 20_000);
+    ///     for &(d, c, ts, ref v) in &part.points {
+    ///         back.push((devs[d as usize], chans[c as usize], ts, v.clone()));
+    ///     }
+    /// }
+    /// assert_eq!(back, b.points);
+    /// ```
+    pub fn split(self, max: usize) -> Vec<(PointBatch, Vec<u32>, Vec<u32>)> {
+        if self.encoded_bound() <= max {
+            let devs = (0..self.devices.len() as u32).collect();
+            let chans = (0..self.channels.len() as u32).collect();
+            return vec![(self, devs, chans)];
+        }
+        let mut parts = Vec::new();
+        let mut part = Part::new();
+        for (d, c, ts, v) in self.points {
+            let mut need = point_bound(&v);
+            if !part.dev_index.contains_key(&d) {
+                need += name_bound(&self.devices[d as usize]);
+            }
+            if !part.ch_index.contains_key(&c) {
+                need += name_bound(&self.channels[c as usize]);
+            }
+            if !part.batch.points.is_empty() && part.bytes + need > max {
+                parts.push(std::mem::replace(&mut part, Part::new()).finish());
+            }
+            let pd = part.intern_device(d, &self.devices);
+            let pc = part.intern_channel(c, &self.channels);
+            part.bytes += point_bound(&v);
+            part.batch.points.push((pd, pc, ts, v));
+        }
+        if !part.batch.points.is_empty() {
+            parts.push(part.finish());
+        }
+        parts
+    }
+
+    /// The [`encoded_bound`](Self::encoded_bound) of a batch holding only point `i` (its
+    /// device and channel names and the point): the smallest WAL record the point can go
+    /// in.
+    pub fn single_bound(&self, i: usize) -> usize {
+        let (d, c, _, v) = &self.points[i];
+        let name = |t: &[String], k: u32| t.get(k as usize).map_or(0, |n| name_bound(n));
+        3 * MAX_VARINT_LEN + name(&self.devices, *d) + name(&self.channels, *c) + point_bound(v)
+    }
+
     /// Decodes a batch written by [`encode`](Self::encode).
     ///
     /// # Errors
@@ -257,6 +335,75 @@ impl PointBatch {
 }
 
 type Point = (u32, u32, i64, Value);
+
+/// Longest encoding of a table name.
+fn name_bound(name: &str) -> usize {
+    MAX_VARINT_LEN + name.len()
+}
+
+/// Longest encoding of a point with value `v`: three varints, the tag and the value.
+fn point_bound(v: &Value) -> usize {
+    3 * MAX_VARINT_LEN
+        + 1
+        + match v {
+            Value::F64(_) => 8,
+            Value::I64(_) => MAX_VARINT_LEN,
+            Value::Bool(_) => 0,
+            Value::Str(s) => MAX_VARINT_LEN + s.len(),
+        }
+}
+
+/// A part being built by [`PointBatch::split`].
+struct Part {
+    batch: PointBatch,
+    /// Original table index -> index in the part's table, both ways.
+    dev_index: HashMap<u32, u32>,
+    ch_index: HashMap<u32, u32>,
+    devs: Vec<u32>,
+    chans: Vec<u32>,
+    /// `encoded_bound` of `batch`.
+    bytes: usize,
+}
+
+impl Part {
+    fn new() -> Part {
+        Part {
+            batch: PointBatch::default(),
+            dev_index: HashMap::new(),
+            ch_index: HashMap::new(),
+            devs: Vec::new(),
+            chans: Vec::new(),
+            // The two table counts and the point count.
+            bytes: 3 * MAX_VARINT_LEN,
+        }
+    }
+
+    fn intern_device(&mut self, d: u32, names: &[String]) -> u32 {
+        let (batch, devs, bytes) = (&mut self.batch, &mut self.devs, &mut self.bytes);
+        *self.dev_index.entry(d).or_insert_with(|| {
+            let name = &names[d as usize];
+            *bytes += name_bound(name);
+            batch.devices.push(name.clone());
+            devs.push(d);
+            devs.len() as u32 - 1
+        })
+    }
+
+    fn intern_channel(&mut self, c: u32, names: &[String]) -> u32 {
+        let (batch, chans, bytes) = (&mut self.batch, &mut self.chans, &mut self.bytes);
+        *self.ch_index.entry(c).or_insert_with(|| {
+            let name = &names[c as usize];
+            *bytes += name_bound(name);
+            batch.channels.push(name.clone());
+            chans.push(c);
+            chans.len() as u32 - 1
+        })
+    }
+
+    fn finish(self) -> (PointBatch, Vec<u32>, Vec<u32>) {
+        (self.batch, self.devs, self.chans)
+    }
+}
 
 /// Reads a varint as [`Cursor::varint`] does, without building errors: `None` for
 /// anything it would reject.

@@ -645,7 +645,11 @@ impl StreamWriter {
     /// Logs `batch` to the WAL and buffers it; returns once the accepted points are
     /// acknowledged under the sync policy. Blocks while buffered memory is above
     /// `max_memory` (backpressure; nothing is dropped). Points whose type conflicts with
-    /// their channel's earlier points are refused and listed in the ack.
+    /// their channel's earlier points are refused and listed in the ack, and so is a
+    /// point too large for a WAL record on its own (a string of nearly
+    /// [`wal::MAX_RECORD_LEN`] bytes). A batch whose encoding could exceed
+    /// [`wal::MAX_RECORD_LEN`] is logged as several records (see [`PointBatch::split`]),
+    /// all acknowledged together.
     ///
     /// # Errors
     /// A WAL or segment write failed (earlier or now); nothing of this batch is
@@ -687,6 +691,7 @@ impl StreamWriter {
         }
         let mut ack = WriteAck::default();
         let mut bytes = 0;
+        let max_record = wal::MAX_RECORD_LEN as usize;
         for (i, (d, c, _, v)) in batch.points.iter().enumerate() {
             let (Some(&dev), Some(&ch)) = (dev_ids.get(*d as usize), ch_ids.get(*c as usize))
             else {
@@ -694,6 +699,16 @@ impl StreamWriter {
                     .push((i, "device or channel index out of range".into()));
                 continue;
             };
+            let alone = batch.single_bound(i);
+            if alone > max_record {
+                ack.rejected.push((
+                    i,
+                    format!(
+                        "point needs a WAL record of up to {alone} bytes, more than the {max_record} a record may hold"
+                    ),
+                ));
+                continue;
+            }
             match st.admit(dev, ch, v) {
                 Ok(()) => bytes += POINT_BYTES + value_bytes(v),
                 Err(e) => ack.rejected.push((i, e)),
@@ -718,16 +733,30 @@ impl StreamWriter {
         if batch.points.is_empty() {
             return Ok(ack);
         }
-        let ticket = st.next_ticket;
-        st.next_ticket += 1;
         st.stats.memory += bytes;
         st.stats.peak_memory = st.stats.peak_memory.max(st.stats.memory);
-        st.queue.push(Pending {
-            ticket,
-            batch,
-            dev_ids,
-            ch_ids,
-        });
+        // One WAL record per part; the batch is acknowledged with its last part.
+        let mut ticket = st.next_ticket;
+        if batch.encoded_bound() <= max_record {
+            st.queue.push(Pending {
+                ticket,
+                batch,
+                dev_ids,
+                ch_ids,
+            });
+            st.next_ticket += 1;
+        } else {
+            for (part, devs, chans) in batch.split(max_record) {
+                ticket = st.next_ticket;
+                st.next_ticket += 1;
+                st.queue.push(Pending {
+                    ticket,
+                    batch: part,
+                    dev_ids: devs.iter().map(|&k| dev_ids[k as usize]).collect(),
+                    ch_ids: chans.iter().map(|&k| ch_ids[k as usize]).collect(),
+                });
+            }
+        }
         loop {
             if let Some(e) = &st.error {
                 return Err(Error::invalid_input(format!("stream writer failed: {e}")));

@@ -5,7 +5,7 @@ use crate::{human, parse_duration_for, usage, InputArgs};
 use anyhow::{anyhow, Context, Result};
 use clap::Args;
 use iotarc::archive::{CompactOptions, CompactReport, Dedup, PartitionUnit};
-use iotarc::ingest::{detect_format, Batch, Format, Parser};
+use iotarc::ingest::{Batch, Chunker, Parser};
 use iotarc::stream::{PointBatch, StreamOptions, StreamWriter, SyncPolicy};
 use rayon::prelude::*;
 use std::io::{Read, Write};
@@ -42,7 +42,9 @@ pub struct IngestArgs {
     /// delay until points are queryable); `off` disables it.
     #[arg(long, default_value = "10s")]
     max_delay: String,
-    /// Memory bound for buffered points, e.g. 256M or 2G; producers wait above it.
+    /// Memory bound for buffered points, e.g. 256M or 2G; producers wait above it. The
+    /// input reader needs up to 72 MiB besides: lines are at most 64 MiB, and a longer one
+    /// is read past, not held (it is a rejected line).
     #[arg(long, default_value = "256M")]
     max_memory: String,
     /// Start a new WAL file once the current one grows past this size, e.g. 64M or 4K.
@@ -225,11 +227,19 @@ pub fn ingest(a: IngestArgs) -> Result<ExitCode> {
     if a.follow && a.input == "-" {
         return Err(usage("--follow needs a file, not stdin"));
     }
-    let mut reader: Box<dyn Read> = if a.input == "-" {
+    let reader: Box<dyn Read> = if a.input == "-" {
         Box::new(std::io::stdin().lock())
     } else {
-        Box::new(std::fs::File::open(&a.input).with_context(|| format!("opening {}", a.input))?)
+        let f = std::fs::File::open(&a.input).with_context(|| format!("opening {}", a.input))?;
+        if a.follow {
+            Box::new(Follow(f))
+        } else {
+            Box::new(f)
+        }
     };
+    // The same line limit as `pack`: an overlong line is read past in bounded memory and
+    // rejected (an error under --on-error fail, through `Rejects`).
+    let mut chunker = Chunker::new(reader).eager(true).skip_long_lines(true);
     let mut rejects = Rejects {
         fail: a.on_error == "fail",
         file: match &a.reject_file {
@@ -262,72 +272,48 @@ pub fn ingest(a: IngestArgs) -> Result<ExitCode> {
         }
     }
     let path_hint = (a.input != "-").then_some(a.input.as_str());
-    let mut parser: Option<Parser> = None;
-    let mut pending: Vec<u8> = Vec::new();
-    let mut chunk = vec![0u8; 4 << 20];
-    let mut next_line = 1u64;
+    // Data lines the chunker cannot read come back through `take_long_lines`; what is
+    // left is the header (or first) line, which cannot be skipped, and I/O errors.
+    let input_error = |e: iotarc::Error| match e.kind() {
+        iotarc::ErrorKind::InvalidInput {
+            what,
+            line: Some(l),
+        } => anyhow!("{}:{l}: {what}", a.input),
+        _ => anyhow!(e).context(format!("reading {}", a.input)),
+    };
+    // No line that is not blank or a comment: nothing to ingest (and no format to detect).
+    let empty = chunker.peek_first_line().map_err(input_error)?.is_none();
+    let parser = if empty {
+        None
+    } else {
+        Some(Parser::from_input(&parse, path_hint, &mut chunker).map_err(input_error)?)
+    };
     let mut lines_total = 0u64;
     let mut stdout = std::io::stdout().lock();
-    let mut eof = false;
-    while !eof {
-        let n = match reader.read(&mut chunk) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(anyhow!(e).context(format!("reading {}", a.input))),
-        };
-        if n == 0 {
-            if a.follow {
-                std::thread::sleep(Duration::from_millis(50));
-                continue;
+    // Sized so that one read takes up to 4 MiB of a file (more chunks cost more WAL
+    // records).
+    let mut chunk: Vec<u8> = Vec::with_capacity(4 << 20);
+    let mut acked = chunker.next_line() - 1;
+    while let Some(p) = parser.as_ref() {
+        let next = chunker.next_chunk_into(&mut chunk).map_err(input_error)?;
+        for l in chunker.take_long_lines() {
+            lines_total += 1;
+            rejects.reject(l.line, &l.reason(), "")?;
+        }
+        if let Some(first_line) = next {
+            for b in parse_parallel(p, &chunk, first_line) {
+                lines_total += b.lines;
+                write_batch(&w, &b, &mut rejects)?;
             }
-            eof = true;
         }
-        pending.extend_from_slice(&chunk[..n]);
-        if parser.is_none() {
-            let Some(nl) = memchr::memchr(b'\n', &pending).or(eof.then_some(pending.len())) else {
-                continue;
-            };
-            if pending.is_empty() {
-                break;
-            }
-            let first = pending[..nl].strip_suffix(b"\r").unwrap_or(&pending[..nl]);
-            let format = detect_format(&parse, path_hint, Some(first))?;
-            let p = match format {
-                Format::CsvLong | Format::CsvWide => {
-                    let p = Parser::new(&parse, format, Some(first))
-                        .map_err(|e| anyhow!("{}:1: CSV header: {e}", a.input))?;
-                    pending.drain(..(nl + 1).min(pending.len()));
-                    next_line = 2;
-                    p
-                }
-                _ => Parser::new(&parse, format, None)?,
-            };
-            parser = Some(p);
-        }
-        let Some(p) = parser.as_ref() else {
-            continue;
-        };
-        let cut = if eof {
-            pending.len()
-        } else {
-            match memchr::memrchr(b'\n', &pending) {
-                Some(i) => i + 1,
-                None => continue,
-            }
-        };
-        if cut == 0 {
-            continue;
-        }
-        let batches = parse_parallel(p, &pending[..cut], next_line);
-        for b in batches {
-            next_line += b.lines;
-            lines_total += b.lines;
-            write_batch(&w, &b, &mut rejects)?;
-        }
-        pending.drain(..cut);
-        if a.ack {
-            writeln!(stdout, "ack {}", next_line - 1)?;
+        let done = chunker.next_line() - 1;
+        if a.ack && done > acked {
+            writeln!(stdout, "ack {done}")?;
             stdout.flush()?;
+        }
+        acked = done;
+        if next.is_none() {
+            break;
         }
     }
     if let Some(f) = rejects.file.as_mut() {
@@ -374,6 +360,20 @@ pub fn ingest(a: IngestArgs) -> Result<ExitCode> {
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A file still being written: at its end, waits for more instead of reporting the end.
+struct Follow(std::fs::File);
+
+impl Read for Follow {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            match self.0.read(buf)? {
+                0 if !buf.is_empty() => std::thread::sleep(Duration::from_millis(50)),
+                n => return Ok(n),
+            }
+        }
+    }
 }
 
 /// Parses complete lines, splitting large inputs across cores.

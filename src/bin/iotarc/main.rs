@@ -254,9 +254,12 @@ fn main() -> ExitCode {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    let broken = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        // An iotarc::Error holds its I/O error in its kind, not as its source.
+        c.downcast_ref::<std::io::Error>().is_some_and(broken)
+            || c.downcast_ref::<iotarc::Error>()
+                .is_some_and(|x| matches!(x.kind(), iotarc::ErrorKind::Io(io) if broken(io)))
     })
 }
 
