@@ -15,6 +15,7 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::writer::{sync_dir, write_atomic};
+use crate::fsio;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -696,12 +697,12 @@ impl BodyV2 {
 /// [`ErrorKind::InvalidInput`] naming the archive when another writer holds the lock.
 pub fn lock(dir: &Path) -> Result<File> {
     let path = dir.join("LOCK");
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::from(e).with_path(&path))?;
+    let f = fsio::File::open(
+        OpenOptions::new().create(true).truncate(false).write(true),
+        &path,
+    )
+    .map_err(|e| Error::from(e).with_path(&path))?
+    .into_inner();
     match f.try_lock() {
         Ok(()) => Ok(f),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::invalid_input(format!(
@@ -743,11 +744,11 @@ pub fn remove_orphans(dir: &Path, manifest: &Manifest) -> Result<usize> {
                 f.file_name().to_string_lossy()
             );
             if !live.contains(rel.as_str()) {
-                fs::remove_file(f.path()).map_err(io)?;
+                fsio::remove_file(&f.path()).map_err(io)?;
                 removed += 1;
             }
         }
-        let _ = fs::remove_dir(&pdir); // only if empty
+        let _ = fsio::remove_dir(&pdir); // only if empty
     }
     if removed > 0 {
         sync_dir(&seg.join("x"))?;

@@ -8,6 +8,7 @@ use super::manifest::{self, ChannelInfo, Dedup, Manifest, PartitionUnit, Segment
 use crate::codec::validity::Bitmap;
 use crate::error::{Error, Result};
 use crate::format::writer::{SegmentWriter, WriterOptions};
+use crate::fsio;
 use crate::model::{Column, ValueType, Values};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -179,7 +180,7 @@ impl Packer {
     pub fn open(dir: impl AsRef<Path>, opts: PackOptions) -> Result<Packer> {
         let dir = dir.as_ref().to_path_buf();
         let created_dir = !dir.exists();
-        fs::create_dir_all(&dir).map_err(|e| Error::from(e).with_path(&dir))?;
+        fsio::create_dir_all(&dir).map_err(|e| Error::from(e).with_path(&dir))?;
         let lock = manifest::lock(&dir)?;
         let manifest = if dir.join(manifest::MANIFEST_FILE).exists() {
             Manifest::read(&dir)?
@@ -469,16 +470,16 @@ impl Packer {
         }
         for e in &self.written {
             let p = self.dir.join(&e.path);
-            let _ = fs::remove_file(&p);
+            let _ = fsio::remove_file(&p);
             if let Some(parent) = p.parent() {
-                let _ = fs::remove_dir(parent); // only if empty
+                let _ = fsio::remove_dir(parent); // only if empty
             }
         }
         self.written.clear();
-        let _ = fs::remove_dir(self.dir.join("seg"));
+        let _ = fsio::remove_dir(&self.dir.join("seg"));
         if self.created_dir {
-            let _ = fs::remove_file(self.dir.join("LOCK"));
-            let _ = fs::remove_dir(&self.dir);
+            let _ = fsio::remove_file(&self.dir.join("LOCK"));
+            let _ = fsio::remove_dir(&self.dir);
         }
         self.committed = true;
     }
@@ -735,7 +736,7 @@ impl SegmentBuilder {
     pub(crate) fn create(dir: &Path, rel: &str, wopts: &WriterOptions) -> Result<SegmentBuilder> {
         let path = dir.join(rel);
         if let Some(p) = path.parent() {
-            fs::create_dir_all(p).map_err(|e| Error::from(e).with_path(p))?;
+            fsio::create_dir_all(p).map_err(|e| Error::from(e).with_path(p))?;
         }
         let writer = SegmentWriter::create(&path, wopts.clone())?;
         Ok(SegmentBuilder {
