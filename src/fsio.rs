@@ -9,8 +9,8 @@
 //!
 //! The plan is read once from the environment:
 //!
-//! - `IOTARC_FAULT=<n>:fail` — point `n` fails with an I/O error instead of running (a
-//!   write first writes a torn prefix of its buffer, then fails with "no space");
+//! - `IOTARC_FAULT=<n>:fail` — point `n` fails with `EIO` instead of running (a write
+//!   first writes a torn prefix of its buffer, then fails with `ENOSPC`);
 //!   every other point runs normally.
 //! - `IOTARC_FAULT=<n>:crash` — at point `n` the process aborts, as `kill -9` would stop
 //!   it: before the operation, or for a write after a torn prefix of its buffer.
@@ -148,12 +148,12 @@ fn point_slow(op: Op, path: &dyn fmt::Debug) -> Option<Mode> {
     }
 }
 
-/// The error a failed point returns.
+/// The error a failed point returns, as the kernel would: `ENOSPC` for a write, `EIO`
+/// otherwise (Linux numbers).
 fn injected(op: Op) -> io::Error {
-    match op {
-        Op::Write => io::Error::new(io::ErrorKind::StorageFull, "injected fault: no space"),
-        _ => io::Error::other(format!("injected fault: {op} failed (EIO)")),
-    }
+    const EIO: i32 = 5;
+    const ENOSPC: i32 = 28;
+    io::Error::from_raw_os_error(if op == Op::Write { ENOSPC } else { EIO })
 }
 
 /// Runs `f` unless this point faults: a `Fail` returns the injected error, a `Crash`
