@@ -172,11 +172,52 @@ pub struct Packer {
     committed: bool,
 }
 
+/// True if `dir` (which has no MANIFEST) holds nothing but what a pack creating the
+/// archive leaves when interrupted before its commit: the lock file, temp files of the
+/// manifest and index, index files, and partition directories of segment and segment
+/// temp files. Packing into it is safe: none of these hold committed data, and opening
+/// the archive deletes the segment files.
+fn holds_only_pack_leftovers(dir: &Path) -> bool {
+    let names = |d: &Path| -> Option<Vec<(String, bool)>> {
+        fs::read_dir(d)
+            .ok()?
+            .map(|e| {
+                let e = e.ok()?;
+                let name = e.file_name().into_string().ok()?;
+                Some((name, e.file_type().ok()?.is_dir()))
+            })
+            .collect()
+    };
+    let Some(top) = names(dir) else {
+        return false;
+    };
+    top.iter()
+        .all(|(name, is_dir)| match (name.as_str(), is_dir) {
+            ("LOCK", false) => true,
+            ("seg", true) => names(&dir.join("seg")).is_some_and(|parts| {
+                parts.iter().all(|(part, is_dir)| {
+                    *is_dir
+                        && names(&dir.join("seg").join(part)).is_some_and(|files| {
+                            files.iter().all(|(f, is_dir)| {
+                                !is_dir && (f.ends_with(".seg") || f.ends_with(".tmp"))
+                            })
+                        })
+                })
+            }),
+            (n, false) => {
+                n.starts_with(".MANIFEST.") || n.starts_with("INDEX-") || n.starts_with(".INDEX-")
+            }
+            _ => false,
+        })
+}
+
 impl Packer {
-    /// Opens (or creates) the archive at `dir` for packing.
+    /// Opens (or creates) the archive at `dir` for packing. A directory without a
+    /// MANIFEST must be empty or hold only what an interrupted pack left there.
     ///
     /// # Errors
-    /// I/O errors, a corrupt manifest, or another writer holding the lock.
+    /// I/O errors, a corrupt manifest, another writer holding the lock, or a directory
+    /// with other files and no MANIFEST.
     pub fn open(dir: impl AsRef<Path>, opts: PackOptions) -> Result<Packer> {
         let dir = dir.as_ref().to_path_buf();
         let created_dir = !dir.exists();
@@ -185,11 +226,7 @@ impl Packer {
         let manifest = if dir.join(manifest::MANIFEST_FILE).exists() {
             Manifest::read(&dir)?
         } else {
-            if !created_dir
-                && fs::read_dir(&dir)
-                    .map(|mut d| d.any(|e| e.is_ok_and(|e| e.file_name() != "LOCK")))
-                    .unwrap_or(false)
-            {
+            if !created_dir && !holds_only_pack_leftovers(&dir) {
                 return Err(Error::invalid_input(format!(
                     "{} exists, is not empty and has no MANIFEST: refusing to pack into it",
                     dir.display()
@@ -437,7 +474,9 @@ impl Packer {
     /// is added to the archive's record of input size.
     ///
     /// # Errors
-    /// I/O errors; on error nothing is published.
+    /// I/O errors. Nothing is published, except when only syncing the directory after
+    /// the manifest's rename failed: then the new manifest may be in place (as after a
+    /// crash at that moment), and the new segments are kept.
     pub fn commit(mut self, input_bytes: u64) -> Result<PackStats> {
         self.flush()?;
         let mut m = self.manifest.clone();
@@ -450,7 +489,14 @@ impl Packer {
         // Also gives older segments a group if the archive had no index.
         let ix = super::index::update(&self.dir, &mut m);
         self.stats.warnings.extend(ix.warnings);
-        m.write(&self.dir)?;
+        if let Err(e) = m.write(&self.dir) {
+            // The write can fail after the new manifest was renamed into place (syncing
+            // the directory): then it lists the new segments and they must stay.
+            if Manifest::read(&self.dir).is_ok_and(|d| d.generation == m.generation) {
+                self.committed = true;
+            }
+            return Err(e);
+        }
         self.committed = true;
         if ix.rebuilt {
             super::index::remove_stale(&self.dir, &m);
