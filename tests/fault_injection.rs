@@ -504,18 +504,19 @@ fn scenarios(root: &Path) -> Vec<Scenario> {
             .unwrap();
         assert!(o.status.success(), "{}", stderr(&o));
     };
-    // Ingest: hours 0..3 already sealed; the command sends hours 2..6, a late hour 1 and
-    // some lines of hours 0..3 again (same values), in chunks of 40 lines.
-    let first = lines(1, 0, 3, 300);
-    let mut second = lines(2, 2, 6, 300);
-    second.splice(20..20, lines(3, 1, 2, 600));
+    // Ingest: hours 20..23 of the first day already sealed; the command sends hours
+    // 22..26, a late hour 21 and some lines of hours 20..23 again (same values), in
+    // chunks of 40 lines. Crossing midnight closes the first day, which then compacts.
+    let first = lines(1, 20, 23, 300);
+    let mut second = lines(2, 22, 26, 300);
+    second.splice(20..20, lines(3, 21, 22, 600));
     second.extend(first.iter().step_by(5).cloned());
     let chunks: Vec<usize> = (0..second.len())
         .step_by(40)
         .map(|i| (second.len() - i).min(40))
         .collect();
     // For the replay case: lines the setup leaves acknowledged in the WAL only.
-    let pending = lines(4, 6, 7, 300);
+    let pending = lines(4, 26, 27, 300);
     let ingest_first = {
         let first = first.clone();
         move |d: &Path| {
