@@ -28,6 +28,7 @@ pub mod archive;
 pub mod codec;
 pub mod error;
 pub mod format;
+mod fsio;
 pub mod ingest;
 pub mod model;
 pub mod stream;

@@ -14,9 +14,9 @@ use crate::error::{Error, Result};
 use crate::format::block::ColumnBuf;
 use crate::format::reader::Segment;
 use crate::format::writer::{sync_dir, WriterOptions};
+use crate::fsio;
 use crate::model::{TimeRange, Values};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs;
 use std::path::Path;
 
 /// Settings of a compaction run.
@@ -297,7 +297,7 @@ fn merge(
         if let Some(r) = rejected.first() {
             // Never drop a point to make a merge fit: leave the group as it is.
             drop(builder);
-            let _ = fs::remove_file(dir.join(&rel));
+            let _ = fsio::remove_file(&dir.join(&rel));
             return Ok(Err(format!(
                 "segments {} not merged: {}",
                 paths.join(", "),
@@ -337,7 +337,7 @@ fn merge(
     drop(segs);
     for e in &inputs {
         let p = dir.join(&e.path);
-        match fs::remove_file(&p) {
+        match fsio::remove_file(&p) {
             Ok(()) => {}
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(err) => return Err(Error::from(err).with_path(&p)),

@@ -21,6 +21,7 @@ use crate::format::footer::{BlockMeta, BlockSink, Footer, MAX_BLOCK_ROWS};
 use crate::format::reader::Segment;
 use crate::format::stats::{self, ColumnStats};
 use crate::format::writer::write_atomic;
+use crate::fsio;
 use crate::model::ValueType;
 use memmap2::Mmap;
 use std::fs::{self, File, OpenOptions};
@@ -874,10 +875,10 @@ pub fn update(dir: &Path, m: &mut Manifest) -> UpdateReport {
     }
     let io = |e: std::io::Error| Error::from(e).with_path(&path);
     let res = (|| -> Result<()> {
-        let mut f = OpenOptions::new().append(true).open(&path).map_err(io)?;
+        let mut f = fsio::File::open(OpenOptions::new().append(true), &path).map_err(io)?;
         // A crash can leave unreferenced bytes at the end; offsets are taken from the
         // file's length as opened for appending, which is where these bytes go.
-        let len = f.metadata().map_err(io)?.len();
+        let len = f.get_ref().metadata().map_err(io)?.len();
         if len != base {
             return Err(Error::invalid_input(format!(
                 "index file changed length from {base} to {len} (another writer?)"
@@ -986,7 +987,7 @@ pub fn remove_stale(dir: &Path, m: &Manifest) {
         };
         let ours = name.starts_with(INDEX_PREFIX) || name.starts_with(".INDEX-");
         if ours && m.index.as_deref() != Some(name) {
-            let _ = fs::remove_file(ent.path());
+            let _ = fsio::remove_file(&ent.path());
         }
     }
 }

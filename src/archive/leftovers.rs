@@ -277,7 +277,7 @@ pub(crate) fn open_for_write(dir: &Path, create: Option<&dyn Fn() -> Manifest>) 
     }
     let mut touched = Vec::new();
     for (path, rule) in survey.deletable {
-        match fs::remove_file(&path) {
+        match crate::fsio::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(Error::from(e).with_path(&path)),
@@ -293,7 +293,7 @@ pub(crate) fn open_for_write(dir: &Path, create: Option<&dyn Fn() -> Manifest>) 
         sync_dir(&d.join("x"))?;
         if d != dir {
             // Only if it became empty; the `seg/` entry is then synced below.
-            if fs::remove_dir(d).is_ok() {
+            if crate::fsio::remove_dir(d).is_ok() {
                 sync_dir(d)?;
             }
         }

@@ -15,6 +15,7 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::writer::write_atomic;
+use crate::fsio;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -757,12 +758,12 @@ impl BodyV2 {
 /// [`ErrorKind::InvalidInput`] naming the archive when another writer holds the lock.
 pub fn lock(dir: &Path) -> Result<File> {
     let path = dir.join("LOCK");
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::from(e).with_path(&path))?;
+    let f = fsio::File::open(
+        OpenOptions::new().create(true).truncate(false).write(true),
+        &path,
+    )
+    .map_err(|e| Error::from(e).with_path(&path))?
+    .into_inner();
     match f.try_lock() {
         Ok(()) => Ok(f),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::invalid_input(format!(

@@ -8,10 +8,11 @@ use super::manifest::{ChannelInfo, Dedup, Manifest, PartitionUnit, SegmentEntry}
 use crate::codec::validity::Bitmap;
 use crate::error::{Error, Result};
 use crate::format::writer::{SegmentWriter, WriterOptions};
+use crate::fsio;
 use crate::model::{Column, ValueType, Values};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// A value as buffered by the packer.
@@ -172,14 +173,18 @@ pub struct Packer {
 }
 
 impl Packer {
-    /// Opens (or creates) the archive at `dir` for packing.
+    /// Opens (or creates) the archive at `dir` for packing (archive.md §4): a new
+    /// archive gets an empty manifest first; leftovers an interrupted writer provably
+    /// left are deleted, and nothing else (archive.md §4.2).
     ///
     /// # Errors
-    /// I/O errors, a corrupt manifest, or another writer holding the lock.
+    /// I/O errors, a corrupt manifest, another writer holding the lock, a directory
+    /// with other files and no MANIFEST (L1), or a manifest older than the archive's
+    /// files (L5).
     pub fn open(dir: impl AsRef<Path>, opts: PackOptions) -> Result<Packer> {
         let dir = dir.as_ref().to_path_buf();
         let created_dir = !dir.exists();
-        fs::create_dir_all(&dir).map_err(|e| Error::from(e).with_path(&dir))?;
+        fsio::create_dir_all(&dir).map_err(|e| Error::from(e).with_path(&dir))?;
         let new = || {
             let mut m = Manifest::new(opts.partition);
             m.dedup = opts.dedup.unwrap_or_default();
@@ -189,8 +194,8 @@ impl Packer {
             Ok(o) => o,
             Err(e) => {
                 if created_dir {
-                    let _ = fs::remove_file(dir.join("LOCK"));
-                    let _ = fs::remove_dir(&dir);
+                    let _ = fsio::remove_file(&dir.join("LOCK"));
+                    let _ = fsio::remove_dir(&dir);
                 }
                 return Err(e);
             }
@@ -438,7 +443,9 @@ impl Packer {
     /// is added to the archive's record of input size.
     ///
     /// # Errors
-    /// I/O errors; on error nothing is published.
+    /// I/O errors. Nothing is published, except when only syncing the directory after
+    /// the manifest's rename failed: then the new manifest may be in place (as after a
+    /// crash at that moment), and the new segments are kept.
     pub fn commit(mut self, input_bytes: u64) -> Result<PackStats> {
         self.flush()?;
         let mut m = self.manifest.clone();
@@ -451,7 +458,14 @@ impl Packer {
         // Also gives older segments a group if the archive had no index.
         let ix = super::index::update(&self.dir, &mut m);
         self.stats.warnings.extend(ix.warnings);
-        m.write(&self.dir)?;
+        if let Err(e) = m.write(&self.dir) {
+            // The write can fail after the new manifest was renamed into place (syncing
+            // the directory): then it lists the new segments and they must stay.
+            if Manifest::read(&self.dir).is_ok_and(|d| d.generation == m.generation) {
+                self.committed = true;
+            }
+            return Err(e);
+        }
         self.committed = true;
         if ix.rebuilt {
             super::index::remove_stale(&self.dir, &m);
@@ -471,22 +485,22 @@ impl Packer {
         }
         for e in &self.written {
             let p = self.dir.join(&e.path);
-            let _ = fs::remove_file(&p);
+            let _ = fsio::remove_file(&p);
             if let Some(parent) = p.parent() {
-                let _ = fs::remove_dir(parent); // only if empty
+                let _ = fsio::remove_dir(parent); // only if empty
             }
         }
         self.written.clear();
-        let _ = fs::remove_dir(self.dir.join("seg"));
+        let _ = fsio::remove_dir(&self.dir.join("seg"));
         if self.created_dir {
             for f in [
                 super::manifest::MANIFEST_FILE,
                 super::pending::PENDING_FILE,
                 "LOCK",
             ] {
-                let _ = fs::remove_file(self.dir.join(f));
+                let _ = fsio::remove_file(&self.dir.join(f));
             }
-            let _ = fs::remove_dir(&self.dir);
+            let _ = fsio::remove_dir(&self.dir);
         }
         self.committed = true;
     }
@@ -743,7 +757,7 @@ impl SegmentBuilder {
     pub(crate) fn create(dir: &Path, rel: &str, wopts: &WriterOptions) -> Result<SegmentBuilder> {
         let path = dir.join(rel);
         if let Some(p) = path.parent() {
-            fs::create_dir_all(p).map_err(|e| Error::from(e).with_path(p))?;
+            fsio::create_dir_all(p).map_err(|e| Error::from(e).with_path(p))?;
         }
         let writer = SegmentWriter::create(&path, wopts.clone())?;
         Ok(SegmentBuilder {

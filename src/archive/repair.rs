@@ -61,7 +61,7 @@ fn keep_copy(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
         Err(e) => return Err(Error::from(e).with_path(&src)),
     };
     let damaged = dir.join(DAMAGED_DIR);
-    fs::create_dir_all(&damaged).map_err(|e| Error::from(e).with_path(&damaged))?;
+    crate::fsio::create_dir_all(&damaged).map_err(|e| Error::from(e).with_path(&damaged))?;
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

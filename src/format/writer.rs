@@ -9,10 +9,11 @@ use super::header::{self, Trailer, FOOTER_PLAIN, FOOTER_ZSTD, HEADER_LEN};
 use crate::codec::validity::Bitmap;
 use crate::codec::{Options, StrValues};
 use crate::error::{Error, Result};
+use crate::fsio;
 use crate::model::{Column, Values};
 use rayon::prelude::*;
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -155,7 +156,7 @@ fn slice_column(col: &Column, a: usize, b: usize, vstart: usize) -> (Option<Colu
 pub struct SegmentWriter {
     path: PathBuf,
     tmp: PathBuf,
-    file: Option<BufWriter<File>>,
+    file: Option<BufWriter<fsio::File>>,
     offset: u64,
     footer: Footer,
     device_idx: HashMap<String, u32>,
@@ -198,12 +199,11 @@ impl SegmentWriter {
             .unwrap_or("segment");
         let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
         // Readable too: chunk references compare candidates with what was written.
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| Error::from(e).with_path(&tmp))?;
+        let f = fsio::File::open(
+            OpenOptions::new().read(true).write(true).create_new(true),
+            &tmp,
+        )
+        .map_err(|e| Error::from(e).with_path(&tmp))?;
         let mut file = BufWriter::with_capacity(1 << 20, f);
         // Version 1 until a block needs more; `finish` rewrites the header if one did.
         file.write_all(&header::write_header(1))
@@ -284,7 +284,7 @@ impl SegmentWriter {
                 // Candidates are read back from the file: flush what is buffered first.
                 let read_at = |off: u64, buf: &mut [u8]| {
                     file.flush().map_err(io)?;
-                    file.get_ref().read_exact_at(buf, off).map_err(io)
+                    file.get_ref().get_ref().read_exact_at(buf, off).map_err(io)
                 };
                 if d.apply(&mut bytes, &mut meta, read_at)? {
                     self.version = self.version.max(chunkref::VERSION);
@@ -404,7 +404,7 @@ impl SegmentWriter {
         }
         f.sync_all().map_err(io)?;
         drop(f);
-        fs::rename(&self.tmp, &self.path).map_err(io)?;
+        fsio::rename(&self.tmp, &self.path).map_err(io)?;
         sync_dir(&self.path)?;
         Ok(SegmentSummary {
             path: self.path.clone(),
@@ -419,7 +419,7 @@ impl SegmentWriter {
 impl Drop for SegmentWriter {
     fn drop(&mut self) {
         if self.file.take().is_some() {
-            let _ = fs::remove_file(&self.tmp);
+            let _ = fsio::remove_file(&self.tmp);
         }
     }
 }
@@ -433,17 +433,16 @@ impl Drop for SegmentWriter {
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let io = |e: std::io::Error| Error::from(e).with_path(&tmp);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(io)?;
+    let mut f = fsio::File::open(
+        OpenOptions::new().write(true).create(true).truncate(true),
+        &tmp,
+    )
+    .map_err(io)?;
     f.write_all(bytes).map_err(io)?;
     f.sync_all().map_err(io)?;
     drop(f);
     let dst = dir.join(name);
-    fs::rename(&tmp, &dst).map_err(io)?;
+    fsio::rename(&tmp, &dst).map_err(io)?;
     sync_dir(&dst)
 }
 
@@ -453,8 +452,7 @@ pub fn sync_dir(path: &Path) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let d = File::open(dir).map_err(|e| Error::from(e).with_path(dir))?;
-    d.sync_all().map_err(|e| Error::from(e).with_path(dir))
+    fsio::sync_dir(dir).map_err(|e| Error::from(e).with_path(dir))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! for [`wal_damage::salvage_file`](super::wal_damage::salvage_file).
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::fsio;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -139,7 +140,7 @@ impl Default for WalOptions {
 pub struct WalWriter {
     dir: PathBuf,
     path: PathBuf,
-    file: File,
+    file: fsio::File,
     file_first_seq: u64,
     /// Bytes written to the current file, header included.
     file_len: u64,
@@ -172,7 +173,7 @@ impl WalWriter {
     /// the log ends); I/O errors creating the directory or file.
     pub fn create(dir: &Path, next_seq: u64, opts: WalOptions) -> Result<WalWriter> {
         if !dir.is_dir() {
-            fs::create_dir_all(dir).map_err(|e| Error::from(e).with_path(dir))?;
+            fsio::create_dir_all(dir).map_err(|e| Error::from(e).with_path(dir))?;
             if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
                 sync_dir(parent)?;
             }
@@ -294,7 +295,7 @@ impl WalWriter {
             if *first >= self.file_first_seq || pair[1].0 > seq {
                 break;
             }
-            fs::remove_file(path).map_err(|e| Error::from(e).with_path(path))?;
+            fsio::remove_file(path).map_err(|e| Error::from(e).with_path(path))?;
             removed += 1;
         }
         if removed > 0 {
@@ -367,7 +368,7 @@ impl WalWriter {
 
 /// Creates (or, unless `exclusive`, overwrites) the file for `first_seq`, writes and
 /// syncs its header, then syncs the directory.
-fn new_file(dir: &Path, first_seq: u64, exclusive: bool) -> Result<(File, PathBuf)> {
+fn new_file(dir: &Path, first_seq: u64, exclusive: bool) -> Result<(fsio::File, PathBuf)> {
     let path = dir.join(file_name(first_seq));
     let io = |e: io::Error| Error::from(e).with_path(&path);
     let mut o = OpenOptions::new();
@@ -377,7 +378,7 @@ fn new_file(dir: &Path, first_seq: u64, exclusive: bool) -> Result<(File, PathBu
     } else {
         o.create(true).truncate(true);
     }
-    let mut file = o.open(&path).map_err(io)?;
+    let mut file = fsio::File::open(&o, &path).map_err(io)?;
     file.write_all(&file_header()).map_err(io)?;
     file.sync_all().map_err(io)?;
     sync_dir(dir)?;
@@ -386,9 +387,7 @@ fn new_file(dir: &Path, first_seq: u64, exclusive: bool) -> Result<(File, PathBu
 
 /// fsyncs a directory so that file creations, renames and deletions in it are durable.
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::from(e).with_path(dir))
+    fsio::sync_dir(dir).map_err(|e| Error::from(e).with_path(dir))
 }
 
 /// The WAL files in `dir`, sorted by first seq. A missing directory has none; files
@@ -864,10 +863,10 @@ fn scan_file(
 fn truncate_tail(dir: &Path, path: &Path, offset: u64) -> Result<()> {
     let io = |e: io::Error| Error::from(e).with_path(path);
     if offset < HEADER_LEN as u64 {
-        fs::remove_file(path).map_err(io)?;
+        fsio::remove_file(path).map_err(io)?;
         return sync_dir(dir);
     }
-    let file = OpenOptions::new().write(true).open(path).map_err(io)?;
+    let file = fsio::File::open(OpenOptions::new().write(true), path).map_err(io)?;
     file.set_len(offset).map_err(io)?;
     file.sync_all().map_err(io)
 }

@@ -254,7 +254,7 @@ pub fn salvage_file(
         return Ok(report);
     }
     let fixed = salvaged_file(&bytes, &report.plan)?;
-    fs::create_dir_all(damaged_dir).map_err(io(damaged_dir))?;
+    crate::fsio::create_dir_all(damaged_dir).map_err(io(damaged_dir))?;
     let name = path
         .file_name()
         .map_or_else(|| "wal".into(), |n| n.to_string_lossy().into_owned());
@@ -267,7 +267,8 @@ pub fn salvage_file(
         copy = damaged_dir.join(format!("{name}.{stamp}.{k}"));
         k += 1;
     }
-    let mut f = fs::File::create_new(&copy).map_err(io(&copy))?;
+    let mut f = crate::fsio::File::open(fs::OpenOptions::new().write(true).create_new(true), &copy)
+        .map_err(io(&copy))?;
     f.write_all(&bytes).map_err(io(&copy))?;
     f.sync_all().map_err(io(&copy))?;
     crate::format::writer::sync_dir(&copy)?;

@@ -22,10 +22,11 @@ use crate::archive::pack::{
 use crate::error::{Error, Result};
 use crate::format::stats::TypedStats;
 use crate::format::writer::WriterOptions;
+use crate::fsio;
 use crate::model::{Value, ValueType};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -500,7 +501,7 @@ impl StreamWriter {
     /// I/O errors.
     pub fn open(dir: impl AsRef<Path>, opts: StreamOptions) -> Result<(StreamWriter, OpenReport)> {
         let dir = dir.as_ref().to_path_buf();
-        fs::create_dir_all(&dir).map_err(|e| Error::from(e).with_path(&dir))?;
+        fsio::create_dir_all(&dir).map_err(|e| Error::from(e).with_path(&dir))?;
         // A new archive gets an empty manifest at once: readers (and `iotarc compact`,
         // which then reports the lock) see an empty archive rather than none while the
         // first window is still buffered.
@@ -595,7 +596,7 @@ impl StreamWriter {
             skip.insert((id, *w), *upto);
         }
         let wal_dir = dir.join("wal");
-        fs::create_dir_all(&wal_dir).map_err(|e| Error::from(e).with_path(&wal_dir))?;
+        fsio::create_dir_all(&wal_dir).map_err(|e| Error::from(e).with_path(&wal_dir))?;
         let now = Instant::now();
         let rep = wal::replay(&wal_dir, replay_from, |seq, payload| {
             let batch = PointBatch::decode(payload).map_err(|e| {
@@ -1150,7 +1151,7 @@ fn seal(sh: &Shared, m: &mut Manifest, round: Round) -> Result<(usize, SealOut)>
         // Never commit a seal that drops acknowledged points: remove what was written and
         // leave the points in the WAL (the writer stops with this error).
         for e in &entries {
-            let _ = fs::remove_file(sh.dir.join(&e.path));
+            let _ = fsio::remove_file(&sh.dir.join(&e.path));
         }
         return Err(Error::invalid_input(format!(
             "sealing would drop {} acknowledged point(s), which stay in the WAL: {}",
