@@ -413,3 +413,25 @@ fn verify_never_fails_while_compaction_runs() {
     );
     assert!(generations.len() >= 3, "{generations:?}");
 }
+
+/// archive.md §11 rule A6: a listed segment that is missing while the manifest has not
+/// moved on is not a snapshot gone stale but a problem, reported at once with its path.
+#[test]
+fn a_missing_segment_without_a_newer_manifest_is_a_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let arch = dir.path().join("a");
+    pack(&arch, 0, 2, &["dev-a"]);
+    let m = Manifest::read(&arch).unwrap();
+    fs::remove_file(arch.join(&m.segments[1].path)).unwrap();
+    let t = Instant::now();
+    let (code, out, err) = verify(&arch);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains(m.segments[1].path.as_str()) && l.contains("No such file")),
+        "{err}"
+    );
+    let g = format!("1 problem(s) (generation {}, 2 segments", m.generation);
+    assert!(out.contains(&g), "{out}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+}
