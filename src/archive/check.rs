@@ -66,6 +66,7 @@ impl fmt::Display for Field {
 
 /// One field of a segment entry that disagrees with the segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Finding {
     /// The entry's `path`.
     pub path: String,
@@ -99,6 +100,7 @@ impl fmt::Display for Finding {
 
 /// What a segment's footer says about the fields of its manifest entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Facts {
     /// Smallest block `ts_min` (`i64::MAX` for a segment without blocks).
     pub min_ts: i64,

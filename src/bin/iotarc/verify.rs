@@ -21,8 +21,9 @@ struct Checked {
     gone: bool,
 }
 
-/// Checks the segment at `path`: every block and its statistics and, when it is listed,
-/// its manifest entry `entry` of `m` (archive.md §11, A3).
+/// Checks the segment at `path`: every block and its statistics and, when `listed` gives
+/// the manifest and the segment's entry in it, every field of the entry (archive.md §11,
+/// A3).
 fn check_segment(
     path: &Path,
     listed: Option<(&Manifest, &SegmentEntry)>,
