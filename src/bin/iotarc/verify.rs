@@ -232,7 +232,13 @@ fn check_snapshot(dir: &Path, m: &Manifest, index: Option<&Index>) -> iotarc::Re
 
 /// Verifies the archive at `dir` on one consistent snapshot; returns the problem count.
 fn verify_archive(dir: &Path) -> usize {
-    let r = Archive::open(dir).and_then(|a| a.on_snapshot(|m, ix| check_snapshot(dir, m, ix)));
+    let mut passes = 0;
+    let r = Archive::open(dir).and_then(|a| {
+        a.on_snapshot(|m, ix| {
+            passes += 1;
+            check_snapshot(dir, m, ix)
+        })
+    });
     let r = match r {
         Ok(r) => r,
         Err(e) => {
@@ -241,6 +247,14 @@ fn verify_archive(dir: &Path) -> usize {
             return 1;
         }
     };
+    if passes > 1 {
+        eprintln!(
+            "note: {}: a writer replaced files while they were verified; restarted {} time(s), on generation {}",
+            dir.display(),
+            passes - 1,
+            r.generation
+        );
+    }
     for n in &r.notes {
         eprintln!("{n}");
     }
