@@ -108,12 +108,18 @@ impl CompactReport {
 pub fn compact(dir: &Path, opts: &CompactOptions) -> Result<CompactReport> {
     let opened = super::leftovers::open_for_write(dir, None)?;
     let (_lock, mut m) = (opened.lock, opened.manifest);
+    // Also the way to rebuild an INDEX that is missing, damaged or out of date: unusable
+    // groups lose their references before any merge, whose index update then rebuilds
+    // them along with the merged segment's (archive.md §9.3, step 3).
+    let dropped = index::drop_unusable(dir, &mut m);
     let mut report = compact_locked(dir, &mut m, opts)?;
     report.warnings.splice(0..0, opened.cleanup.messages());
-    // Also the way to rebuild an INDEX that is missing, damaged or out of date.
-    if report.merges == 0 {
-        report.warnings.extend(index::refresh(dir, &mut m)?);
-    }
+    // A merge commits `m` whole, dropped references included; the last one to run may
+    // still have left a segment without a group (its update failed).
+    let uncommitted = dropped && report.merges == 0;
+    report
+        .warnings
+        .extend(index::commit_update(dir, &mut m, uncommitted)?);
     Ok(report)
 }
 

@@ -838,8 +838,18 @@ pub fn update(dir: &Path, m: &mut Manifest) -> UpdateReport {
         .iter()
         .filter_map(|e| e.index.map(|r| r[1]))
         .sum();
+    // A reference past the end means the file is not the one the references were
+    // written into (truncated, or replaced): appending would put new groups where they
+    // point.
+    let end = m
+        .segments
+        .iter()
+        .filter_map(|e| e.index.map(|[off, len]| off.saturating_add(len)))
+        .max()
+        .unwrap_or(0);
     let rebuild = match file_len {
         None => true,
+        Some(len) if len < end => true,
         Some(len) => len.saturating_sub(HEADER_LEN as u64 + live) > live / 4 + (64 << 10),
     };
     if !rebuild && missing.is_empty() {
@@ -992,34 +1002,57 @@ pub fn remove_stale(dir: &Path, m: &Manifest) {
     }
 }
 
-/// [`update`], then, if it changed anything, a manifest commit and [`remove_stale`]: for
-/// a lock holder with nothing else to commit (a writer opening an archive, `compact`).
-/// Returns the warnings.
+/// Drops the reference of every group of `m` that is not usable (archive.md §9.2: out of
+/// the file, a checksum, a header that does not describe the segment, a record that does
+/// not decode), so that [`update`] rebuilds it from its segment. Returns whether any was
+/// dropped. A writer calls this when it takes the lock (§9.3, step 3): [`update`] keeps
+/// the references it finds (it appends after them, or copies their groups into a new
+/// file after checking only their headers), so a damaged group left in place would
+/// survive every later commit.
+pub fn drop_unusable(dir: &Path, m: &mut Manifest) -> bool {
+    let mut dropped = false;
+    let ix = match Index::open(dir, m) {
+        Ok(Some(ix)) => ix,
+        // No readable file: update() rebuilds every group anyway.
+        _ => return false,
+    };
+    for e in m.segments.iter_mut() {
+        let Some([off, len]) = e.index else {
+            continue;
+        };
+        let ok = Group::read(&ix.map, off, len)
+            .and_then(|g| {
+                g.check(e)?;
+                (0..e.devices.len()).try_for_each(|i| g.part(i, &e.devices[i]).map(|_| ()))
+            })
+            .is_ok();
+        if !ok {
+            e.index = None;
+            dropped = true;
+        }
+    }
+    dropped
+}
+
+/// [`drop_unusable`], [`update`], then, if they changed anything, a manifest commit and
+/// [`remove_stale`]: for a lock holder with nothing else to commit (a writer opening an
+/// archive). Returns the warnings.
 ///
 /// # Errors
 /// Writing the manifest.
 pub fn refresh(dir: &Path, m: &mut Manifest) -> Result<Vec<String>> {
-    // Groups that fail their checks lose their reference, so update() rebuilds them.
-    let mut dropped = false;
-    if let Ok(Some(ix)) = Index::open(dir, m) {
-        for e in m.segments.iter_mut() {
-            let Some([off, len]) = e.index else {
-                continue;
-            };
-            let ok = Group::read(&ix.map, off, len)
-                .and_then(|g| {
-                    g.check(e)?;
-                    (0..e.devices.len()).try_for_each(|i| g.part(i, &e.devices[i]).map(|_| ()))
-                })
-                .is_ok();
-            if !ok {
-                e.index = None;
-                dropped = true;
-            }
-        }
-    }
+    let dropped = drop_unusable(dir, m);
+    commit_update(dir, m, dropped)
+}
+
+/// [`update`], then a manifest commit if it changed anything or `changed` (the caller
+/// changed `m` since it was committed), then [`remove_stale`]. Returns the warnings.
+///
+/// # Errors
+/// Writing the manifest.
+pub fn commit_update(dir: &Path, m: &mut Manifest, changed: bool) -> Result<Vec<String>> {
     let r = update(dir, m);
-    if r.added > 0 || r.rebuilt || dropped {
+    if r.added > 0 || r.rebuilt || changed {
         m.generation += 1;
         // Every commit is announced, so PENDING never lags the manifest (archive.md L5).
         crate::archive::pending::announce(dir, m.generation, Vec::new())?;

@@ -127,6 +127,17 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 impl PartitionUnit {
+    /// `hour`, `day`, `week`, `month` or `year`: the name [`PartitionUnit::parse`] reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            PartitionUnit::Hour => "hour",
+            PartitionUnit::Day => "day",
+            PartitionUnit::Week => "week",
+            PartitionUnit::Month => "month",
+            PartitionUnit::Year => "year",
+        }
+    }
+
     /// Parses `hour`, `day`, `week`, `month` or `year`.
     pub fn parse(s: &str) -> Option<PartitionUnit> {
         Some(match s {

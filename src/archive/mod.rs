@@ -23,6 +23,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod check;
 pub mod compact;
 pub mod glob;
 pub mod index;
@@ -41,9 +42,20 @@ pub use manifest::{Dedup, Manifest, PartitionUnit, SegmentEntry};
 pub use pack::{Origin, PackOptions, PackStats, PackValue, Packer, Rejected};
 pub use query::{Agg, AggRow, AggRowRef, Query, QueryStats};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::format::reader::Segment;
 use std::path::{Path, PathBuf};
+
+/// How often [`Archive::on_snapshot`] restarts on a newer manifest before it gives up.
+/// Each restart needs a writer to have committed in between, so running out means the
+/// archive changed faster than a pass over it could finish.
+pub const SNAPSHOT_RESTARTS: usize = 8;
+
+/// True for the error of a file that does not exist: on a file a snapshot lists, the sign
+/// that a newer manifest replaced it ([`Archive::on_snapshot`]).
+pub fn is_not_found(e: &Error) -> bool {
+    matches!(e.kind(), ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound)
+}
 
 /// An open archive: its directory and manifest. Segments are opened on demand.
 pub struct Archive {
@@ -101,6 +113,39 @@ impl Archive {
     /// I/O errors or a corrupt segment.
     pub fn open_segment(&self, entry: &SegmentEntry) -> Result<Segment> {
         open_listed(&self.dir, entry)
+    }
+
+    /// Runs `f` on the archive's snapshot (its manifest and index). When `f` fails because
+    /// a file the snapshot lists has gone, which happens when a writer committed a newer
+    /// manifest and then deleted what it replaced (compaction, an index rebuild; archive.md
+    /// §8), re-reads `MANIFEST` and runs `f` again on the new snapshot, at most
+    /// [`SNAPSHOT_RESTARTS`] times.
+    ///
+    /// `f` signals a vanished file with an error for which [`is_not_found`] holds.
+    ///
+    /// # Errors
+    /// What `f` returns, other than a vanished file; the last vanished file after
+    /// [`SNAPSHOT_RESTARTS`] restarts; errors reading the newer manifest or index.
+    pub fn on_snapshot<T>(
+        &self,
+        mut f: impl FnMut(&Manifest, Option<&index::Index>) -> Result<T>,
+    ) -> Result<T> {
+        let (mut fresh, mut fresh_ix);
+        let mut m = &self.manifest;
+        let mut ix = self.index.as_ref();
+        let mut restarts = 0;
+        loop {
+            match f(m, ix) {
+                Err(e) if restarts < SNAPSHOT_RESTARTS && is_not_found(&e) => {
+                    restarts += 1;
+                    fresh = Manifest::read(&self.dir)?;
+                    fresh_ix = index::Index::open(&self.dir, &fresh)?;
+                    m = &fresh;
+                    ix = fresh_ix.as_ref();
+                }
+                r => return r,
+            }
+        }
     }
 
     /// Starts a query over the archive.

@@ -11,7 +11,7 @@ use super::index::Index;
 use super::manifest::{Dedup, Manifest};
 use super::sketch::{self, Sketch};
 use super::Archive;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::format::block::ColumnBuf;
 use crate::format::footer::{BlockMeta, BlockSink};
 use crate::format::reader::{append_rows, rows_in_range, Segment, Series};
@@ -288,29 +288,10 @@ impl<'a> Query<'a> {
         self.channels.is_empty() || self.channels.iter().any(|g| g.matches(c))
     }
 
-    /// Runs `f` against the archive's manifest; if a listed segment has meanwhile been
-    /// removed by compaction (a file not found), re-reads `MANIFEST` and runs `f` again
-    /// on the new snapshot (archive.md §8).
-    fn on_snapshot<T>(
-        &self,
-        mut f: impl FnMut(&Manifest, Option<&Index>) -> Result<T>,
-    ) -> Result<T> {
-        let (mut fresh, mut fresh_ix);
-        let mut m = self.archive.manifest();
-        let mut ix = self.archive.index();
-        let mut attempts = 0;
-        loop {
-            match f(m, ix) {
-                Err(e) if attempts < 8 && is_not_found(&e) => {
-                    attempts += 1;
-                    fresh = Manifest::read(self.archive.dir())?;
-                    fresh_ix = Index::open(self.archive.dir(), &fresh)?;
-                    m = &fresh;
-                    ix = fresh_ix.as_ref();
-                }
-                r => return r,
-            }
-        }
+    /// Runs `f` against the archive's manifest, restarting on a newer one when a listed
+    /// segment has meanwhile been removed by compaction (archive.md §8).
+    fn on_snapshot<T>(&self, f: impl FnMut(&Manifest, Option<&Index>) -> Result<T>) -> Result<T> {
+        self.archive.on_snapshot(f)
     }
 
     /// Prunes `m` to the segments that may hold matching points: partition and time
@@ -875,10 +856,6 @@ impl<'a> Query<'a> {
         }
         Ok((series, plan.stats))
     }
-}
-
-fn is_not_found(e: &Error) -> bool {
-    matches!(e.kind(), ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound)
 }
 
 impl Plan {

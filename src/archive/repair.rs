@@ -13,7 +13,6 @@ use crate::error::{Error, Result};
 use crate::format::reader::Segment;
 use crate::stream::wal;
 use crate::stream::wal_damage::{salvage_file, FileSalvage};
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -104,55 +103,35 @@ fn entry_of(
     seg: &Segment,
     unit: PartitionUnit,
 ) -> std::result::Result<SegmentEntry, String> {
-    let f = seg.footer();
-    if f.blocks.is_empty() {
+    let f = super::check::Facts::of(seg);
+    if f.rows == 0 {
         return Err("no blocks".into());
     }
-    let min_ts = f.blocks.iter().map(|b| b.ts_min).min().unwrap_or(0);
-    let max_ts = f.blocks.iter().map(|b| b.ts_max).max().unwrap_or(0);
-    let partition = unit.window_start(min_ts);
-    if unit.window_start(max_ts) != partition {
+    let partition = unit.window_start(f.min_ts);
+    if unit.window_start(f.max_ts) != partition {
         return Err(format!(
-            "rows span more than one {unit:?} window ({min_ts}..={max_ts} µs)"
+            "rows span more than one {} window ({}..={} µs)",
+            unit.name(),
+            f.min_ts,
+            f.max_ts
         ));
     }
-    let mut devices: Vec<String> = f
-        .blocks
-        .iter()
-        .filter_map(|b| f.devices.get(b.device as usize).cloned())
-        .collect();
-    devices.sort();
-    devices.dedup();
-    let mut types: BTreeMap<u32, Vec<String>> = BTreeMap::new();
-    let mut points = 0;
-    for b in &f.blocks {
-        for c in &b.columns {
-            points += c.stats.count;
-            let t = types.entry(c.channel).or_default();
-            let name = c.vtype.name().to_string();
-            if !t.contains(&name) {
-                t.push(name);
-            }
-        }
-    }
-    let channels: Arc<[ChannelInfo]> = types
+    let channels: Arc<[ChannelInfo]> = f
+        .channels
         .into_iter()
-        .map(|(c, types)| ChannelInfo {
-            name: f.channels.get(c as usize).cloned().unwrap_or_default(),
-            types,
-        })
+        .map(|(name, types)| ChannelInfo { name, types })
         .collect();
     let (generation, _) = name_numbers(rel.rsplit('/').next().unwrap_or(""));
     Ok(SegmentEntry {
         path: rel.to_string(),
         partition,
-        devices: devices.into(),
+        devices: f.devices.into(),
         channels,
-        min_ts,
-        max_ts,
-        rows: f.blocks.iter().map(|b| b.rows).sum(),
-        points,
-        bytes: seg.len_bytes(),
+        min_ts: f.min_ts,
+        max_ts: f.max_ts,
+        rows: f.rows,
+        points: f.points,
+        bytes: f.bytes,
         generation: generation.unwrap_or(0),
         seq: 0,
         index: None,

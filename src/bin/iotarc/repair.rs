@@ -107,7 +107,7 @@ pub fn repair(a: RepairArgs) -> Result<ExitCode> {
         println!(
             "manifest: {would}list {} segment(s) ({} partition, dedup {}) at generation {}",
             m.segments.len(),
-            format!("{:?}", m.partition).to_lowercase(),
+            m.partition.name(),
             m.dedup.name(),
             m.generation
         );
