@@ -168,10 +168,16 @@ fn query_outputs(arch: &Path) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// The archive's content, `None` if there is no archive (no MANIFEST) yet.
+/// The archive's content, `None` if there is no archive yet: no MANIFEST, or the empty
+/// generation-0 manifest a new archive gets before anything else (archive.md §4).
 fn state(arch: &Path) -> Result<Option<Vec<String>>, String> {
     if !arch.join("MANIFEST").exists() {
         return Ok(None);
+    }
+    match iotarc::archive::Manifest::read(arch) {
+        Ok(m) if m.generation == 0 && m.segments.is_empty() => return Ok(None),
+        Ok(_) => {}
+        Err(e) => return Err(format!("manifest: {e}")),
     }
     query_outputs(arch).map(Some)
 }
@@ -696,27 +702,65 @@ fn every_write_fault_in_pack_ingest_and_compact() {
     );
 }
 
-/// A directory without MANIFEST is packed into only if it holds nothing but what an
-/// interrupted pack leaves; anything else is refused, untouched.
+/// archive.md L1: a directory without MANIFEST is packed into only if it holds nothing
+/// but `LOCK` and manifest temp files (a crash before the generation-0 manifest was in
+/// place). A crash later leaves that manifest and PENDING, and the next pack deletes
+/// the leftovers (L3). A directory with segments but no MANIFEST is a lost manifest:
+/// refused, untouched, with the repair command named.
 #[test]
 fn pack_resumes_an_interrupted_first_pack_only() {
     let tmp = tempfile::tempdir().unwrap();
     let csv = pack_csv(tmp.path(), 0);
-    let left = tmp.path().join("left");
-    std::fs::create_dir_all(left.join("seg/2023-11-14")).unwrap();
-    std::fs::create_dir_all(left.join("seg/2023-11-15")).unwrap();
-    for f in [
-        "LOCK",
-        ".MANIFEST.17.tmp",
-        "INDEX-000002",
-        "seg/2023-11-14/g000001-0000.seg",
-        "seg/2023-11-14/.g000001-0001.seg.17.tmp",
-    ] {
-        std::fs::write(left.join(f), b"partial").unwrap();
-    }
-    let o = bin().args(pack_args(&csv, &left)).output().unwrap();
+    let early = tmp.path().join("early");
+    std::fs::create_dir_all(&early).unwrap();
+    std::fs::write(early.join("LOCK"), b"").unwrap();
+    std::fs::write(early.join(".MANIFEST.17.tmp"), b"partial").unwrap();
+    let o = bin().args(pack_args(&csv, &early)).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    verify(&left, true).unwrap();
+    verify(&early, true).unwrap();
+
+    // A crash at the commit's rename: generation 0, PENDING 1, segments and INDEX.
+    let late = tmp.path().join("late");
+    let log = tmp.path().join("points.log");
+    let o = bin()
+        .args(pack_args(&csv, &tmp.path().join("count")))
+        .env("IOTARC_FAULT_LOG", &log)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let points = std::fs::read_to_string(&log).unwrap();
+    let k = points
+        .lines()
+        .filter(|l| l.contains(" rename ") && l.ends_with("MANIFEST\""))
+        .last()
+        .and_then(|l| l.split(' ').next())
+        .expect("the commit's rename")
+        .to_string();
+    let o = bin()
+        .args(pack_args(&csv, &late))
+        .env("IOTARC_FAULT", format!("{k}:crash"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(late.join("PENDING").exists() && late.join("seg").exists());
+    let o = bin().args(pack_args(&csv, &late)).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    verify(&late, true).unwrap();
+    assert_eq!(state(&late).unwrap(), state(&early).unwrap());
+
+    // The manifest of a committed archive lost: refused, nothing deleted.
+    let lost = tmp.path().join("lost");
+    copy_dir(&early, &lost);
+    std::fs::remove_file(lost.join("MANIFEST")).unwrap();
+    let before = files_under(&lost);
+    let o = bin().args(pack_args(&csv, &lost)).output().unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("iotarc repair --manifest"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(files_under(&lost), before, "a refused pack touches nothing");
     for foreign in ["notes.txt", "seg/2023-11-14/notes.txt", "seg/readme"] {
         let dir = tmp.path().join(foreign.replace('/', "_"));
         std::fs::create_dir_all(dir.join("seg/2023-11-14")).unwrap();
@@ -727,7 +771,29 @@ fn pack_resumes_an_interrupted_first_pack_only() {
             !o.status.success(),
             "{foreign}: packed into a foreign directory"
         );
-        assert!(stderr(&o).contains("refusing"), "{foreign}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("no MANIFEST"),
+            "{foreign}: {}",
+            stderr(&o)
+        );
         assert_eq!(std::fs::read(dir.join(foreign)).unwrap(), b"mine");
     }
+}
+
+/// Every file under `dir` with its bytes, sorted.
+fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
 }

@@ -350,5 +350,6 @@ fn merge(
         }
     }
     sync_dir(&dir.join(&rel))?;
+    super::pending::clear(dir);
     Ok(Ok(report))
 }

@@ -1057,6 +1057,7 @@ pub fn commit_update(dir: &Path, m: &mut Manifest, changed: bool) -> Result<Vec<
         // Every commit is announced, so PENDING never lags the manifest (archive.md L5).
         crate::archive::pending::announce(dir, m.generation, Vec::new())?;
         m.write(dir)?;
+        crate::archive::pending::clear(dir);
     }
     remove_stale(dir, m);
     Ok(r.warnings)

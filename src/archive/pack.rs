@@ -12,7 +12,7 @@ use crate::fsio;
 use crate::model::{Column, ValueType, Values};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 /// A value as buffered by the packer.
@@ -467,6 +467,7 @@ impl Packer {
             return Err(e);
         }
         self.committed = true;
+        super::pending::clear(&self.dir);
         if ix.rebuilt {
             super::index::remove_stale(&self.dir, &m);
         }
@@ -493,16 +494,57 @@ impl Packer {
         self.written.clear();
         let _ = fsio::remove_dir(&self.dir.join("seg"));
         if self.created_dir {
-            for f in [
-                super::manifest::MANIFEST_FILE,
-                super::pending::PENDING_FILE,
-                "LOCK",
-            ] {
-                let _ = fsio::remove_file(&self.dir.join(f));
-            }
-            let _ = fsio::remove_dir(&self.dir);
+            remove_created(&self.dir);
         }
         self.committed = true;
+    }
+}
+
+/// Removes an archive directory this run created, everything in it being this run's
+/// own. `PENDING` and `MANIFEST` go last but for `LOCK`, and only once everything else is
+/// gone: if a removal fails, the generation-0 manifest and `PENDING` stay, so the next writer
+/// deletes the rest as an interrupted commit's leftovers (archive.md L3) instead of
+/// refusing a directory without a manifest (L1).
+fn remove_created(dir: &Path) {
+    let names = |d: &Path| -> Vec<PathBuf> {
+        fs::read_dir(d)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default()
+    };
+    let keep = [
+        super::manifest::MANIFEST_FILE,
+        super::pending::PENDING_FILE,
+        "LOCK",
+    ];
+    let mut clean = true;
+    for p in names(dir) {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+        if name.as_deref().is_some_and(|n| keep.contains(&n)) {
+            continue;
+        }
+        if p.is_dir() {
+            for part in names(&p) {
+                for f in names(&part) {
+                    clean &= fsio::remove_file(&f).is_ok();
+                }
+                clean &= fsio::remove_dir(&part).is_ok();
+            }
+            clean &= fsio::remove_dir(&p).is_ok();
+        } else {
+            clean &= fsio::remove_file(&p).is_ok();
+        }
+    }
+    let gone = |name: &str| {
+        fsio::remove_file(&dir.join(name))
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Ok(()),
+                _ => Err(e),
+            })
+            .is_ok()
+    };
+    if clean && gone(super::pending::PENDING_FILE) && gone(super::manifest::MANIFEST_FILE) {
+        let _ = fsio::remove_file(&dir.join("LOCK"));
+        let _ = fsio::remove_dir(dir);
     }
 }
 

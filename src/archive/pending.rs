@@ -139,3 +139,11 @@ impl Pending {
 pub(crate) fn announce(dir: &Path, generation: u64, drop: Vec<String>) -> Result<()> {
     Pending { generation, drop }.write(dir)
 }
+
+/// Removes `PENDING` once its commit and the deletions it announced are done. Not
+/// synced: if a crash loses the removal, the file names a committed generation, which
+/// rule L4 handles. Removing it is what lets a later writer tell a manifest rolled back
+/// by one generation (no `PENDING`, so L5 stops it) from an interrupted commit (L3).
+pub(crate) fn clear(dir: &Path) {
+    let _ = crate::fsio::remove_file(&dir.join(PENDING_FILE));
+}

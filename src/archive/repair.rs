@@ -326,6 +326,7 @@ pub fn rebuild_manifest(dir: &Path, opts: &RebuildOptions) -> Result<ManifestReb
     report.notes.extend(ix.warnings);
     super::pending::announce(dir, m.generation, Vec::new())?;
     m.write(dir)?;
+    super::pending::clear(dir);
     if ix.rebuilt {
         super::index::remove_stale(dir, m);
     }
@@ -359,6 +360,7 @@ pub fn rebuild_index(dir: &Path, dry_run: bool) -> Result<Vec<String>> {
     m.generation += 1;
     super::pending::announce(dir, m.generation, Vec::new())?;
     m.write(dir)?;
+    super::pending::clear(dir);
     super::index::remove_stale(dir, &m);
     let mut out = opened.cleanup.messages();
     out.extend(ix.warnings);

@@ -15,7 +15,7 @@ use super::latency::LatencyHist;
 use super::wal::{self, TruncatedTail, WalOptions, WalWriter};
 use crate::archive::compact::{self, CompactOptions, CompactReport};
 use crate::archive::index;
-use crate::archive::manifest::{Dedup, Manifest, PartitionUnit, WalState};
+use crate::archive::manifest::{Dedup, Manifest, PartitionUnit, SegmentEntry, WalState};
 use crate::archive::pack::{
     intern, segment_path, write_segment, BufRow, Origin, PackValue, SegMeta,
 };
@@ -1043,8 +1043,10 @@ fn sealer_loop(sh: &Shared, mut m: Manifest) {
             st.flush_done = st.flush_done.max(flush_want);
         }
         sh.cv.notify_all();
+        let failed = st.error.is_some();
         drop(st);
-        if let Some(c) = &sh.opts.compact {
+        // A failed writer commits nothing more (its error is sticky).
+        if let Some(c) = sh.opts.compact.as_ref().filter(|_| !failed) {
             let closed_before = {
                 let st = lock(&sh.st);
                 st.max_ts.saturating_sub(sh.opts.lateness_us)
@@ -1135,8 +1137,15 @@ fn seal(sh: &Shared, m: &mut Manifest, round: Round) -> Result<(usize, SealOut)>
         latency: LatencyHist::default(),
     };
     let mut entries = Vec::new();
+    let mut failed = None;
     for r in results {
-        let j = r?;
+        let j = match r {
+            Ok(j) => j,
+            Err(e) => {
+                failed.get_or_insert(e);
+                continue;
+            }
+        };
         out.duplicates += j.duplicates;
         out.lost += j.rejected.len() as u64;
         out.problems
@@ -1147,12 +1156,22 @@ fn seal(sh: &Shared, m: &mut Manifest, round: Round) -> Result<(usize, SealOut)>
             entries.push(e);
         }
     }
+    // This round's own files: the next writer could not tell them from a later commit's
+    // once anything else commits generation `generation` (archive.md L6), so a round
+    // that does not commit removes them itself.
+    let remove_own = |entries: &[SegmentEntry]| {
+        for e in entries {
+            let _ = fsio::remove_file(&sh.dir.join(&e.path));
+        }
+    };
+    if let Some(e) = failed {
+        remove_own(&entries);
+        return Err(e);
+    }
     if out.lost > 0 {
         // Never commit a seal that drops acknowledged points: remove what was written and
         // leave the points in the WAL (the writer stops with this error).
-        for e in &entries {
-            let _ = fsio::remove_file(&sh.dir.join(&e.path));
-        }
+        remove_own(&entries);
         return Err(Error::invalid_input(format!(
             "sealing would drop {} acknowledged point(s), which stay in the WAL: {}",
             out.lost,
@@ -1162,6 +1181,7 @@ fn seal(sh: &Shared, m: &mut Manifest, round: Round) -> Result<(usize, SealOut)>
     crate::failpoint("seal-after-write");
     let mut next = m.clone();
     next.generation = generation;
+    let own = entries.clone();
     next.segments.extend(entries);
     next.segments
         .sort_by(|a, b| (a.partition, &a.path).cmp(&(b.partition, &b.path)));
@@ -1185,8 +1205,18 @@ fn seal(sh: &Shared, m: &mut Manifest, round: Round) -> Result<(usize, SealOut)>
     ws.sealed.sort();
     let ix = index::update(dir, &mut next);
     out.warnings = ix.warnings;
-    next.write(dir)?;
+    if let Err(e) = next.write(dir) {
+        // A failure after the rename (syncing the directory) leaves the new manifest in
+        // force: its segments stay. Otherwise they are this round's leftovers.
+        if Manifest::read(dir).is_ok_and(|d| d.generation == next.generation) {
+            *m = next;
+        } else {
+            remove_own(&own);
+        }
+        return Err(e);
+    }
     *m = next;
+    crate::archive::pending::clear(dir);
     crate::failpoint("seal-after-commit");
     if ix.rebuilt {
         index::remove_stale(dir, m);
