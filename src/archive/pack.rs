@@ -202,14 +202,16 @@ impl Packer {
         };
         let (lock, manifest, leftovers) = (opened.lock, opened.manifest, opened.cleanup);
         manifest.check_dedup(&dir, opts.dedup)?;
-        if let Some(w) = &manifest.wal {
+        {
             // Streamed points still only in the WAL arrived before this pack; packing
             // first would give them a later seq at replay and let them win over newer
-            // packed values.
+            // packed values. A stream writer that never sealed has committed no WAL
+            // state yet: then every record is pending.
+            let from = manifest.wal.as_ref().map_or(0, |w| w.replay_from);
             let mut pending = 0u64;
             let wal_dir = dir.join("wal");
             if wal_dir.exists() {
-                crate::stream::wal::replay_read_only(&wal_dir, w.replay_from, |_, _| {
+                crate::stream::wal::replay_read_only(&wal_dir, from, |_, _| {
                     pending += 1;
                     Ok(())
                 })?;

@@ -149,6 +149,9 @@ pub fn compact(a: CompactArgs) -> Result<ExitCode> {
         ..CompactOptions::default()
     };
     let r = iotarc::archive::compact(&a.archive, &opts)?;
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
     if !a.quiet {
         print_compaction(&r);
     }
@@ -254,6 +257,9 @@ pub fn ingest(a: IngestArgs) -> Result<ExitCode> {
     };
     let start = Instant::now();
     let (w, rep) = StreamWriter::open(&a.archive, opts)?;
+    for w in &rep.warnings {
+        eprintln!("warning: {w}");
+    }
     if !a.quiet {
         if rep.records > 0 || rep.truncated.is_some() || rep.orphans_removed > 0 {
             eprintln!(
@@ -320,6 +326,9 @@ pub fn ingest(a: IngestArgs) -> Result<ExitCode> {
         f.flush()?;
     }
     let stats = w.close()?;
+    for w in &stats.warnings {
+        eprintln!("warning: {w}");
+    }
     if !a.quiet {
         let secs = start.elapsed().as_secs_f64();
         eprintln!(

@@ -400,6 +400,11 @@ fn pack(a: PackArgs) -> Result<ExitCode> {
     if let Some(mut out) = reject_out {
         out.flush()?;
     }
+    // Warnings name what the writer found or removed (leftovers, index problems): never
+    // silenced, even with --quiet.
+    for w in &report.pack.warnings {
+        eprintln!("warning: {w}");
+    }
     if !a.quiet {
         let secs = report.elapsed.as_secs_f64();
         eprintln!(
