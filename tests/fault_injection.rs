@@ -731,8 +731,7 @@ fn pack_resumes_an_interrupted_first_pack_only() {
     let points = std::fs::read_to_string(&log).unwrap();
     let k = points
         .lines()
-        .filter(|l| l.contains(" rename ") && l.ends_with("MANIFEST\""))
-        .last()
+        .rfind(|l| l.contains(" rename ") && l.ends_with("MANIFEST\""))
         .and_then(|l| l.split(' ').next())
         .expect("the commit's rename")
         .to_string();

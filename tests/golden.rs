@@ -748,13 +748,20 @@ fn check_golden_archive(dir: &std::path::Path) {
 }
 
 #[test]
-fn archive_manifest_v1_and_v2_read_the_same() {
-    for (v, byte) in [("archive-v1", 1u8), ("archive-v2", 2)] {
+fn archive_manifest_v1_v2_and_v3_read_the_same() {
+    for (v, byte) in [("archive-v1", 1u8), ("archive-v2", 2), ("archive-v3", 3)] {
         let dir = golden_path(v, "");
         let head = std::fs::read(dir.join("MANIFEST")).unwrap();
         assert_eq!(&head[..8], b"\x89IOTMAN\n");
         assert_eq!(head[8..10], [byte, 0], "{v}: manifest version");
         check_golden_archive(&dir);
+        // Version 3 names each segment's content (archive.md §2.3); older ones do not.
+        let m = iotarc::archive::Manifest::read(&dir).unwrap();
+        for s in &m.segments {
+            let sum = Segment::open(dir.join(&s.path)).unwrap().footer_location().1;
+            let want = (byte >= 3).then_some(sum);
+            assert_eq!(s.checksum, want, "{v}: {}", s.path);
+        }
     }
 }
 
