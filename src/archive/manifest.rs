@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! 0  [u8; 8] magic "\x89IOTMAN\n"
-//! 8  u16     version (2; 1 is still read)
+//! 8  u16     version (3; 1 and 2 are still read)
 //! 10 u16     flags (0)
 //! 12 u32     reserved (0)
 //! 16 u64     generation
@@ -26,8 +26,8 @@ use xxhash_rust::xxh3::xxh3_64;
 /// Manifest file name inside an archive directory.
 pub const MANIFEST_FILE: &str = "MANIFEST";
 const MAGIC: [u8; 8] = *b"\x89IOTMAN\n";
-/// Version written. Version 1 (device and channel lists inline in every segment) is
-/// still read.
+/// Version written. Versions 1 (device and channel lists inline in every segment) and 2
+/// (no segment checksums) are still read.
 const VERSION: u16 = 3;
 const ENVELOPE: usize = 40;
 /// Largest manifest body this reader accepts (about 2 million segments).
