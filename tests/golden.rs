@@ -758,7 +758,10 @@ fn archive_manifest_v1_v2_and_v3_read_the_same() {
         // Version 3 names each segment's content (archive.md §2.3); older ones do not.
         let m = iotarc::archive::Manifest::read(&dir).unwrap();
         for s in &m.segments {
-            let sum = Segment::open(dir.join(&s.path)).unwrap().footer_location().1;
+            let sum = Segment::open(dir.join(&s.path))
+                .unwrap()
+                .footer_location()
+                .1;
             let want = (byte >= 3).then_some(sum);
             assert_eq!(s.checksum, want, "{v}: {}", s.path);
         }

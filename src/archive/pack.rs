@@ -502,6 +502,23 @@ impl Packer {
     }
 }
 
+/// Creates `sub` (a directory below the archive directory `dir`) and fsyncs each parent
+/// up to `dir`, so that a power loss cannot drop the new directory's entry, and with it
+/// a segment a committed manifest lists.
+///
+/// # Errors
+/// I/O errors.
+pub(crate) fn create_dir_durably(dir: &Path, sub: &Path) -> Result<()> {
+    fsio::create_dir_all(sub).map_err(|e| Error::from(e).with_path(sub))?;
+    let mut p = sub;
+    while p != dir {
+        let Some(parent) = p.parent() else { break };
+        fsio::sync_dir(parent).map_err(|e| Error::from(e).with_path(parent))?;
+        p = parent;
+    }
+    Ok(())
+}
+
 /// Removes an archive directory this run created, everything in it being this run's
 /// own. `PENDING` and `MANIFEST` go last but for `LOCK`, and only once everything else is
 /// gone: if a removal fails, the generation-0 manifest and `PENDING` stay, so the next writer
@@ -800,8 +817,8 @@ impl SegmentBuilder {
     /// Starts `dir/rel` (creating its partition directory).
     pub(crate) fn create(dir: &Path, rel: &str, wopts: &WriterOptions) -> Result<SegmentBuilder> {
         let path = dir.join(rel);
-        if let Some(p) = path.parent() {
-            fsio::create_dir_all(p).map_err(|e| Error::from(e).with_path(p))?;
+        if let Some(p) = path.parent().filter(|p| !p.is_dir()) {
+            create_dir_durably(dir, p)?;
         }
         let writer = SegmentWriter::create(&path, wopts.clone())?;
         Ok(SegmentBuilder {

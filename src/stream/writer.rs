@@ -596,7 +596,9 @@ impl StreamWriter {
             skip.insert((id, *w), *upto);
         }
         let wal_dir = dir.join("wal");
-        fsio::create_dir_all(&wal_dir).map_err(|e| Error::from(e).with_path(&wal_dir))?;
+        if !wal_dir.is_dir() {
+            crate::archive::pack::create_dir_durably(&dir, &wal_dir)?;
+        }
         let now = Instant::now();
         let rep = wal::replay(&wal_dir, replay_from, |seq, payload| {
             let batch = PointBatch::decode(payload).map_err(|e| {
