@@ -19,31 +19,6 @@ use std::time::{Duration, Instant};
 mod common;
 use common::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// One line-protocol line: `m,device=dN v=<f64>,n=<i64>i <ns>`, two points.
-#[derive(Clone)]
-struct Line {
-    device: String,
-    ts: i64,
-    v: f64,
-    n: i64,
-}
-
-impl Line {
-    fn text(&self) -> String {
-        format!(
-            "m,device={} v={:?},n={}i {}\n",
-            self.device,
-            self.v,
-            self.n,
-            self.ts * 1000
-        )
-    }
-}
-
 /// What a raw query returned: (device, channel, ts) -> value texts, one per row.
 type Rows = BTreeMap<(String, String, i64), Vec<String>>;
 
@@ -390,29 +365,6 @@ fn pack_run(
     p
 }
 
-fn query_outputs(arch: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for args in [
-        vec!["--time-format", "epoch-us"],
-        vec!["--agg", "count,sum,min,max,first,last"],
-        vec![
-            "--agg",
-            "count,sum,min,max,first,last",
-            "--every",
-            "1h",
-            "--time-format",
-            "epoch-us",
-        ],
-    ] {
-        let mut a = vec!["query", s(arch)];
-        a.extend(args);
-        let o = run(&a);
-        assert!(o.status.success(), "{a:?}: {}", stderr(&o));
-        out.push(stdout(&o));
-    }
-    out
-}
-
 fn segment_partitions(arch: &Path) -> Vec<i64> {
     let m = iotarc::archive::Archive::open(arch).unwrap();
     m.manifest().segments.iter().map(|s| s.partition).collect()
@@ -438,7 +390,7 @@ fn compaction_failpoints_lose_nothing() {
         ]);
         assert!(o.status.success(), "pack: {}", stderr(&o));
     }
-    let before = query_outputs(&arch);
+    let before = query_outputs(&arch).unwrap();
     // The raw output is the model (last run wins), once per key.
     let rows: Vec<String> = before[0].lines().skip(1).map(str::to_owned).collect();
     assert_eq!(rows.len(), model.len());
@@ -475,7 +427,11 @@ fn compaction_failpoints_lose_nothing() {
             o.status,
             stderr(&o)
         );
-        assert_eq!(query_outputs(&arch), before, "{fp}: query outputs changed");
+        assert_eq!(
+            query_outputs(&arch).unwrap(),
+            before,
+            "{fp}: query outputs changed"
+        );
         let warnings = verify_ok(&arch, fp);
         assert!(
             warnings.contains(rule) && warnings.contains("the next writer deletes it"),
@@ -484,7 +440,11 @@ fn compaction_failpoints_lose_nothing() {
     }
     let o = run(&["compact", s(&arch)]);
     assert!(o.status.success(), "compact: {}", stderr(&o));
-    assert_eq!(query_outputs(&arch), before, "after a full compaction");
+    assert_eq!(
+        query_outputs(&arch).unwrap(),
+        before,
+        "after a full compaction"
+    );
     let warnings = verify_ok(&arch, "after compaction");
     assert!(!warnings.contains("warning"), "{warnings}");
     let mut parts = segment_partitions(&arch);

@@ -16,10 +16,6 @@ use std::process::Output;
 mod common;
 use common::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 fn ok(o: &Output, what: &str) -> String {
     assert!(o.status.success(), "{what}: {}{}", stdout(o), stderr(o));
     stdout(o)

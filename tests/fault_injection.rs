@@ -25,10 +25,6 @@ use std::time::Instant;
 mod common;
 use common::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 const MODES: [&str; 2] = ["fail", "crash"];
 
 /// A long CSV (timestamp µs, device, channel, value) for pack run `run`: run 0 covers
@@ -75,27 +71,6 @@ fn pack_args(input: &Path, arch: &Path) -> Vec<String> {
     .to_vec()
 }
 
-/// One line-protocol line: two points, `m.v` (f64) and `m.n` (i64).
-#[derive(Clone)]
-struct Line {
-    device: String,
-    ts: i64,
-    v: f64,
-    n: i64,
-}
-
-impl Line {
-    fn text(&self) -> String {
-        format!(
-            "m,device={} v={:?},n={}i {}\n",
-            self.device,
-            self.v,
-            self.n,
-            self.ts * 1000
-        )
-    }
-}
-
 /// Lines over hours `from..to`, one every `step` seconds per device, a few of them a
 /// little out of order.
 fn lines(seed: u64, from: i64, to: i64, step: i64) -> Vec<Line> {
@@ -139,33 +114,6 @@ fn ingest_args(input: &Path, arch: &Path) -> Vec<String> {
     ]
     .map(String::from)
     .to_vec()
-}
-
-/// The three query outputs that must not change: raw points, aggregates, hourly
-/// aggregates.
-fn query_outputs(arch: &Path) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    for args in [
-        vec!["--time-format", "epoch-us"],
-        vec!["--agg", "count,sum,min,max,first,last"],
-        vec![
-            "--agg",
-            "count,sum,min,max,first,last",
-            "--every",
-            "1h",
-            "--time-format",
-            "epoch-us",
-        ],
-    ] {
-        let mut a = vec!["query", s(arch)];
-        a.extend(args);
-        let o = run(&a);
-        if !o.status.success() {
-            return Err(format!("{a:?} failed: {}", stderr(&o)));
-        }
-        out.push(stdout(&o));
-    }
-    Ok(out)
 }
 
 /// The archive's content, `None` if there is no archive yet: no MANIFEST, or the empty

@@ -81,3 +81,57 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A path as `&str`, for argument lists.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// One line-protocol line: `m,device=dN v=<f64>,n=<i64>i <ns>`, two points.
+#[derive(Clone)]
+pub struct Line {
+    pub device: String,
+    /// Microseconds since the epoch.
+    pub ts: i64,
+    pub v: f64,
+    pub n: i64,
+}
+
+impl Line {
+    pub fn text(&self) -> String {
+        format!(
+            "m,device={} v={:?},n={}i {}\n",
+            self.device,
+            self.v,
+            self.n,
+            self.ts * 1000
+        )
+    }
+}
+
+/// The three query outputs that must not change: raw points, aggregates, hourly
+/// aggregates.
+pub fn query_outputs(arch: &Path) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for args in [
+        vec!["--time-format", "epoch-us"],
+        vec!["--agg", "count,sum,min,max,first,last"],
+        vec![
+            "--agg",
+            "count,sum,min,max,first,last",
+            "--every",
+            "1h",
+            "--time-format",
+            "epoch-us",
+        ],
+    ] {
+        let mut a = vec!["query", s(arch)];
+        a.extend(args);
+        let o = run(&a);
+        if !o.status.success() {
+            return Err(format!("{a:?} failed: {}", stderr(&o)));
+        }
+        out.push(stdout(&o));
+    }
+    Ok(out)
+}
