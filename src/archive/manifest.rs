@@ -790,6 +790,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn segment_paths_stay_inside_seg() {
+        for ok in [
+            "seg/2024-01-01/g000001-0000.seg",
+            "seg/2024-01/x",
+            "seg/a/.b.tmp",
+        ] {
+            assert!(is_segment_path(ok), "{ok}");
+        }
+        for bad in [
+            "../victim/x.seg",
+            "/abs/seg/a/b",
+            "seg/../../victim/x.seg",
+            "seg/a/../b",
+            "seg/./b",
+            "seg/a",
+            "seg/a/b/c",
+            "seg//b",
+            "seg/a\\..\\b/c",
+            "seg/a/b\0",
+            "SEG/a/b",
+            "",
+        ] {
+            assert!(!is_segment_path(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn civil_roundtrip_and_windows() {
         for z in [-800_000i64, -1, 0, 1, 19_000, 20_000, 2_000_000] {
             let (y, m, d) = civil_from_days(z);

@@ -147,3 +147,56 @@ pub(crate) fn announce(dir: &Path, generation: u64, drop: Vec<String>) -> Result
 pub(crate) fn clear(dir: &Path) {
     let _ = crate::fsio::remove_file(&dir.join(PENDING_FILE));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every truncation and every single-byte change of a valid file reads as
+    /// `Unreadable` (never as a different intent, never a panic): writers then delete
+    /// nothing on its account (archive.md §4.1).
+    #[test]
+    fn damaged_pending_is_unreadable_never_a_different_intent() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Pending {
+            generation: 7,
+            drop: vec!["seg/2024-01-01/g000003-0002.seg".into()],
+        };
+        p.write(dir.path()).unwrap();
+        let path = dir.path().join(PENDING_FILE);
+        let good = std::fs::read(&path).unwrap();
+        for cut in 0..good.len() {
+            std::fs::write(&path, &good[..cut]).unwrap();
+            let got = Pending::read(dir.path()).unwrap();
+            assert!(
+                matches!(got, PendingState::Unreadable(_)),
+                "cut {cut}: {got:?}"
+            );
+        }
+        for i in 0..good.len() {
+            let mut b = good.clone();
+            b[i] ^= 0x20;
+            std::fs::write(&path, &b).unwrap();
+            let got = Pending::read(dir.path()).unwrap();
+            assert!(
+                matches!(got, PendingState::Unreadable(_)),
+                "flip {i}: {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn drop_paths_outside_seg_make_it_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        for bad in ["../x.seg", "/etc/passwd", "seg/../../x", "seg/a"] {
+            Pending {
+                generation: 2,
+                drop: vec![bad.into()],
+            }
+            .write(dir.path())
+            .unwrap();
+            let got = Pending::read(dir.path()).unwrap();
+            assert!(matches!(got, PendingState::Unreadable(_)), "{bad}: {got:?}");
+        }
+    }
+}
