@@ -45,6 +45,9 @@ pub struct ManifestRebuild {
     pub missing: Vec<String>,
     /// Files under `seg/` that could not be read as segments: left where they are.
     pub unreadable: Vec<(String, String)>,
+    /// Inputs a committed compaction dropped but did not delete (archive.md L4): not
+    /// adopted; the next writer deletes them.
+    pub leftovers: Vec<String>,
     /// Where the old `MANIFEST` was copied (not on a dry run, or without one).
     pub old_copy: Option<PathBuf>,
     /// Caveats the user should read (replayed WAL records, keep-all duplicates).
@@ -178,6 +181,20 @@ pub fn rebuild_manifest(dir: &Path, opts: &RebuildOptions) -> Result<ManifestReb
         Err(e) => (None, Some(e.to_string())),
     };
     let mut unreadable = Vec::new();
+    // Inputs a committed compaction dropped (archive.md L4) are not adopted: the merged
+    // segment the old manifest lists holds their points, which keep-all would
+    // otherwise count twice. Segments of an uncommitted write (L3) are adopted: repair
+    // never assumes a rollback did not happen.
+    let leftovers: Vec<PathBuf> = match &old {
+        Some(m) => super::leftovers::survey(dir, m)?
+            .deletable
+            .into_iter()
+            .filter(|(_, rule)| *rule == super::leftovers::Rule::Dropped)
+            .map(|(p, _)| p)
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut skipped = Vec::new();
     let mut files: Vec<(String, String, Segment)> = Vec::new();
     let seg_dir = dir.join("seg");
     let mut labels: Vec<PathBuf> = match fs::read_dir(&seg_dir) {
@@ -198,6 +215,10 @@ pub fn rebuild_manifest(dir: &Path, opts: &RebuildOptions) -> Result<ManifestReb
         for name in names {
             let rel = format!("seg/{label}/{name}");
             if name.starts_with('.') || !manifest::is_segment_path(&rel) {
+                continue;
+            }
+            if leftovers.contains(&pdir.join(&name)) {
+                skipped.push(rel);
                 continue;
             }
             match Segment::open(pdir.join(&name)) {
@@ -314,6 +335,7 @@ pub fn rebuild_manifest(dir: &Path, opts: &RebuildOptions) -> Result<ManifestReb
         adopted,
         missing,
         unreadable,
+        leftovers: skipped,
         old_copy: None,
         notes,
     };
@@ -324,9 +346,13 @@ pub fn rebuild_manifest(dir: &Path, opts: &RebuildOptions) -> Result<ManifestReb
     let m = &mut report.manifest;
     let ix = super::index::update(dir, m);
     report.notes.extend(ix.warnings);
-    super::pending::announce(dir, m.generation, Vec::new())?;
+    // The dropped inputs this commit leaves out stay provable leftovers: announced as
+    // this commit's drops, PENDING is kept, so the next writer deletes them (L4).
+    super::pending::announce(dir, m.generation, report.leftovers.clone())?;
     m.write(dir)?;
-    super::pending::clear(dir);
+    if report.leftovers.is_empty() {
+        super::pending::clear(dir);
+    }
     if ix.rebuilt {
         super::index::remove_stale(dir, m);
     }

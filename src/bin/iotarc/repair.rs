@@ -117,6 +117,11 @@ pub fn repair(a: RepairArgs) -> Result<ExitCode> {
         for p in &r.missing {
             println!("manifest: {would}drop the entry of {p} (its file is missing)");
         }
+        for p in &r.leftovers {
+            println!(
+                "manifest: {p} is an input a committed compaction dropped (archive.md L4); not listed, the next writer deletes it"
+            );
+        }
         for (p, why) in &r.unreadable {
             println!("manifest: {p} is not readable ({why}); left where it is, not listed");
         }
