@@ -52,7 +52,8 @@ pub fn repair(a: RepairArgs) -> Result<ExitCode> {
             "say what to repair: --manifest, --index and/or --wal (see iotarc repair --help)",
         ));
     }
-    let would = if a.dry_run { "would " } else { "" };
+    // "would keep" on a dry run, "kept" otherwise.
+    let verb = |dry: &'static str, done: &'static str| if a.dry_run { dry } else { done };
     if a.wal {
         let files = repair::repair_wal(&a.archive, a.dry_run)?;
         if files.is_empty() {
@@ -63,9 +64,11 @@ pub fn repair(a: RepairArgs) -> Result<ExitCode> {
             let lost: u64 = p.lost_seqs.iter().map(|r| r.end - r.start).sum();
             let dropped: usize = p.dropped.iter().map(|r| r.len()).sum();
             println!(
-                "wal: {}: {would}keep {} record(s); {would}replace {lost} unreadable record(s) by empty batches{}; {would}drop {dropped} damaged byte(s){}",
+                "wal: {}: {} {} record(s); {} {lost} unreadable record(s) by empty batches{}; {} {dropped} damaged byte(s){}",
                 f.file.display(),
+                verb("would keep", "kept"),
                 p.kept.len(),
+                verb("would replace", "replaced"),
                 if lost > 0 {
                     format!(
                         " (seqs {}: their points are lost)",
@@ -78,7 +81,12 @@ pub fn repair(a: RepairArgs) -> Result<ExitCode> {
                 } else {
                     String::new()
                 },
-                if p.header_damaged { "; rewrite the damaged header" } else { "" }
+                verb("would drop", "dropped"),
+                if p.header_damaged {
+                    verb("; would rewrite the damaged header", "; rewrote the damaged header")
+                } else {
+                    ""
+                }
             );
             if let Some(c) = &f.copy {
                 println!("wal: original kept at {}", c.display());
@@ -105,17 +113,24 @@ pub fn repair(a: RepairArgs) -> Result<ExitCode> {
         }
         let m = &r.manifest;
         println!(
-            "manifest: {would}list {} segment(s) ({} partition, dedup {}) at generation {}",
+            "manifest: {} {} segment(s) ({} partition, dedup {}) at generation {}",
+            verb("would list", "listed"),
             m.segments.len(),
             m.partition.name(),
             m.dedup.name(),
             m.generation
         );
         for p in &r.adopted {
-            println!("manifest: {would}adopt {p} (not listed before)");
+            println!(
+                "manifest: {} {p} (not listed before)",
+                verb("would adopt", "adopted")
+            );
         }
         for p in &r.missing {
-            println!("manifest: {would}drop the entry of {p} (its file is missing)");
+            println!(
+                "manifest: {} the entry of {p} (its file is missing)",
+                verb("would drop", "dropped")
+            );
         }
         for p in &r.leftovers {
             println!(
