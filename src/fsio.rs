@@ -86,7 +86,7 @@ static PLAN: OnceLock<Plan> = OnceLock::new();
 
 fn plan() -> &'static Plan {
     PLAN.get_or_init(|| {
-        let fault = std::env::var("IOTARC_FAULT").ok().map(|v| {
+        let fault = std::env::var("IOTARC_FAULT").ok().and_then(|v| {
             let parsed = v.split_once(':').and_then(|(n, m)| {
                 let mode = match m {
                     "fail" => Mode::Fail,
@@ -95,18 +95,23 @@ fn plan() -> &'static Plan {
                 };
                 Some((n.parse::<u64>().ok().filter(|&n| n > 0)?, mode))
             });
-            // A typo must not silently turn a fault trial into a clean run.
-            parsed.unwrap_or_else(|| {
-                panic!("IOTARC_FAULT={v:?}: expected <n>:fail or <n>:crash, n >= 1")
-            })
+            // A typo must not silently turn a fault trial into a clean run; it must not
+            // stop an embedding program either: say so, and inject nothing.
+            if parsed.is_none() {
+                eprintln!(
+                    "iotarc: ignoring IOTARC_FAULT={v:?}: expected <n>:fail or <n>:crash, n >= 1"
+                );
+            }
+            parsed
         });
-        let log = std::env::var_os("IOTARC_FAULT_LOG").map(|p| {
-            let f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&p)
-                .unwrap_or_else(|e| panic!("IOTARC_FAULT_LOG {p:?}: {e}"));
-            Mutex::new(f)
+        let log = std::env::var_os("IOTARC_FAULT_LOG").and_then(|p| {
+            match OpenOptions::new().create(true).append(true).open(&p) {
+                Ok(f) => Some(Mutex::new(f)),
+                Err(e) => {
+                    eprintln!("iotarc: ignoring IOTARC_FAULT_LOG {p:?}: {e}");
+                    None
+                }
+            }
         });
         let on = fault.is_some() || log.is_some();
         STATE.store(if on { ON } else { OFF }, Ordering::Relaxed);
