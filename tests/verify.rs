@@ -23,7 +23,7 @@ use common::*;
 /// merged.
 fn pack(dir: &Path, first_day: i64, days: i64, devices: &[&str]) {
     let opts = PackOptions {
-        partition: PartitionUnit::Day,
+        partition: Some(PartitionUnit::Day),
         writer: WriterOptions {
             target_rows: 240,
             ..WriterOptions::default()

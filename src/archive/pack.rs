@@ -91,11 +91,25 @@ pub struct Rejected {
     pub reason: String,
 }
 
+/// Values a partition window should be expected to hold when the packer picks the unit
+/// (archive.md §3.1): enough that per-segment and per-block costs are a small fraction of
+/// the window's bytes.
+pub const AUTO_TARGET_VALUES: u64 = 4_000_000;
+
 /// Settings of a pack run.
 #[derive(Clone, Debug)]
 pub struct PackOptions {
-    /// Partition window for a new archive (an existing archive keeps its own).
-    pub partition: PartitionUnit,
+    /// Partition window for a new archive (an existing archive keeps its own); `None`
+    /// (the default) lets the packer pick it from the rate of the first rows it flushes
+    /// (archive.md §3.1, [`auto_partition`]).
+    ///
+    /// ```
+    /// use iotarc::archive::{PackOptions, PartitionUnit};
+    /// let by_day = PackOptions { partition: Some(PartitionUnit::Day), ..PackOptions::default() };
+    /// assert_eq!(PackOptions::default().partition, None);
+    /// # let _ = by_day;
+    /// ```
+    pub partition: Option<PartitionUnit>,
     /// Segment writer settings.
     pub writer: WriterOptions,
     /// Buffered rows that trigger a flush; bounds memory (about 64 bytes per row).
@@ -110,7 +124,7 @@ pub struct PackOptions {
 impl Default for PackOptions {
     fn default() -> Self {
         PackOptions {
-            partition: PartitionUnit::Day,
+            partition: None,
             writer: WriterOptions::default(),
             flush_rows: 8 << 20,
             max_segment_rows: 16 << 20,
@@ -144,6 +158,9 @@ pub struct Packer {
     dir: PathBuf,
     created_dir: bool,
     manifest: Manifest,
+    /// The unit is still to be picked at the first flush; until then rows are buffered
+    /// by day (every unit auto picks from is a union of days).
+    choose_unit: bool,
     opts: PackOptions,
     _lock: File,
     channels: Vec<String>,
@@ -177,6 +194,12 @@ impl Packer {
     /// archive gets an empty manifest first; leftovers an interrupted writer provably
     /// left are deleted, and nothing else (archive.md §4.2).
     ///
+    /// An archive that lists no segment and has no streaming state (new, or left empty
+    /// by an interrupted or empty pack) takes the partition unit of `opts`; with
+    /// `opts.partition` `None` the unit is picked at the first flush (archive.md §3.1)
+    /// and [`Packer::partition`] reports `Day` until then. Any other archive keeps its
+    /// own unit.
+    ///
     /// # Errors
     /// I/O errors, a corrupt manifest, another writer holding the lock, a directory
     /// with other files and no MANIFEST (L1), or a manifest older than the archive's
@@ -185,8 +208,11 @@ impl Packer {
         let dir = dir.as_ref().to_path_buf();
         let created_dir = !dir.exists();
         fsio::create_dir_all(&dir).map_err(|e| Error::from(e).with_path(&dir))?;
+        // Auto buffers by day until the first flush picks the unit; the generation-0
+        // manifest lists no segment, so its provisional unit is never used.
+        let requested = opts.partition.unwrap_or(PartitionUnit::Day);
         let new = || {
-            let mut m = Manifest::new(opts.partition);
+            let mut m = Manifest::new(requested);
             m.dedup = opts.dedup.unwrap_or_default();
             m
         };
@@ -200,8 +226,13 @@ impl Packer {
                 return Err(e);
             }
         };
-        let (lock, manifest, leftovers) = (opened.lock, opened.manifest, opened.cleanup);
+        let (lock, mut manifest, leftovers) = (opened.lock, opened.manifest, opened.cleanup);
         manifest.check_dedup(&dir, opts.dedup)?;
+        let empty = manifest.segments.is_empty() && manifest.wal.is_none();
+        if empty {
+            manifest.partition = requested;
+        }
+        let choose_unit = empty && opts.partition.is_none();
         {
             // Streamed points still only in the WAL arrived before this pack; packing
             // first would give them a later seq at replay and let them win over newer
@@ -231,6 +262,7 @@ impl Packer {
             dir,
             created_dir,
             manifest,
+            choose_unit,
             opts,
             _lock: lock,
             channels: Vec::new(),
@@ -255,7 +287,8 @@ impl Packer {
         })
     }
 
-    /// The archive's partition unit.
+    /// The archive's partition unit (before the first flush of an archive whose unit
+    /// the packer picks, the provisional `Day`).
     pub fn partition(&self) -> PartitionUnit {
         self.manifest.partition
     }
@@ -367,6 +400,10 @@ impl Packer {
         if self.bufs.is_empty() {
             return Ok(());
         }
+        if self.choose_unit {
+            self.choose_unit = false;
+            self.pick_unit();
+        }
         let generation = self.manifest.generation + 1;
         let mut by_window: BTreeMap<i64, Vec<(String, Vec<BufRow>)>> = BTreeMap::new();
         for ((w, dev), rows) in self.bufs.drain(..) {
@@ -441,6 +478,38 @@ impl Packer {
         }
     }
 
+    /// Picks the unit of a new archive from the buffered rows (archive.md §3.1) and
+    /// regroups the day buffers into its windows.
+    fn pick_unit(&mut self) {
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        for (_, rows) in &self.bufs {
+            for r in rows {
+                lo = lo.min(r.ts);
+                hi = hi.max(r.ts);
+            }
+        }
+        let unit = auto_partition(self.buffered as u64, hi.saturating_sub(lo));
+        self.manifest.partition = unit;
+        self.last = None;
+        self.last_window = (0, 0);
+        if unit == PartitionUnit::Day {
+            return;
+        }
+        let mut merged: Vec<((i64, u32), Vec<BufRow>)> = Vec::new();
+        let mut at: HashMap<(i64, u32), usize> = HashMap::new();
+        for ((w, dev), rows) in self.bufs.drain(..) {
+            let key = (unit.window_start(w), dev);
+            match at.get(&key) {
+                Some(&i) => merged[i].1.extend(rows),
+                None => {
+                    at.insert(key, merged.len());
+                    merged.push((key, rows));
+                }
+            }
+        }
+        self.bufs = merged;
+    }
+
     /// Flushes and atomically publishes the new segments in the manifest. `input_bytes`
     /// is added to the archive's record of input size.
     ///
@@ -500,6 +569,35 @@ impl Packer {
         }
         self.committed = true;
     }
+}
+
+/// The partition unit the packer picks for a new archive whose first flush holds
+/// `values` buffered values spanning `span` microseconds (archive.md §3.1): the
+/// smallest of day, week, month and year whose window is expected, at that rate, to
+/// hold at least [`AUTO_TARGET_VALUES`] values; year when none does. The span counts as
+/// at least one hour, so a burst at one instant does not read as a high rate.
+///
+/// ```
+/// use iotarc::archive::{auto_partition, PartitionUnit};
+/// const DAY: i64 = 86_400_000_000;
+/// // One sensor, 5 channels, every minute for two days: 14,400 values.
+/// assert_eq!(auto_partition(14_400, 2 * DAY), PartitionUnit::Year);
+/// // 50 devices x 4 channels every second for an hour: 17 M values a day.
+/// assert_eq!(auto_partition(720_000, DAY / 24), PartitionUnit::Day);
+/// ```
+pub fn auto_partition(values: u64, span: i64) -> PartitionUnit {
+    const HOUR: f64 = 3_600e6;
+    const DAY: f64 = 24.0 * HOUR;
+    let per_us = values as f64 / (span as f64).max(HOUR);
+    let target = AUTO_TARGET_VALUES as f64;
+    [
+        (PartitionUnit::Day, DAY),
+        (PartitionUnit::Week, 7.0 * DAY),
+        (PartitionUnit::Month, 365.2425 / 12.0 * DAY),
+    ]
+    .into_iter()
+    .find(|&(_, len)| per_us * len >= target)
+    .map_or(PartitionUnit::Year, |(u, _)| u)
 }
 
 /// Creates `sub` (a directory below the archive directory `dir`) and fsyncs each parent
