@@ -136,6 +136,39 @@ fn high_rate_data_gets_day_windows() {
 }
 
 #[test]
+fn empty_cells_do_not_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    // 40 devices every second for two hours, 4 channels of which 3 are empty (as wide
+    // input's empty cells): 3.5 M values a day, 13.8 M cells.
+    let (u, n) = pack(&dir, auto(), |p| {
+        let mut n = 0;
+        for t in (0..2 * 3600).map(|k| T0 + k * SEC) {
+            for d in 0..40 {
+                for c in 0..4 {
+                    let v = if c == 0 {
+                        PackValue::F64(t as f64)
+                    } else {
+                        PackValue::Missing
+                    };
+                    p.push(
+                        &format!("dev-{d}"),
+                        &format!("ch{c}"),
+                        t,
+                        v,
+                        Origin { input: 0, line: n },
+                    );
+                    n += (c == 0) as u64;
+                }
+            }
+        }
+        n
+    });
+    assert_eq!(u, PartitionUnit::Week);
+    assert_eq!(points(&dir), n);
+}
+
+#[test]
 fn mid_rate_data_gets_week_windows_across_flushes() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("a");

@@ -481,33 +481,49 @@ impl Packer {
     /// Picks the unit of a new archive from the buffered rows (archive.md §3.1) and
     /// regroups the day buffers into its windows.
     fn pick_unit(&mut self) {
-        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        // Missing markers (empty cells of wide input) store next to nothing: only
+        // values count.
+        let (mut lo, mut hi, mut values) = (i64::MAX, i64::MIN, 0u64);
         for (_, rows) in &self.bufs {
             for r in rows {
                 lo = lo.min(r.ts);
                 hi = hi.max(r.ts);
+                values += (r.value != PackValue::Missing) as u64;
             }
         }
-        let unit = auto_partition(self.buffered as u64, hi.saturating_sub(lo));
+        let unit = auto_partition(values, hi.saturating_sub(lo));
         self.manifest.partition = unit;
         self.last = None;
         self.last_window = (0, 0);
         if unit == PartitionUnit::Day {
             return;
         }
-        let mut merged: Vec<((i64, u32), Vec<BufRow>)> = Vec::new();
+        // Each window's largest day buffer is grown in place (a large reallocation
+        // remaps rather than copies) and the others are appended to it.
+        let mut groups: Vec<((i64, u32), Vec<Vec<BufRow>>)> = Vec::new();
         let mut at: HashMap<(i64, u32), usize> = HashMap::new();
         for ((w, dev), rows) in self.bufs.drain(..) {
             let key = (unit.window_start(w), dev);
-            match at.get(&key) {
-                Some(&i) => merged[i].1.extend(rows),
-                None => {
-                    at.insert(key, merged.len());
-                    merged.push((key, rows));
-                }
-            }
+            let i = *at.entry(key).or_insert_with(|| {
+                groups.push((key, Vec::new()));
+                groups.len() - 1
+            });
+            groups[i].1.push(rows);
         }
-        self.bufs = merged;
+        self.bufs = groups
+            .into_iter()
+            .map(|(key, mut parts)| {
+                let big = (0..parts.len())
+                    .max_by_key(|&i| parts[i].len())
+                    .unwrap_or(0);
+                let mut rows = parts.swap_remove(big);
+                rows.reserve_exact(parts.iter().map(Vec::len).sum());
+                for mut p in parts {
+                    rows.append(&mut p);
+                }
+                (key, rows)
+            })
+            .collect();
     }
 
     /// Flushes and atomically publishes the new segments in the manifest. `input_bytes`
