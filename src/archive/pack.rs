@@ -158,8 +158,8 @@ pub struct Packer {
     dir: PathBuf,
     created_dir: bool,
     manifest: Manifest,
-    /// The unit is still to be picked at the first flush; until then rows are buffered
-    /// by day (every unit auto picks from is a union of days).
+    /// The unit is still to be picked at the first flush; until then each device's rows
+    /// share one buffer (window key `i64::MIN`), split into windows by the pick.
     choose_unit: bool,
     opts: PackOptions,
     _lock: File,
@@ -208,8 +208,8 @@ impl Packer {
         let dir = dir.as_ref().to_path_buf();
         let created_dir = !dir.exists();
         fsio::create_dir_all(&dir).map_err(|e| Error::from(e).with_path(&dir))?;
-        // Auto buffers by day until the first flush picks the unit; the generation-0
-        // manifest lists no segment, so its provisional unit is never used.
+        // Until the first flush picks the unit, the manifest carries a provisional one;
+        // the generation-0 manifest lists no segment, so it is never used.
         let requested = opts.partition.unwrap_or(PartitionUnit::Day);
         let new = || {
             let mut m = Manifest::new(requested);
@@ -272,7 +272,12 @@ impl Packer {
             buf_idx: HashMap::new(),
             bufs: Vec::new(),
             last: None,
-            last_window: (0, 0),
+            // Until the unit is picked, each device's rows share one buffer.
+            last_window: if choose_unit {
+                (i64::MIN, i64::MAX)
+            } else {
+                (0, 0)
+            },
             dev_buf: Vec::new(),
             dev_rows: Vec::new(),
             buffered: 0,
@@ -479,7 +484,7 @@ impl Packer {
     }
 
     /// Picks the unit of a new archive from the buffered rows (archive.md §3.1) and
-    /// regroups the day buffers into its windows.
+    /// splits the buffers into its windows.
     fn pick_unit(&mut self) {
         // Missing markers (empty cells of wide input) store next to nothing: only
         // values count.
@@ -495,35 +500,52 @@ impl Packer {
         self.manifest.partition = unit;
         self.last = None;
         self.last_window = (0, 0);
-        if unit == PartitionUnit::Day {
-            return;
-        }
-        // Each window's largest day buffer is grown in place (a large reallocation
-        // remaps rather than copies) and the others are appended to it.
-        let mut groups: Vec<((i64, u32), Vec<Vec<BufRow>>)> = Vec::new();
+        // Each device's buffer is split into the chosen windows one buffer at a time, so
+        // memory grows by one buffer at most; a buffer within one window (the common case
+        // for coarse windows) is kept as it is.
+        let mut out: Vec<((i64, u32), Vec<BufRow>)> = Vec::new();
         let mut at: HashMap<(i64, u32), usize> = HashMap::new();
-        for ((w, dev), rows) in self.bufs.drain(..) {
-            let key = (unit.window_start(w), dev);
-            let i = *at.entry(key).or_insert_with(|| {
-                groups.push((key, Vec::new()));
-                groups.len() - 1
-            });
-            groups[i].1.push(rows);
-        }
-        self.bufs = groups
-            .into_iter()
-            .map(|(key, mut parts)| {
-                let big = (0..parts.len())
-                    .max_by_key(|&i| parts[i].len())
-                    .unwrap_or(0);
-                let mut rows = parts.swap_remove(big);
-                rows.reserve_exact(parts.iter().map(Vec::len).sum());
-                for mut p in parts {
-                    rows.append(&mut p);
+        let mut put = |key: (i64, u32), mut rows: Vec<BufRow>| match at.get(&key) {
+            Some(&i) => out[i].1.append(&mut rows),
+            None => {
+                at.insert(key, out.len());
+                out.push((key, rows));
+            }
+        };
+        for ((_, dev), rows) in std::mem::take(&mut self.bufs) {
+            let Some(first) = rows.first() else { continue };
+            let w0 = unit.window_start(first.ts);
+            let end = unit.window_end(w0);
+            if rows.iter().all(|r| r.ts >= w0 && r.ts < end) {
+                put((w0, dev), rows);
+                continue;
+            }
+            let mut sizes: BTreeMap<i64, usize> = BTreeMap::new();
+            let mut cur = (0i64, 0i64);
+            let mut window = |ts: i64| {
+                if ts < cur.0 || ts >= cur.1 {
+                    let w = unit.window_start(ts);
+                    cur = (w, unit.window_end(w));
                 }
-                (key, rows)
-            })
-            .collect();
+                cur.0
+            };
+            for r in &rows {
+                *sizes.entry(window(r.ts)).or_default() += 1;
+            }
+            let mut parts: BTreeMap<i64, Vec<BufRow>> = sizes
+                .into_iter()
+                .map(|(w, n)| (w, Vec::with_capacity(n)))
+                .collect();
+            for r in rows {
+                if let Some(v) = parts.get_mut(&window(r.ts)) {
+                    v.push(r);
+                }
+            }
+            for (w, v) in parts {
+                put((w, dev), v);
+            }
+        }
+        self.bufs = out;
     }
 
     /// Flushes and atomically publishes the new segments in the manifest. `input_bytes`
