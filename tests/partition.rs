@@ -123,6 +123,35 @@ fn low_rate_data_gets_year_windows() {
 }
 
 #[test]
+fn rows_out_of_time_order_land_in_their_windows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    // Hourly readings of 3 devices over 3 calendar years, newest first, so each
+    // device's first row is in its last window.
+    let (u, n) = pack(&dir, auto(), |p| {
+        let mut n = 0;
+        for k in (0..800 * 24).rev() {
+            let t = T0 - 100 * DAY + k * HOUR;
+            for d in 0..3 {
+                let v = PackValue::F64(k as f64);
+                p.push(
+                    &format!("dev-{d}"),
+                    "temp",
+                    t,
+                    v,
+                    Origin { input: 0, line: n },
+                );
+                n += 1;
+            }
+        }
+        n
+    });
+    assert_eq!(u, PartitionUnit::Year);
+    assert_eq!(check_layout(&dir), (PartitionUnit::Year, 3));
+    assert_eq!(points(&dir), n);
+}
+
+#[test]
 fn high_rate_data_gets_day_windows() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("a");

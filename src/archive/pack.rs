@@ -520,26 +520,35 @@ impl Packer {
                 put((w0, dev), rows);
                 continue;
             }
+            // Rows come in runs of one window: the maps are touched once per run.
             let mut sizes: BTreeMap<i64, usize> = BTreeMap::new();
-            let mut cur = (0i64, 0i64);
-            let mut window = |ts: i64| {
-                if ts < cur.0 || ts >= cur.1 {
-                    let w = unit.window_start(ts);
-                    cur = (w, unit.window_end(w));
-                }
-                cur.0
-            };
+            let mut cur = (w0, end);
+            let mut run = 0usize;
             for r in &rows {
-                *sizes.entry(window(r.ts)).or_default() += 1;
+                if r.ts < cur.0 || r.ts >= cur.1 {
+                    *sizes.entry(cur.0).or_default() += run;
+                    let w = unit.window_start(r.ts);
+                    cur = (w, unit.window_end(w));
+                    run = 0;
+                }
+                run += 1;
             }
-            let mut parts: BTreeMap<i64, Vec<BufRow>> = sizes
+            *sizes.entry(cur.0).or_default() += run;
+            let mut parts: Vec<(i64, Vec<BufRow>)> = sizes
                 .into_iter()
+                .filter(|&(_, n)| n > 0)
                 .map(|(w, n)| (w, Vec::with_capacity(n)))
                 .collect();
+            // Every row's window is in `parts`, sized for it: no push reallocates.
+            let mut k = parts.partition_point(|p| p.0 < w0);
+            let mut cur = (w0, end);
             for r in rows {
-                if let Some(v) = parts.get_mut(&window(r.ts)) {
-                    v.push(r);
+                if r.ts < cur.0 || r.ts >= cur.1 {
+                    let w = unit.window_start(r.ts);
+                    k = parts.partition_point(|p| p.0 < w);
+                    cur = (w, unit.window_end(w));
                 }
+                parts[k].1.push(r);
             }
             for (w, v) in parts {
                 put((w, dev), v);
