@@ -693,3 +693,58 @@ fn numbers_beyond_the_f64_range_are_rejected_in_every_format() {
         "{err}"
     );
 }
+
+/// archive.md §3.1: without --partition a new archive's unit follows the input's rate;
+/// an explicit unit is used as given; an existing archive keeps its own; stats shows it.
+#[test]
+fn pack_picks_the_partition_unit_from_the_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    // One room sensor, 3 channels every minute for two days (Feb 2024).
+    let mut text = String::from("timestamp,device,channel,value\n");
+    let t0 = 1_706_745_600_000_000i64; // 2024-02-01T00:00:00Z
+    for i in 0..2 * 1440 {
+        let ts = t0 + 12 * 3_600_000_000 + i * 60_000_000;
+        for ch in ["temp", "hum", "co2"] {
+            text.push_str(&format!("{},room-1,{ch},{}\n", iso(ts), i % 50));
+        }
+    }
+    let input = write(dir.path(), "low.csv", &text);
+    let stats = |arch: &Path| {
+        let o = run(&["stats", s(arch), "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        (
+            v["partition"].as_str().unwrap().to_string(),
+            v["partitions"].as_u64().unwrap(),
+            v["values_per_partition"].as_u64().unwrap(),
+        )
+    };
+    let pack = |arch: &Path, extra: &[&str]| {
+        let mut args = vec!["pack", s(&input), "-o", s(arch), "-q"];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    let auto = dir.path().join("auto");
+    pack(&auto, &[]);
+    assert_eq!(stats(&auto), ("year".into(), 1, 3 * 2 * 1440));
+    assert!(auto.join("seg/2024").is_dir());
+    let o = run(&["stats", s(&auto)]);
+    assert!(
+        stdout(&o)
+            .contains("partitions   1 (year windows, 8,640 values each on average), 1 segments"),
+        "{}",
+        stdout(&o)
+    );
+    let named = dir.path().join("named");
+    pack(&named, &["--partition", "auto"]);
+    assert_eq!(stats(&named), ("year".into(), 1, 8640));
+    let day = dir.path().join("day");
+    pack(&day, &["--partition", "day"]);
+    assert_eq!(stats(&day), ("day".into(), 3, 2880));
+    assert!(day.join("seg/2024-02-02").is_dir());
+    // Packing into the day archive again without --partition keeps day.
+    pack(&day, &[]);
+    assert_eq!(stats(&day).0, "day");
+    assert_eq!(stats(&day).1, 3);
+}

@@ -386,6 +386,8 @@ fn compaction_failpoints_lose_nothing() {
             "us",
             "--block-rows",
             "500",
+            "--partition",
+            "day",
             "-q",
         ]);
         assert!(o.status.success(), "pack: {}", stderr(&o));

@@ -40,7 +40,18 @@ fn csv(dir: &Path, name: &str, start: i64, n: usize, devices: usize, base: f64) 
 
 fn pack(input: &Path, arch: &Path) -> Output {
     bin()
-        .args(["pack", s(input), "-o", s(arch), "--time-unit", "s", "-q"])
+        // Day windows: the archives span several partition directories.
+        .args([
+            "pack",
+            s(input),
+            "-o",
+            s(arch),
+            "--time-unit",
+            "s",
+            "--partition",
+            "day",
+            "-q",
+        ])
         .output()
         .unwrap()
 }

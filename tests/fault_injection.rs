@@ -65,6 +65,9 @@ fn pack_args(input: &Path, arch: &Path) -> Vec<String> {
         "us",
         "--block-rows",
         "100",
+        // Two day windows: failpoints between partitions and segments of one commit.
+        "--partition",
+        "day",
         "-q",
     ]
     .map(String::from)

@@ -646,7 +646,7 @@ fn write_golden(path: &std::path::Path, contents: Vec<GoldenDevice>) {
 }
 
 /// The rows of `tests/data/archive-v1/` and `archive-v2/`: this CSV packed with
-/// `iotarc pack in.csv -o arch` (day partitions) by the writer of each manifest version.
+/// `iotarc pack in.csv -o arch --partition day` by the writer of each manifest version.
 /// Segment files and index are the same in both; only the manifest differs.
 const ARCHIVE_CSV: &str = "timestamp,device,channel,value
 2024-03-01T00:00:00Z,boiler-1,temp,20.5
@@ -814,7 +814,7 @@ const PUMPS: [&str; 2] = ["pump-1", "pump-2"];
 fn write_summary_archive(dir: &std::path::Path) {
     use iotarc::archive::{Origin, PackOptions, PackValue, Packer, PartitionUnit};
     let opts = PackOptions {
-        partition: PartitionUnit::Day,
+        partition: Some(PartitionUnit::Day),
         writer: WriterOptions {
             target_rows: 16,
             ..Default::default()

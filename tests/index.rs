@@ -31,7 +31,7 @@ const AGGS: [Agg; 8] = [
 /// Packs `days` days of 3 devices x 2 channels at 10 s, one pack per call.
 fn pack(dir: &Path, first_day: i64, days: i64) {
     let opts = PackOptions {
-        partition: PartitionUnit::Day,
+        partition: Some(PartitionUnit::Day),
         writer: WriterOptions {
             target_rows: 500,
             ..WriterOptions::default()

@@ -39,7 +39,9 @@ pub mod sketch;
 pub use compact::{compact, CompactOptions, CompactReport};
 pub use load::{load, LoadOptions, LoadReport, OnError, Reject};
 pub use manifest::{Dedup, Manifest, PartitionUnit, SegmentEntry};
-pub use pack::{Origin, PackOptions, PackStats, PackValue, Packer, Rejected};
+pub use pack::{
+    auto_partition, Origin, PackOptions, PackStats, PackValue, Packer, Rejected, AUTO_TARGET_VALUES,
+};
 pub use query::{Agg, AggRow, AggRowRef, Query, QueryStats};
 
 use crate::error::{Error, ErrorKind, Result};

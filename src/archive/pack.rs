@@ -91,11 +91,25 @@ pub struct Rejected {
     pub reason: String,
 }
 
+/// Values a partition window should be expected to hold when the packer picks the unit
+/// (archive.md §3.1): enough that per-segment and per-block costs are a small fraction of
+/// the window's bytes.
+pub const AUTO_TARGET_VALUES: u64 = 4_000_000;
+
 /// Settings of a pack run.
 #[derive(Clone, Debug)]
 pub struct PackOptions {
-    /// Partition window for a new archive (an existing archive keeps its own).
-    pub partition: PartitionUnit,
+    /// Partition window for a new archive (an existing archive keeps its own); `None`
+    /// (the default) lets the packer pick it from the rate of the first rows it flushes
+    /// (archive.md §3.1, [`auto_partition`]).
+    ///
+    /// ```
+    /// use iotarc::archive::{PackOptions, PartitionUnit};
+    /// let by_day = PackOptions { partition: Some(PartitionUnit::Day), ..PackOptions::default() };
+    /// assert_eq!(PackOptions::default().partition, None);
+    /// # let _ = by_day;
+    /// ```
+    pub partition: Option<PartitionUnit>,
     /// Segment writer settings.
     pub writer: WriterOptions,
     /// Buffered rows that trigger a flush; bounds memory (about 64 bytes per row).
@@ -110,7 +124,7 @@ pub struct PackOptions {
 impl Default for PackOptions {
     fn default() -> Self {
         PackOptions {
-            partition: PartitionUnit::Day,
+            partition: None,
             writer: WriterOptions::default(),
             flush_rows: 8 << 20,
             max_segment_rows: 16 << 20,
@@ -144,6 +158,9 @@ pub struct Packer {
     dir: PathBuf,
     created_dir: bool,
     manifest: Manifest,
+    /// The unit is still to be picked at the first flush; until then each device's rows
+    /// share one buffer (window key `i64::MIN`), split into windows by the pick.
+    choose_unit: bool,
     opts: PackOptions,
     _lock: File,
     channels: Vec<String>,
@@ -177,6 +194,12 @@ impl Packer {
     /// archive gets an empty manifest first; leftovers an interrupted writer provably
     /// left are deleted, and nothing else (archive.md §4.2).
     ///
+    /// An archive that lists no segment and has no streaming state (new, or left empty
+    /// by an interrupted or empty pack) takes the partition unit of `opts`; with
+    /// `opts.partition` `None` the unit is picked at the first flush (archive.md §3.1)
+    /// and [`Packer::partition`] reports `Day` until then. Any other archive keeps its
+    /// own unit.
+    ///
     /// # Errors
     /// I/O errors, a corrupt manifest, another writer holding the lock, a directory
     /// with other files and no MANIFEST (L1), or a manifest older than the archive's
@@ -185,8 +208,11 @@ impl Packer {
         let dir = dir.as_ref().to_path_buf();
         let created_dir = !dir.exists();
         fsio::create_dir_all(&dir).map_err(|e| Error::from(e).with_path(&dir))?;
+        // Until the first flush picks the unit, the manifest carries a provisional one;
+        // the generation-0 manifest lists no segment, so it is never used.
+        let requested = opts.partition.unwrap_or(PartitionUnit::Day);
         let new = || {
-            let mut m = Manifest::new(opts.partition);
+            let mut m = Manifest::new(requested);
             m.dedup = opts.dedup.unwrap_or_default();
             m
         };
@@ -200,8 +226,13 @@ impl Packer {
                 return Err(e);
             }
         };
-        let (lock, manifest, leftovers) = (opened.lock, opened.manifest, opened.cleanup);
+        let (lock, mut manifest, leftovers) = (opened.lock, opened.manifest, opened.cleanup);
         manifest.check_dedup(&dir, opts.dedup)?;
+        let empty = manifest.segments.is_empty() && manifest.wal.is_none();
+        if empty {
+            manifest.partition = requested;
+        }
+        let choose_unit = empty && opts.partition.is_none();
         {
             // Streamed points still only in the WAL arrived before this pack; packing
             // first would give them a later seq at replay and let them win over newer
@@ -231,6 +262,7 @@ impl Packer {
             dir,
             created_dir,
             manifest,
+            choose_unit,
             opts,
             _lock: lock,
             channels: Vec::new(),
@@ -240,7 +272,12 @@ impl Packer {
             buf_idx: HashMap::new(),
             bufs: Vec::new(),
             last: None,
-            last_window: (0, 0),
+            // Until the unit is picked, each device's rows share one buffer.
+            last_window: if choose_unit {
+                (i64::MIN, i64::MAX)
+            } else {
+                (0, 0)
+            },
             dev_buf: Vec::new(),
             dev_rows: Vec::new(),
             buffered: 0,
@@ -255,7 +292,8 @@ impl Packer {
         })
     }
 
-    /// The archive's partition unit.
+    /// The archive's partition unit (before the first flush of an archive whose unit
+    /// the packer picks, the provisional `Day`).
     pub fn partition(&self) -> PartitionUnit {
         self.manifest.partition
     }
@@ -367,6 +405,10 @@ impl Packer {
         if self.bufs.is_empty() {
             return Ok(());
         }
+        if self.choose_unit {
+            self.choose_unit = false;
+            self.pick_unit();
+        }
         let generation = self.manifest.generation + 1;
         let mut by_window: BTreeMap<i64, Vec<(String, Vec<BufRow>)>> = BTreeMap::new();
         for ((w, dev), rows) in self.bufs.drain(..) {
@@ -441,6 +483,80 @@ impl Packer {
         }
     }
 
+    /// Picks the unit of a new archive from the buffered rows (archive.md §3.1) and
+    /// splits the buffers into its windows.
+    fn pick_unit(&mut self) {
+        // Missing markers (empty cells of wide input) store next to nothing: only
+        // values count.
+        let (mut lo, mut hi, mut values) = (i64::MAX, i64::MIN, 0u64);
+        for (_, rows) in &self.bufs {
+            for r in rows {
+                lo = lo.min(r.ts);
+                hi = hi.max(r.ts);
+                values += (r.value != PackValue::Missing) as u64;
+            }
+        }
+        let unit = auto_partition(values, hi.saturating_sub(lo));
+        self.manifest.partition = unit;
+        self.last = None;
+        self.last_window = (0, 0);
+        // Each device's buffer is split into the chosen windows one buffer at a time, so
+        // memory grows by one buffer at most; a buffer within one window (the common case
+        // for coarse windows) is kept as it is.
+        let mut out: Vec<((i64, u32), Vec<BufRow>)> = Vec::new();
+        let mut at: HashMap<(i64, u32), usize> = HashMap::new();
+        let mut put = |key: (i64, u32), mut rows: Vec<BufRow>| match at.get(&key) {
+            Some(&i) => out[i].1.append(&mut rows),
+            None => {
+                at.insert(key, out.len());
+                out.push((key, rows));
+            }
+        };
+        for ((_, dev), rows) in std::mem::take(&mut self.bufs) {
+            let Some(first) = rows.first() else { continue };
+            let w0 = unit.window_start(first.ts);
+            let end = unit.window_end(w0);
+            if rows.iter().all(|r| r.ts >= w0 && r.ts < end) {
+                put((w0, dev), rows);
+                continue;
+            }
+            // Rows come in runs of one window: the maps are touched once per run.
+            let mut sizes: BTreeMap<i64, usize> = BTreeMap::new();
+            let mut cur = (w0, end);
+            let mut run = 0usize;
+            for r in &rows {
+                if r.ts < cur.0 || r.ts >= cur.1 {
+                    *sizes.entry(cur.0).or_default() += run;
+                    let w = unit.window_start(r.ts);
+                    cur = (w, unit.window_end(w));
+                    run = 0;
+                }
+                run += 1;
+            }
+            *sizes.entry(cur.0).or_default() += run;
+            let mut parts: Vec<(i64, Vec<BufRow>)> = sizes
+                .into_iter()
+                .filter(|&(_, n)| n > 0)
+                .map(|(w, n)| (w, Vec::with_capacity(n)))
+                .collect();
+            // Every row's window is in `parts`, sized for it: no push reallocates.
+            let mut k = parts.partition_point(|p| p.0 < w0);
+            let mut cur = (w0, end);
+            for r in rows {
+                if r.ts < cur.0 || r.ts >= cur.1 {
+                    let w = unit.window_start(r.ts);
+                    k = parts.partition_point(|p| p.0 < w);
+                    cur = (w, unit.window_end(w));
+                }
+                parts[k].1.push(r);
+            }
+            for (w, v) in parts {
+                put((w, dev), v);
+            }
+        }
+        self.bufs = out;
+    }
+
     /// Flushes and atomically publishes the new segments in the manifest. `input_bytes`
     /// is added to the archive's record of input size.
     ///
@@ -500,6 +616,35 @@ impl Packer {
         }
         self.committed = true;
     }
+}
+
+/// The partition unit the packer picks for a new archive whose first flush holds
+/// `values` buffered values spanning `span` microseconds (archive.md §3.1): the
+/// smallest of day, week, month and year whose window is expected, at that rate, to
+/// hold at least [`AUTO_TARGET_VALUES`] values; year when none does. The span counts as
+/// at least one hour, so a burst at one instant does not read as a high rate.
+///
+/// ```
+/// use iotarc::archive::{auto_partition, PartitionUnit};
+/// const DAY: i64 = 86_400_000_000;
+/// // One sensor, 5 channels, every minute for two days: 14,400 values.
+/// assert_eq!(auto_partition(14_400, 2 * DAY), PartitionUnit::Year);
+/// // 50 devices x 4 channels every second for an hour: 17 M values a day.
+/// assert_eq!(auto_partition(720_000, DAY / 24), PartitionUnit::Day);
+/// ```
+pub fn auto_partition(values: u64, span: i64) -> PartitionUnit {
+    const HOUR: f64 = 3_600e6;
+    const DAY: f64 = 24.0 * HOUR;
+    let per_us = values as f64 / (span as f64).max(HOUR);
+    let target = AUTO_TARGET_VALUES as f64;
+    [
+        (PartitionUnit::Day, DAY),
+        (PartitionUnit::Week, 7.0 * DAY),
+        (PartitionUnit::Month, 365.2425 / 12.0 * DAY),
+    ]
+    .into_iter()
+    .find(|&(_, len)| per_us * len >= target)
+    .map_or(PartitionUnit::Year, |(u, _)| u)
 }
 
 /// Creates `sub` (a directory below the archive directory `dir`) and fsyncs each parent

@@ -23,8 +23,9 @@ pub const DAMAGED_DIR: &str = "damaged";
 /// Options of [`rebuild_manifest`].
 #[derive(Clone, Debug, Default)]
 pub struct RebuildOptions {
-    /// Partition unit when no readable manifest gives one; inferred from the partition
-    /// directory labels when `None`.
+    /// Partition unit when no readable manifest gives one (a manifest that lists no
+    /// segment and has no WAL state gives none); inferred from the partition directory
+    /// labels when `None`.
     pub partition: Option<PartitionUnit>,
     /// Dedup policy when no readable manifest gives one (default `last`).
     pub dedup: Option<Dedup>,
@@ -227,9 +228,15 @@ pub fn rebuild_manifest(dir: &Path, opts: &RebuildOptions) -> Result<ManifestReb
             }
         }
     }
-    let unit = match old.as_ref().map(|m| m.partition).or(opts.partition) {
+    // A manifest that lists no segment may carry a provisional unit (archive.md §3.1:
+    // a new archive's generation-0 manifest before the packer picked one).
+    let old_unit = old
+        .as_ref()
+        .filter(|m| !m.segments.is_empty() || m.wal.is_some())
+        .map(|m| m.partition);
+    let unit = match old_unit.or(opts.partition) {
         Some(u) => u,
-        None if files.is_empty() => PartitionUnit::Day,
+        None if files.is_empty() => old.as_ref().map_or(PartitionUnit::Day, |m| m.partition),
         None => infer_unit(&files).ok_or_else(|| {
             Error::invalid_input(format!(
                 "{}: no partition unit fits every segment's directory label; give one with --partition",

@@ -77,8 +77,10 @@ struct PackArgs {
     output: PathBuf,
     #[command(flatten)]
     input: InputArgs,
-    /// Partition window of a new archive.
-    #[arg(long, default_value = "day", value_parser = ["hour", "day", "week", "month", "year"])]
+    /// Partition window of a new archive; auto picks the smallest of day, week, month and
+    /// year expected to hold 4 M values at the input's rate (an existing archive keeps
+    /// its own).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "hour", "day", "week", "month", "year"])]
     partition: String,
     /// Duplicate policy of a new archive (default last; an existing archive keeps its
     /// own, and giving a different one is an error).
@@ -314,8 +316,10 @@ fn pack(a: PackArgs) -> Result<ExitCode> {
     let opts = LoadOptions {
         parse,
         pack: PackOptions {
-            partition: PartitionUnit::parse(&a.partition)
-                .ok_or_else(|| usage("bad --partition"))?,
+            partition: match a.partition.as_str() {
+                "auto" => None,
+                p => Some(PartitionUnit::parse(p).ok_or_else(|| usage("bad --partition"))?),
+            },
             writer: WriterOptions {
                 target_rows: a.block_rows.max(1),
                 ..WriterOptions::default()

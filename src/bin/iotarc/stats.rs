@@ -112,14 +112,38 @@ fn codec_mix(c: &BTreeMap<String, usize>) -> String {
         .join(" ")
 }
 
+/// `n` with a comma every three digits.
+fn thousands(n: u64) -> String {
+    let d = n.to_string();
+    let mut out = String::with_capacity(d.len() + d.len() / 3);
+    for (i, c) in d.chars().enumerate() {
+        if i > 0 && (d.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 impl ArchiveStats {
+    /// Mean values (points) per partition window, the quantity the packer's choice of
+    /// unit aims at (archive.md §3.1).
+    fn values_per_partition(&self) -> u64 {
+        self.points / self.partitions.max(1) as u64
+    }
+
     pub fn print(&self, out: &mut impl Write) -> std::io::Result<()> {
         let t = |x: Option<i64>| x.map_or("-".into(), crate::output::rfc3339);
         writeln!(out, "archive      {}", self.path)?;
         writeln!(
             out,
-            "partitions   {} ({} windows), {} segments, {} blocks, generation {}",
-            self.partitions, self.partition, self.segments, self.blocks, self.generation
+            "partitions   {} ({} windows, {} values each on average), {} segments, {} blocks, generation {}",
+            self.partitions,
+            self.partition,
+            thousands(self.values_per_partition()),
+            self.segments,
+            self.blocks,
+            self.generation
         )?;
         writeln!(out, "time range   {} .. {}", t(self.min_ts), t(self.max_ts))?;
         let dev: Vec<&str> = self.devices.iter().take(8).map(|s| s.as_str()).collect();
@@ -194,7 +218,8 @@ impl ArchiveStats {
             "archive": self.path, "partition": self.partition, "generation": self.generation,
             "devices": self.devices, "points": self.points, "rows": self.rows,
             "min_ts": self.min_ts.map(crate::output::rfc3339), "max_ts": self.max_ts.map(crate::output::rfc3339),
-            "partitions": self.partitions, "segments": self.segments, "blocks": self.blocks,
+            "partitions": self.partitions, "values_per_partition": self.values_per_partition(),
+            "segments": self.segments, "blocks": self.blocks,
             "bytes_on_disk": self.bytes_on_disk, "input_bytes": self.input_bytes,
             "ratio_vs_16_bytes_per_point": 16.0 * self.points as f64 / self.bytes_on_disk.max(1) as f64,
             "ratio_vs_input": if self.input_bytes > 0 { serde_json::json!(self.input_bytes as f64 / self.bytes_on_disk.max(1) as f64) } else { serde_json::Value::Null },

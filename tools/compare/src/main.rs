@@ -516,7 +516,7 @@ fn main() -> Result<()> {
     let opts = LoadOptions {
         parse,
         pack: PackOptions {
-            partition,
+            partition: Some(partition),
             ..PackOptions::default()
         },
         on_error: OnError::Fail,
