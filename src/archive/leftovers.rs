@@ -171,7 +171,8 @@ fn stop(dir: &Path, why: &str) -> Error {
     ))
 }
 
-/// What [`open_for_write`] did before handing the archive over.
+/// What a writer found and removed when it opened the archive (pack, ingest and
+/// compact report it as warnings).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Cleanup {
     /// Leftovers deleted, with the rule that proved each.

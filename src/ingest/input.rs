@@ -158,7 +158,7 @@ pub struct Chunk {
 /// [`Chunker::take_long_lines`]. The header line ([`Chunker::take_header`],
 /// [`Chunker::peek_first_line`]) is never skipped: an overlong one is an error.
 ///
-/// [`pack`](crate::archive::load) and `iotarc ingest` both read through a chunker, so they
+/// [`pack`](fn@crate::archive::load) and `iotarc ingest` both read through a chunker, so they
 /// share its line limit.
 ///
 /// For CSV, [`Chunker::take_header`] (or [`super::Parser::from_input`]) removes the header
