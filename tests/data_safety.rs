@@ -64,24 +64,6 @@ fn points(arch: &Path) -> Vec<String> {
     v
 }
 
-/// Every file under `dir` with its bytes, sorted.
-fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((p.clone(), fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 fn segment_files(arch: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     files_under(&arch.join("seg"))
 }

@@ -729,21 +729,3 @@ fn pack_resumes_an_interrupted_first_pack_only() {
         assert_eq!(std::fs::read(dir.join(foreign)).unwrap(), b"mine");
     }
 }
-
-/// Every file under `dir` with its bytes, sorted.
-fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((p.clone(), std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
-}

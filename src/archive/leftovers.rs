@@ -51,14 +51,6 @@ pub struct Survey {
     pub pending_unreadable: Option<String>,
 }
 
-/// The generation a segment file name `g<digits>-…` carries.
-fn name_generation(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix('g')?.split('-').next()?;
-    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| digits.parse().ok())
-        .flatten()
-}
-
 /// True for the names writers give temp files: `.<name>.<pid>.tmp`.
 fn is_temp(name: &str) -> bool {
     name.starts_with('.') && name.ends_with(".tmp")
@@ -120,7 +112,7 @@ pub fn survey(dir: &Path, m: &Manifest) -> Result<Survey> {
                 out.deletable.push((path, Rule::Dropped));
                 continue;
             }
-            match name_generation(&name) {
+            match super::pack::segment_name_numbers(&name).0 {
                 Some(n) if announced == Some(g + 1) && n == g + 1 => {
                     out.deletable.push((path, Rule::Uncommitted));
                 }

@@ -647,23 +647,6 @@ pub fn auto_partition(values: u64, span: i64) -> PartitionUnit {
     .map_or(PartitionUnit::Year, |(u, _)| u)
 }
 
-/// Creates `sub` (a directory below the archive directory `dir`) and fsyncs each parent
-/// up to `dir`, so that a power loss cannot drop the new directory's entry, and with it
-/// a segment a committed manifest lists.
-///
-/// # Errors
-/// I/O errors.
-pub(crate) fn create_dir_durably(dir: &Path, sub: &Path) -> Result<()> {
-    fsio::create_dir_all(sub).map_err(|e| Error::from(e).with_path(sub))?;
-    let mut p = sub;
-    while p != dir {
-        let Some(parent) = p.parent() else { break };
-        fsio::sync_dir(parent).map_err(|e| Error::from(e).with_path(parent))?;
-        p = parent;
-    }
-    Ok(())
-}
-
 /// Removes an archive directory this run created, everything in it being this run's
 /// own. `PENDING` and `MANIFEST` go last but for `LOCK`, and only once everything else is
 /// gone: if a removal fails, the generation-0 manifest and `PENDING` stay, so the next writer
@@ -748,6 +731,24 @@ pub(crate) struct SegMeta {
 /// The relative path of a new segment.
 pub(crate) fn segment_path(unit: PartitionUnit, window: i64, generation: u64, seq: u64) -> String {
     format!("seg/{}/g{generation:06}-{seq:04}.seg", unit.label(window))
+}
+
+/// The generation and seq a segment file name written by [`segment_path`] carries
+/// (`g<generation>-<seq>.seg`), each `None` where the name does not have it as decimal
+/// digits. Names are informative (archive.md §1): this only classifies leftovers and
+/// orders files a repair adopts.
+pub(crate) fn segment_name_numbers(name: &str) -> (Option<u64>, Option<u64>) {
+    let digits = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let Some(rest) = name.strip_prefix('g') else {
+        return (None, None);
+    };
+    let rest = rest.strip_suffix(".seg").unwrap_or(rest);
+    let (g, s) = rest.split_once('-').unwrap_or((rest, ""));
+    (digits(g), digits(s))
 }
 
 /// Id of name `s` in `names` (appending it if new), looked up through `map`.
@@ -963,7 +964,7 @@ impl SegmentBuilder {
     pub(crate) fn create(dir: &Path, rel: &str, wopts: &WriterOptions) -> Result<SegmentBuilder> {
         let path = dir.join(rel);
         if let Some(p) = path.parent().filter(|p| !p.is_dir()) {
-            create_dir_durably(dir, p)?;
+            crate::format::writer::create_dir_durably(dir, p)?;
         }
         let writer = SegmentWriter::create(&path, wopts.clone())?;
         Ok(SegmentBuilder {
@@ -1107,4 +1108,20 @@ pub(crate) fn write_segment(
     }
     out.entry = b.finish(meta, channels)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_names_read_back_as_written() {
+        let rel = segment_path(PartitionUnit::Day, 0, 42, 7);
+        let name = rel.rsplit('/').next().unwrap();
+        assert_eq!(segment_name_numbers(name), (Some(42), Some(7)));
+        assert_eq!(segment_name_numbers("g000003.seg"), (Some(3), None));
+        for odd in ["notes.txt", "g+5-1.seg", "g-1.seg", "x000001-0001.seg"] {
+            assert_eq!(segment_name_numbers(odd).0, None, "{odd}");
+        }
+    }
 }

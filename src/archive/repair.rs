@@ -58,47 +58,11 @@ pub struct ManifestRebuild {
 /// Copies `dir/name` to `dir/damaged/name.<unix seconds>` (fsynced); returns the copy.
 fn keep_copy(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
     let src = dir.join(name);
-    let bytes = match fs::read(&src) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::from(e).with_path(&src)),
-    };
-    let damaged = dir.join(DAMAGED_DIR);
-    crate::fsio::create_dir_all(&damaged).map_err(|e| Error::from(e).with_path(&damaged))?;
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let mut k = 0;
-    let copy = loop {
-        let c = match k {
-            0 => damaged.join(format!("{name}.{stamp}")),
-            _ => damaged.join(format!("{name}.{stamp}.{k}")),
-        };
-        if !c.exists() {
-            break c;
-        }
-        k += 1;
-    };
-    crate::format::writer::write_atomic(
-        &damaged,
-        &copy
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-        &bytes,
-    )?;
-    Ok(Some(copy))
-}
-
-/// `g<generation>-<seq>.seg` → (generation, seq), as the reference writers name
-/// segments (archive.md §1). Paths are informative, so this only orders adopted files.
-fn name_numbers(name: &str) -> (Option<u64>, Option<u64>) {
-    let Some(rest) = name.strip_prefix('g') else {
-        return (None, None);
-    };
-    let mut it = rest.trim_end_matches(".seg").splitn(2, '-');
-    let g = it.next().and_then(|s| s.parse().ok());
-    let s = it.next().and_then(|s| s.parse().ok());
-    (g, s)
+    match fs::read(&src) {
+        Ok(b) => crate::format::writer::copy_aside(&dir.join(DAMAGED_DIR), name, &b).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::from(e).with_path(&src)),
+    }
 }
 
 /// One segment file read back: its entry as a writer would list it, less `seq`.
@@ -125,7 +89,7 @@ fn entry_of(
         .into_iter()
         .map(|(name, types)| ChannelInfo { name, types })
         .collect();
-    let (generation, _) = name_numbers(rel.rsplit('/').next().unwrap_or(""));
+    let (generation, _) = super::pack::segment_name_numbers(rel.rsplit('/').next().unwrap_or(""));
     Ok(SegmentEntry {
         path: rel.to_string(),
         partition,
@@ -249,7 +213,8 @@ pub fn rebuild_manifest(dir: &Path, opts: &RebuildOptions) -> Result<ManifestReb
     for (_, rel, seg) in &files {
         match entry_of(rel, seg, unit) {
             Ok(e) => {
-                let (g, s) = name_numbers(rel.rsplit('/').next().unwrap_or(""));
+                let (g, s) =
+                    super::pack::segment_name_numbers(rel.rsplit('/').next().unwrap_or(""));
                 order.push((s.unwrap_or(u64::MAX), g.unwrap_or(0), rel.clone()));
                 entries.push(e);
             }

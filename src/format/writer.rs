@@ -455,6 +455,43 @@ pub fn sync_dir(path: &Path) -> Result<()> {
     fsio::sync_dir(dir).map_err(|e| Error::from(e).with_path(dir))
 }
 
+/// Creates `sub` (a directory below the archive directory `dir`) and fsyncs each parent
+/// up to `dir`, so that a power loss cannot drop the new directory's entry, and with it
+/// a segment a committed manifest lists.
+///
+/// # Errors
+/// I/O errors.
+pub fn create_dir_durably(dir: &Path, sub: &Path) -> Result<()> {
+    fsio::create_dir_all(sub).map_err(|e| Error::from(e).with_path(sub))?;
+    let mut p = sub;
+    while p != dir {
+        let Some(parent) = p.parent() else { break };
+        fsio::sync_dir(parent).map_err(|e| Error::from(e).with_path(parent))?;
+        p = parent;
+    }
+    Ok(())
+}
+
+/// Keeps `bytes` (what a repair is about to replace) as `dir/<name>.<unix seconds>`, or
+/// `.<k>` after it if that exists, written atomically; creates `dir`. Returns the path.
+///
+/// # Errors
+/// I/O errors.
+pub(crate) fn copy_aside(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+    fsio::create_dir_all(dir).map_err(|e| Error::from(e).with_path(dir))?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut copy = format!("{name}.{stamp}");
+    let mut k = 1;
+    while dir.join(&copy).exists() {
+        copy = format!("{name}.{stamp}.{k}");
+        k += 1;
+    }
+    write_atomic(dir, &copy, bytes)?;
+    Ok(dir.join(copy))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,6 @@ use super::wal::{
 };
 use crate::error::{Error, Result};
 use std::fs;
-use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use xxhash_rust::xxh3::Xxh3;
@@ -239,11 +238,7 @@ pub fn salvage_file(
     damaged_dir: &Path,
     dry_run: bool,
 ) -> Result<FileSalvage> {
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |e: std::io::Error| Error::from(e).with_path(&p)
-    };
-    let bytes = fs::read(path).map_err(io(path))?;
+    let bytes = fs::read(path).map_err(|e| Error::from(e).with_path(path))?;
     let plan = salvage_bytes(&bytes, first_seq);
     let mut report = FileSalvage {
         file: path.to_path_buf(),
@@ -254,24 +249,10 @@ pub fn salvage_file(
         return Ok(report);
     }
     let fixed = salvaged_file(&bytes, &report.plan)?;
-    crate::fsio::create_dir_all(damaged_dir).map_err(io(damaged_dir))?;
     let name = path
         .file_name()
         .map_or_else(|| "wal".into(), |n| n.to_string_lossy().into_owned());
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let mut copy = damaged_dir.join(format!("{name}.{stamp}"));
-    let mut k = 1;
-    while copy.exists() {
-        copy = damaged_dir.join(format!("{name}.{stamp}.{k}"));
-        k += 1;
-    }
-    let mut f = crate::fsio::File::open(fs::OpenOptions::new().write(true).create_new(true), &copy)
-        .map_err(io(&copy))?;
-    f.write_all(&bytes).map_err(io(&copy))?;
-    f.sync_all().map_err(io(&copy))?;
-    crate::format::writer::sync_dir(&copy)?;
+    let copy = crate::format::writer::copy_aside(damaged_dir, &name, &bytes)?;
     let dir = path.parent().unwrap_or(Path::new("."));
     crate::format::writer::write_atomic(dir, &name, &fixed)?;
     report.copy = Some(copy);

@@ -597,7 +597,7 @@ impl StreamWriter {
         }
         let wal_dir = dir.join("wal");
         if !wal_dir.is_dir() {
-            crate::archive::pack::create_dir_durably(&dir, &wal_dir)?;
+            crate::format::writer::create_dir_durably(&dir, &wal_dir)?;
         }
         let now = Instant::now();
         let rep = wal::replay(&wal_dir, replay_from, |seq, payload| {
