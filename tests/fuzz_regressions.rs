@@ -12,7 +12,7 @@
 //! keeps them in step with the framing above.
 
 use iotarc::codec::bytes::Cursor;
-use iotarc::codec::{boolean, float, gorilla, int, intstream, string, validity};
+use iotarc::codec::{boolean, float, gorilla, int, intstream, pco_chunk, string, validity};
 use iotarc::format::stats::TypedStats;
 use iotarc::{Bitmap, ColumnBuf, ColumnStats, Segment, Series, StrValues, TimeRange, ValueType};
 use std::path::{Path, PathBuf};
@@ -105,6 +105,8 @@ fn replay(target: &str, data: &[u8]) {
         }
         "decode_float" => float::decode(&mut c, &mut vec![0.0; n]).map(drop),
         "decode_intstream" => intstream::decode(&mut c, &mut vec![0; n]),
+        "decode_pco" if flag => pco_chunk::decode(&mut c, &mut vec![0i64; n]),
+        "decode_pco" => pco_chunk::decode(&mut c, &mut vec![0f64; n]),
         "decode_gorilla" if flag => gorilla::decode_xor(&mut c, &mut vec![0.0; n]),
         "decode_gorilla" => gorilla::decode_dod(&mut c, &mut vec![0; n]),
         "decode_string" => string::decode(&mut c, n, &mut StrValues::default()).map(drop),

@@ -5,7 +5,8 @@
 //! [`golden_contents`] when the writer wrote format version 1; `v2/basic.seg` (the same
 //! points) and `v2/split.seg` ([`split_contents`]) when it wrote version 2;
 //! `v3/patched.seg` ([`patched_contents`]) when it wrote version 3; `v4/refs.seg`
-//! ([`refs_contents`]) when it wrote version 4. They are never
+//! ([`refs_contents`]) when it wrote version 4; `v5/pco.seg` ([`pco_contents`]) when it
+//! wrote version 5. They are never
 //! rewritten: if a change to the reader makes one of the `*_decodes_exactly` tests fail,
 //! the change broke compatibility with existing files. See `tests/data/README.md`.
 
@@ -352,6 +353,68 @@ fn refs_contents() -> Vec<GoldenDevice> {
     ]
 }
 
+/// The points stored in `tests/data/v5/pco.seg`: the series for which the version 5
+/// codec `PCO` (format.md §10.6) wins. Deterministic, and like [`golden_contents`] it must
+/// keep describing exactly what the committed file holds.
+fn pco_contents() -> Vec<GoldenDevice> {
+    let n = 1500usize;
+    let mut r = Rng(0x5eed_0005);
+    let t0 = 1_760_000_000_000_000i64;
+    // Readings about a minute apart that drift off the minute, as the occupancy data's.
+    let mut t = t0;
+    let ts: Vec<i64> = (0..n)
+        .map(|_| {
+            t += 59_000_000 + r.below(2_000_000) as i64;
+            t
+        })
+        .collect();
+    // A transformer's load printed from f32 with ten significant digits
+    // (`1.279000044`), from 200 levels drawn unevenly, with special values among them.
+    let levels: Vec<f64> = (0..200)
+        .map(|k| format!("{:.9}", 1.0f32 + k as f32 * 0.013).parse().unwrap())
+        .collect();
+    let specials = [
+        f64::from_bits(NAN_PAYLOAD),
+        -0.0,
+        f64::NEG_INFINITY,
+        f64::from_bits(NEG_SNAN),
+        f64::from_bits(1),
+    ];
+    let load: Vec<f64> = (0..n)
+        .map(|i| {
+            if i % 211 == 17 {
+                specials[(i / 211) % specials.len()]
+            } else {
+                let a = r.below(200) as usize;
+                levels[a.min(r.below(200) as usize)]
+            }
+        })
+        .collect();
+    // A ratio computed from two readings and printed at full precision.
+    let ratio: Vec<f64> = (0..n)
+        .map(|i| 0.0045 + 0.0003 * ((i as f64) / 90.0).sin() + r.unit() * 1e-5)
+        .collect();
+    // An integer channel whose readings are multiples of 100 but for a few odd ones,
+    // with the i64 extremes among them.
+    let co: Vec<i64> = (0..n)
+        .map(|i| match i {
+            700 => i64::MIN,
+            701 => i64::MAX,
+            _ if r.below(100) == 0 => r.below(5000) as i64,
+            _ => 100 * r.below(60) as i64,
+        })
+        .collect();
+    vec![GoldenDevice {
+        name: "substation-2",
+        ts,
+        columns: vec![
+            ("load", Column::dense(Values::F64(load))),
+            ("ratio", Column::dense(Values::F64(ratio))),
+            ("co", Column::dense(Values::I64(co))),
+        ],
+    }]
+}
+
 fn golden_path(version: &str, name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
@@ -542,6 +605,37 @@ fn v4_refs_decodes_exactly() {
     assert!(refs_of("huairou", "temp").iter().all(|x| *x));
 }
 
+#[test]
+fn v5_pco_decodes_exactly() {
+    let seg = check_golden(5, "pco.seg", &pco_contents());
+    // The file pins PCO for f64 and i64 columns: every block of all three channels.
+    let f = seg.footer();
+    for b in &f.blocks {
+        for m in &b.columns {
+            let want = match m.vtype {
+                ValueType::F64 => iotarc::codec::float::PCO,
+                _ => iotarc::codec::int::PCO,
+            };
+            assert_eq!(m.codec, want, "channel {}", m.channel);
+        }
+    }
+    // chunk: flags, codec, pcodec format version 4.1 (format.md §10.6)
+    let bytes = std::fs::read(golden_path("v5", "pco.seg")).unwrap();
+    let b = &f.blocks[0];
+    let at = (b.offset + b.columns[0].chunk_offset) as usize;
+    assert_eq!(bytes[at..at + 4], [0, iotarc::codec::float::PCO, 4, 1]);
+}
+
+/// The version 5 writer's files of the earlier generators: `basic.seg` has PCO in a
+/// short block of timestamps and one of an i64 column, `split.seg` in most columns.
+#[test]
+fn v5_earlier_contents_decode_exactly() {
+    check_golden(5, "basic.seg", &golden_contents());
+    let seg = check_golden(5, "split.seg", &split_contents());
+    assert!(codecs_of(&seg, "accel").contains(&iotarc::codec::float::PCO));
+    check_golden(5, "refs.seg", &refs_contents());
+}
+
 /// The golden file `from/name` relabelled as format version `to` (header check fixed),
 /// and the error of decoding its first block's column `ch`.
 fn decode_relabelled(from: &str, name: &str, to: u16, ch: &str) -> Error {
@@ -569,6 +663,8 @@ fn later_codecs_in_an_earlier_file_are_corrupt() {
         ("v2", "split.seg", 1, "accel", "f64 codec 5"),
         ("v3", "patched.seg", 2, "o3", "f64 codec 6"),
         ("v3", "patched.seg", 1, "temp", "f64 codec 6"),
+        ("v5", "pco.seg", 4, "load", "f64 codec 7"),
+        ("v5", "pco.seg", 4, "co", "integer codec 8"),
     ] {
         let e = decode_relabelled(from, name, to, ch);
         assert!(matches!(e.kind(), ErrorKind::Corrupt { .. }), "{e}");
@@ -590,6 +686,7 @@ fn regenerate_golden() {
         ("split.seg", split_contents()),
         ("patched.seg", patched_contents()),
         ("refs.seg", refs_contents()),
+        ("pco.seg", pco_contents()),
     ] {
         let path = golden_path(&version, name);
         if path.exists() {

@@ -204,9 +204,13 @@ fn rows_of_blocks_without_the_channel_count_as_missing() {
 fn header_version_is_the_lowest_the_blocks_need() {
     let dir = tempfile::tempdir().unwrap();
     let ts: Vec<i64> = (0..2000).map(|i| i * 1_000_000).collect();
-    let write = |name: &str, vals: Vec<f64>| {
+    let write_with = |name: &str, vals: Vec<f64>, codec: iotarc::codec::Options| {
         let path = dir.path().join(name);
-        let mut w = SegmentWriter::create(&path, WriterOptions::default()).unwrap();
+        let opts = WriterOptions {
+            codec,
+            ..WriterOptions::default()
+        };
+        let mut w = SegmentWriter::create(&path, opts).unwrap();
         let col = Column::dense(Values::F64(vals.clone()));
         w.add("d", &ts, &[("x", &col)]).unwrap();
         w.finish().unwrap();
@@ -217,13 +221,20 @@ fn header_version_is_the_lowest_the_blocks_need() {
         assert_eq!(f64_bits(&s.values), f64_bits(&Values::F64(vals)));
         iotarc::format::header::read_header(&bytes).unwrap()
     };
+    let write = |name: &str, vals: Vec<f64>| write_with(name, vals, Default::default());
+    let no_pco = iotarc::codec::Options {
+        pco_level: None,
+        ..Default::default()
+    };
     // Decimals need only version 1 codecs.
     let decimals: Vec<f64> = (0..2000).map(|i| (i % 300) as f64 / 10.0).collect();
     assert_eq!(write("v1.seg", decimals), 1);
     // Noise in every mantissa bit is stored with the version 2 SPLIT codec.
     let mut r = Rng(9);
     let noise: Vec<f64> = (0..2000).map(|_| 0.3 + r.unit() * 0.1).collect();
-    assert_eq!(write("v2.seg", noise), 2);
+    assert_eq!(write_with("v2.seg", noise.clone(), no_pco), 2);
+    // pcodec's bins and entropy coding (version 5) beat byte planes on the same noise.
+    assert_eq!(write("v5.seg", noise), 5);
 }
 
 /// A column drawn from a small pool, so that devices often repeat each other's chunks:
@@ -283,7 +294,16 @@ proptest! {
             .any(|b| b.columns.iter().any(|c| c.codec == iotarc::format::chunkref::REF));
         prop_assert!(refs || !used);
         let version = iotarc::format::header::read_header(&std::fs::read(&path).unwrap()).unwrap();
-        prop_assert_eq!(version >= 4, used);
+        let pco = seg.footer().blocks.iter().any(|b| {
+            b.ts_codec == iotarc::codec::int::PCO
+                || b.columns.iter().any(|c| match c.vtype {
+                    ValueType::F64 => c.codec == iotarc::codec::float::PCO,
+                    ValueType::I64 => c.codec == iotarc::codec::int::PCO,
+                    _ => false,
+                })
+        });
+        // format.md §14: the lowest version whose features the file uses.
+        prop_assert_eq!(version, if pco { 5 } else if used { 4 } else { version.min(3) });
         for (dev, ts, cols) in &want {
             for (ch, col) in cols {
                 let mut s = Series::new(col.values.value_type());

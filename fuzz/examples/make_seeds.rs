@@ -5,7 +5,9 @@
 //! Run from `fuzz/`: `cargo run --example make_seeds`. Seeds are inputs, not
 //! expectations: rewriting them when the encoders change is fine.
 
-use iotarc::codec::{boolean, float, gorilla, int, intstream, string, validity, Options};
+use iotarc::codec::{
+    boolean, float, gorilla, int, intstream, pco_chunk, string, validity, Options,
+};
 use iotarc::{Bitmap, StrValues};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -60,6 +62,43 @@ fn main() {
             &out,
         );
     }
+    // PCO payloads (after the codec byte): f64 levels, noise and specials; i64 multiples.
+    let levels: Vec<f64> = (0..700)
+        .map(|i| ((i * 37 % 90) as f64 * 0.013 + 1.0) as f32 as f64)
+        .collect();
+    let noisy: Vec<f64> = (0..500)
+        .map(|i| (i as f64 * 0.37).sin() * 1e-3 + 0.0045)
+        .collect();
+    let specials = vec![
+        f64::NAN,
+        -0.0,
+        f64::INFINITY,
+        f64::from_bits(1),
+        2.5,
+        f64::MAX,
+    ];
+    for (name, v) in [
+        ("levels", &levels),
+        ("noisy", &noisy),
+        ("specials", &specials),
+    ] {
+        let mut out = Vec::new();
+        assert!(pco_chunk::encode(v, pco_chunk::F64_CODEC, 8, &mut out));
+        put(
+            "decode_pco",
+            &format!("f64-{name}"),
+            v.len(),
+            false,
+            &out[1..],
+        );
+    }
+    let mults: Vec<i64> = (0..600)
+        .map(|i: i64| if i % 97 == 3 { i } else { (i * 7 % 50) * 100 })
+        .collect();
+    let mut out = Vec::new();
+    assert!(pco_chunk::encode(&mults, pco_chunk::INT_CODEC, 8, &mut out));
+    put("decode_pco", "i64-multiples", mults.len(), true, &out[1..]);
+
     let mut out = Vec::new();
     gorilla::encode_dod(&ints[4].1, &mut out);
     put("decode_gorilla", "dod", ints[4].1.len(), false, &out);

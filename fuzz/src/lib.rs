@@ -224,6 +224,7 @@ pub fn options(zstd: Option<u8>, exhaustive: bool) -> iotarc::codec::Options {
     iotarc::codec::Options {
         zstd_level: zstd.map(|l| (l % 5) as i32 - 1),
         exhaustive,
+        ..iotarc::codec::Options::default()
     }
 }
 

@@ -4,7 +4,7 @@
 use super::bytes::{put_varint, Cursor};
 use super::int::{self, Allowed};
 use super::intstream;
-use super::{gorilla, scratch, Options};
+use super::{gorilla, pco_chunk, scratch, Options};
 use crate::error::{Error, Result};
 
 /// `n` little-endian bit patterns.
@@ -22,6 +22,8 @@ pub const SPLIT: u8 = 5;
 /// DECIMAL whose exceptions are mostly decimals at a second exponent: those are stored
 /// as integer streams of positions and mantissas ("patches"), the rest raw.
 pub const DECIMAL_PATCHED: u8 = 6;
+/// pcodec chunk (format.md §10.6), format version 5.
+pub const PCO: u8 = super::pco_chunk::F64_CODEC;
 
 /// Largest decimal exponent; 10^18 is exact in f64 and 2^53 / 10^18 still leaves
 /// nine significant digits.
@@ -45,6 +47,7 @@ pub fn name(codec: u8) -> &'static str {
         DECIMAL => "decimal",
         SPLIT => "split",
         DECIMAL_PATCHED => "decimal-patched",
+        PCO => "pco",
         _ => "unknown",
     }
 }
@@ -333,6 +336,15 @@ pub fn encode_versioned(v: &[f64], opts: &Options, out: &mut Vec<u8>) -> (u8, u1
         intstream::encode(&as_int, false, opts, &mut buf);
         consider(&mut best, buf, 2);
     }
+    let best_len = best.as_ref().map_or(usize::MAX, |b| b.0.len());
+    if let Some(level) = opts.pco_level {
+        if pco_chunk::worth_trying(n, best_len, Some(level), opts.exhaustive) {
+            let mut buf = Vec::new();
+            if pco_chunk::encode(v, PCO, level, &mut buf) {
+                consider(&mut best, buf, pco_chunk::SINCE_VERSION);
+            }
+        }
+    }
     if best.as_ref().is_none_or(|b| b.0.len() > 1 + 8 * n) {
         let mut buf = Vec::with_capacity(1 + 8 * n);
         buf.push(RAW);
@@ -368,6 +380,7 @@ pub fn decode(c: &mut Cursor, out: &mut [f64]) -> Result<u8> {
         GORILLA_XOR => gorilla::decode_xor(c, out)?,
         DECIMAL => decode_decimal(c, out)?,
         DECIMAL_PATCHED if c.version() >= 3 => decode_decimal_patched(c, out)?,
+        PCO if c.version() >= pco_chunk::SINCE_VERSION => pco_chunk::decode(c, out)?,
         SPLIT if c.version() >= 2 => scratch::with_ints(n, |ints| {
             intstream::decode(c, ints)?;
             for (o, &b) in out.iter_mut().zip(ints.iter()) {
@@ -595,7 +608,11 @@ mod tests {
     fn split_is_corrupt_in_format_version_1() {
         let v = noisy(500);
         let mut out = Vec::new();
-        assert_eq!(encode(&v, &Options::default(), &mut out), SPLIT);
+        let no_pco = Options {
+            pco_level: None,
+            ..Options::default()
+        };
+        assert_eq!(encode(&v, &no_pco, &mut out), SPLIT);
         let mut back = vec![0.0; v.len()];
         let e = decode(&mut Cursor::new(&out).with_version(1), &mut back).unwrap_err();
         assert!(e.is_corruption());

@@ -6,7 +6,7 @@
 
 use super::bits::bit_width;
 use super::bytes::{put_varint, Cursor};
-use super::{gorilla, intstream, Options};
+use super::{gorilla, intstream, pco_chunk, Options};
 use crate::error::{Error, Result};
 
 /// `n` little-endian i64 values.
@@ -25,6 +25,8 @@ pub const DOD: u8 = 5;
 pub const RLE: u8 = 6;
 /// Gorilla delta-of-delta bit stream.
 pub const GORILLA_DOD: u8 = 7;
+/// pcodec chunk (format.md §10.6), format version 5; not a DECIMAL inner codec.
+pub const PCO: u8 = super::pco_chunk::INT_CODEC;
 
 /// Human-readable codec name (for stats and errors).
 pub fn name(codec: u8) -> &'static str {
@@ -37,6 +39,7 @@ pub fn name(codec: u8) -> &'static str {
         DOD => "dod",
         RLE => "rle",
         GORILLA_DOD => "gorilla-dod",
+        PCO => "pco",
         _ => "unknown",
     }
 }
@@ -47,7 +50,7 @@ pub struct Allowed(u16);
 
 impl Allowed {
     /// Every integer codec: i64 columns and timestamps.
-    pub const ALL: Allowed = Allowed(0xff);
+    pub const ALL: Allowed = Allowed(0x1ff);
     /// The codecs legal inside DECIMAL.
     pub const DECIMAL_INNER: Allowed =
         Allowed(1 << CONST | 1 << LINEAR | 1 << FOR | 1 << DELTA | 1 << DOD | 1 << RLE);
@@ -280,6 +283,13 @@ pub fn encode_versioned(
         gorilla::encode_dod(v, &mut buf);
         consider(&mut best, GORILLA_DOD, 1, buf);
     }
+    let best_len = best.as_ref().map_or(usize::MAX, |b| b.2.len());
+    if allowed.has(PCO) && pco_chunk::worth_trying(n, best_len, opts.pco_level, opts.exhaustive) {
+        let mut buf = Vec::new();
+        if pco_chunk::encode(v, PCO, opts.pco_level.unwrap_or(8), &mut buf) {
+            consider(&mut best, PCO, pco_chunk::SINCE_VERSION, buf);
+        }
+    }
     if allowed.has(RAW) && best.as_ref().is_none_or(|(_, _, b)| b.len() > 1 + 8 * n) {
         let mut buf = Vec::with_capacity(1 + 8 * n);
         buf.push(RAW);
@@ -352,7 +362,16 @@ pub fn decode(c: &mut Cursor, allowed: Allowed, out: &mut [i64]) -> Result<u8> {
         }
         RLE => decode_rle(c, out, |b| b as i64)?,
         GORILLA_DOD => gorilla::decode_dod(c, out)?,
-        _ => unreachable!("checked by allowed"),
+        PCO if c.version() >= pco_chunk::SINCE_VERSION => pco_chunk::decode(c, out)?,
+        _ => {
+            return Err(Error::corrupt(
+                format!(
+                    "integer codec {codec} is unknown in format version {}",
+                    c.version()
+                ),
+                Some(at),
+            ))
+        }
     }
     Ok(codec)
 }
