@@ -27,7 +27,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let dir = args.first().ok_or("usage: decode_speed ARCHIVE [--runs N]")?;
+    let dir = args
+        .first()
+        .ok_or("usage: decode_speed ARCHIVE [--runs N]")?;
     let runs: usize = match args.iter().position(|a| a == "--runs") {
         Some(i) => args.get(i + 1).ok_or("--runs needs a value")?.parse()?,
         None => 7,
@@ -84,7 +86,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         points = n;
     }
     let secs = median(totals);
-    println!("archive {dir}: {} segments, {points} points", segments.len());
+    println!(
+        "archive {dir}: {} segments, {points} points",
+        segments.len()
+    );
     println!(
         "iotarc decode, 1 thread: {:.1} M points/s, {:.2} GB/s of 16-byte points ({:.1} ms)",
         points as f64 / secs / 1e6,
