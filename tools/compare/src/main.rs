@@ -2,6 +2,7 @@
 //! corpus, in one run. Prints a markdown report (pack time, size, aggregate-query time).
 //!
 //! ```text
+//! cargo run --release -p iotarc-compare -- --corpus all      # every data set + gen 5M, sizes
 //! cargo run --release -p iotarc-compare -- --corpus beijing
 //! cargo run --release -p iotarc-compare -- --corpus gen --points 100M
 //! cargo run --release -p iotarc-compare -- --corpus my.csv --device d1 --channel temp
@@ -19,6 +20,7 @@
 //!   blocks and row groups. Median of several runs after one warm-up.
 //! - Every query result is checked against the aggregate of the in-memory series.
 
+mod all;
 mod corpus;
 mod csvz;
 mod gorilla;
@@ -42,13 +44,15 @@ use std::time::Instant;
     about = "iotarc vs Parquet, CSV+zstd, pco and Gorilla on one corpus"
 )]
 struct Args {
-    /// `beijing` (../shared/data/beijing, converted to wide CSV), `gen` (iotarc-gen, wide
-    /// CSV) or the path of any file `iotarc pack` reads.
+    /// `all` (every folder of the data directory, then gen; sizes against the goals, no
+    /// query timings), `beijing` (../shared/data/beijing, converted to wide CSV), `gen`
+    /// (iotarc-gen, wide CSV) or the path of any file `iotarc pack` reads.
     #[arg(long, default_value = "beijing")]
     corpus: String,
-    /// gen: distinct values to generate (100M, 5M, ...).
-    #[arg(long, default_value = "100M")]
-    points: String,
+    /// gen: distinct values to generate (100M, 5M, ...; default 100M, with `--corpus all`
+    /// 5M).
+    #[arg(long)]
+    points: Option<String>,
     /// gen: devices.
     #[arg(long, default_value_t = 200)]
     devices: usize,
@@ -61,6 +65,10 @@ struct Args {
     /// Directory of the Beijing data and its to_csv.py.
     #[arg(long)]
     beijing_dir: Option<PathBuf>,
+    /// `--corpus all`: the folder whose subfolders are the data sets (default
+    /// ../shared/data beside the repository).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// Timed runs per query (after one warm-up); slow systems stop after --query-budget.
     #[arg(long, default_value_t = 15)]
     runs: usize,
@@ -81,7 +89,9 @@ struct Args {
     #[arg(long)]
     md: Option<PathBuf>,
     /// Leave out systems (comma-separated: parquet-long, parquet-wide, parquet-wide-z9,
-    /// pco, gorilla, csv-zstd).
+    /// pco, gorilla, csv-zstd); with `--corpus all`: parquet-long, parquet-wide,
+    /// parquet-grid (only the goal's settings), pco, gorilla, and corpora by folder name
+    /// or `gen`.
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
 }
@@ -264,34 +274,12 @@ fn corpus_file(a: &Args) -> Result<(String, PathBuf)> {
             }
             Ok(("beijing".into(), out))
         }
-        "gen" => {
-            let n = iotarc_gen::parse_count(&a.points).map_err(anyhow::Error::msg)?;
-            let name = format!("gen-{}-d{}-s{}", a.points, a.devices, a.seed);
-            let out = a.work.join(format!("{name}.csv"));
-            if !out.exists() {
-                let cfg = iotarc_gen::Config {
-                    devices: a.devices,
-                    extent: iotarc_gen::Extent::Points(n),
-                    seed: a.seed,
-                    ..iotarc_gen::Config::default()
-                };
-                let tmp = out.with_extension("tmp");
-                let s = iotarc_gen::generate(
-                    &cfg,
-                    iotarc_gen::Format::CsvWide,
-                    std::fs::File::create(&tmp)?,
-                )?;
-                eprintln!(
-                    "generated {} values, {} rows, {} bytes in {:.1} s",
-                    s.points,
-                    s.rows,
-                    s.bytes,
-                    s.elapsed.as_secs_f64()
-                );
-                std::fs::rename(&tmp, &out)?;
-            }
-            Ok((name, out))
-        }
+        "gen" => gen_file(
+            &a.work,
+            a.points.as_deref().unwrap_or("100M"),
+            a.devices,
+            a.seed,
+        ),
         p => Ok((
             Path::new(p)
                 .file_stem()
@@ -299,6 +287,77 @@ fn corpus_file(a: &Args) -> Result<(String, PathBuf)> {
             PathBuf::from(p),
         )),
     }
+}
+
+/// The generated corpus (wide CSV) in `work`, made unless cached; returns (name, path).
+fn gen_file(work: &Path, points: &str, devices: usize, seed: u64) -> Result<(String, PathBuf)> {
+    std::fs::create_dir_all(work)?;
+    let n = iotarc_gen::parse_count(points).map_err(anyhow::Error::msg)?;
+    let name = format!("gen-{points}-d{devices}-s{seed}");
+    let out = work.join(format!("{name}.csv"));
+    if !out.exists() {
+        let cfg = iotarc_gen::Config {
+            devices,
+            extent: iotarc_gen::Extent::Points(n),
+            seed,
+            ..iotarc_gen::Config::default()
+        };
+        let tmp = out.with_extension("tmp");
+        let s = iotarc_gen::generate(
+            &cfg,
+            iotarc_gen::Format::CsvWide,
+            std::fs::File::create(&tmp)?,
+        )?;
+        eprintln!(
+            "generated {} values, {} rows, {} bytes in {:.1} s",
+            s.points,
+            s.rows,
+            s.bytes,
+            s.elapsed.as_secs_f64()
+        );
+        std::fs::rename(&tmp, &out)?;
+    }
+    Ok((name, out))
+}
+
+/// The repository's short commit (or `IOTARC_COMMIT` for an exported tree) and whether
+/// src, tools or Cargo.toml have uncommitted changes.
+fn git_commit() -> (String, bool) {
+    let root = repo_root().display().to_string();
+    let commit = sh("git", &["-C", &root, "rev-parse", "--short", "HEAD"]);
+    // An exported tree (git archive) has no repository: the commit comes from the
+    // environment then.
+    let commit = if commit.is_empty() {
+        std::env::var("IOTARC_COMMIT").unwrap_or_else(|_| "unknown".into())
+    } else {
+        commit
+    };
+    let dirty = !sh(
+        "git",
+        &[
+            "-C",
+            &root,
+            "status",
+            "--porcelain",
+            "--",
+            "src",
+            "Cargo.toml",
+            "tools",
+        ],
+    )
+    .is_empty();
+    (commit, dirty)
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default()
 }
 
 fn auto_partition(c: &Corpus) -> PartitionUnit {
@@ -371,6 +430,9 @@ fn iotarc_query(
 
 fn main() -> Result<()> {
     let a = Args::parse();
+    if a.corpus == "all" {
+        return all::run(&a);
+    }
     let wall0 = Instant::now();
     let (name, path) = corpus_file(&a)?;
     let path_s = path.display().to_string();
@@ -378,45 +440,8 @@ fn main() -> Result<()> {
     let work = a.work.join(format!("{name}.work"));
     std::fs::create_dir_all(&work)?;
     let mut md = String::new();
-    let commit = sh(
-        "git",
-        &[
-            "-C",
-            &repo_root().display().to_string(),
-            "rev-parse",
-            "--short",
-            "HEAD",
-        ],
-    );
-    // An exported tree (git archive) has no repository: the commit comes from the
-    // environment then.
-    let commit = if commit.is_empty() {
-        std::env::var("IOTARC_COMMIT").unwrap_or_else(|_| "unknown".into())
-    } else {
-        commit
-    };
-    let dirty = !sh(
-        "git",
-        &[
-            "-C",
-            &repo_root().display().to_string(),
-            "status",
-            "--porcelain",
-            "--",
-            "src",
-            "Cargo.toml",
-            "tools",
-        ],
-    )
-    .is_empty();
-    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
+    let (commit, dirty) = git_commit();
+    let cpu_model = cpu_model();
 
     // ---- Shared ingest for the peers.
     eprintln!(
