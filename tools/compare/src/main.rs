@@ -29,7 +29,7 @@ mod pq;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use corpus::{aggregate_f64, aggregate_i64, Agg, Corpus, Vals};
+use corpus::{aggregate_f64, aggregate_i64, Agg, Vals};
 use iotarc::archive::{self, Archive, LoadOptions, OnError, PackOptions, PartitionUnit};
 use iotarc::ingest::ParseOptions;
 use iotarc::Value;
@@ -75,8 +75,8 @@ struct Args {
     /// Seconds of timed runs per query and system before stopping early (at least 3 runs).
     #[arg(long, default_value_t = 20.0)]
     query_budget: f64,
-    /// iotarc partition: hour, day, week, month, year, or auto (the smallest window in which the
-    /// median series has at least 4096 points).
+    /// iotarc partition: hour, day, week, month, year, or auto (`iotarc pack`'s default:
+    /// the packer picks the unit from the input's rate, archive.md §3.1).
     #[arg(long, default_value = "auto")]
     partition: String,
     /// Query series (default: beijing Aotizhongxin/PM2.5; otherwise the temperature, else
@@ -360,31 +360,6 @@ fn cpu_model() -> String {
         .unwrap_or_default()
 }
 
-fn auto_partition(c: &Corpus) -> PartitionUnit {
-    let mut rates: Vec<f64> = c
-        .series
-        .iter()
-        .filter(|s| s.ts.len() > 1)
-        .map(|s| {
-            let days = ((s.ts[s.ts.len() - 1] - s.ts[0]) as f64 / 86_400e6).max(1.0 / 24.0);
-            s.ts.len() as f64 / days
-        })
-        .collect();
-    rates.sort_by(f64::total_cmp);
-    let r = rates.get(rates.len() / 2).copied().unwrap_or(0.0);
-    if r >= 4096.0 * 24.0 {
-        PartitionUnit::Hour
-    } else if r >= 4096.0 {
-        PartitionUnit::Day
-    } else if r * 7.0 >= 4096.0 {
-        PartitionUnit::Week
-    } else if r * 31.0 >= 4096.0 {
-        PartitionUnit::Month
-    } else {
-        PartitionUnit::Year
-    }
-}
-
 fn value_f64(v: &Option<Value>) -> f64 {
     match v {
         Some(Value::F64(x)) => *x,
@@ -510,15 +485,16 @@ fn main() -> Result<()> {
 
     // ---- iotarc.
     let partition = match a.partition.as_str() {
-        "auto" => auto_partition(&corpus),
-        p => PartitionUnit::parse(p).context("bad --partition")?,
+        "auto" => None,
+        p => Some(PartitionUnit::parse(p).context("bad --partition")?),
     };
     let arch = work.join("iotarc");
     if arch.exists() {
         std::fs::remove_dir_all(&arch)?;
     }
     eprintln!(
-        "[{:.0} s] iotarc pack (partition {partition:?}, load {:.2})",
+        "[{:.0} s] iotarc pack (partition {}, load {:.2})",
+        partition.map_or("auto", |u| u.name()),
         wall0.elapsed().as_secs_f64(),
         load1()
     );
@@ -541,7 +517,7 @@ fn main() -> Result<()> {
     let opts = LoadOptions {
         parse,
         pack: PackOptions {
-            partition: Some(partition),
+            partition,
             ..PackOptions::default()
         },
         on_error: OnError::Fail,
@@ -557,13 +533,16 @@ fn main() -> Result<()> {
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu_s() - c0;
     let bytes = dir_bytes(&arch)?;
-    let stored: u64 = {
+    let (stored, unit) = {
         let ar = Archive::open(&arch)?;
         let (rows, _) = ar
             .query()
             .aggregates(&[archive::Agg::Count])
             .run_aggregate()?;
-        rows.iter().map(|r| r.count).sum()
+        (
+            rows.iter().map(|r| r.count).sum::<u64>(),
+            ar.manifest().partition,
+        )
     };
     if stored != points {
         eprintln!("  WARNING: iotarc stores {stored} values, the peers {points}");
@@ -579,12 +558,14 @@ fn main() -> Result<()> {
         whole: None,
         cut: None,
         note: format!(
-            "`archive::load` (= `iotarc pack --partition {}{}`): {} segments, {} duplicates merged",
-            format!("{partition:?}").to_lowercase(),
+            "`archive::load` (= `iotarc pack --partition {}{}`), {} partitions{}: {} segments, {} duplicates merged",
+            partition.map_or("auto", |u| u.name()),
             forced
                 .iter()
                 .map(|c| format!(" --type {c}=f64"))
                 .collect::<String>(),
+            unit.name(),
+            if partition.is_none() { " (picked by the packer)" } else { "" },
             rep.pack.segments,
             rep.pack.duplicates
         ),
