@@ -75,10 +75,13 @@ struct Acc {
 
 /// Parses `path` (any format `iotarc pack` reads, detected the same way) into series.
 pub fn load(path: &str) -> Result<Corpus> {
+    load_many(std::slice::from_ref(&path.to_string()))
+}
+
+/// Parses several inputs, each detected on its own as `iotarc pack` does, into one set
+/// of series (a later input's value wins a duplicate timestamp, as in iotarc).
+pub fn load_many(paths: &[String]) -> Result<Corpus> {
     let opts = ParseOptions::default();
-    let mut chunker = Chunker::new(open_input(path)?);
-    let parser = Parser::from_input(&opts, Some(path), &mut chunker)
-        .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
     let mut devices: HashMap<String, u32> = HashMap::new();
     let mut channels: HashMap<String, u32> = HashMap::new();
     let mut strings: HashMap<String, u32> = HashMap::new();
@@ -88,64 +91,69 @@ pub fn load(path: &str) -> Result<Corpus> {
     let mut accs: Vec<Acc> = Vec::new();
     let mut values_read = 0u64;
     let per_round = 2 * rayon::current_num_threads().max(1);
-    loop {
-        let mut chunks = Vec::with_capacity(per_round);
-        while chunks.len() < per_round {
-            match chunker.next_chunk()? {
-                Some(c) => chunks.push(c),
-                None => break,
+    for path in paths {
+        let mut chunker = Chunker::new(open_input(path)?);
+        let parser = Parser::from_input(&opts, Some(path), &mut chunker)
+            .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+        loop {
+            let mut chunks = Vec::with_capacity(per_round);
+            while chunks.len() < per_round {
+                match chunker.next_chunk()? {
+                    Some(c) => chunks.push(c),
+                    None => break,
+                }
             }
-        }
-        if chunks.is_empty() {
-            break;
-        }
-        let batches: Vec<_> = chunks
-            .par_iter()
-            .map(|c| parser.parse_chunk(&c.bytes, c.first_line))
-            .collect();
-        for b in batches {
-            if let Some(e) = b.errors.first() {
-                bail!("{path}:{}: {}", e.line, e.reason);
+            if chunks.is_empty() {
+                break;
             }
-            let id = |m: &mut HashMap<String, u32>, s: &str| {
-                let n = m.len() as u32;
-                *m.entry(s.to_string()).or_insert(n)
-            };
-            let devs: Vec<u32> = b.devices.iter().map(|d| id(&mut devices, d)).collect();
-            let chans: Vec<u32> = b.channels.iter().map(|c| id(&mut channels, c)).collect();
-            let strs: Vec<u32> = b
-                .strings
-                .iter()
-                .map(|s| {
-                    let n = strings.len() as u32;
-                    *strings.entry(s.clone()).or_insert_with(|| {
-                        string_list.push(s.clone());
-                        n
-                    })
-                })
+            let batches: Vec<_> = chunks
+                .par_iter()
+                .map(|c| parser.parse_chunk(&c.bytes, c.first_line))
                 .collect();
-            let mut last: Option<((u32, u32), usize)> = None;
-            for r in &b.rows {
-                let v = match r.value {
-                    Val::Missing => continue,
-                    Val::F64(x) => Raw::F(x),
-                    Val::I64(x) => Raw::I(x),
-                    Val::Bool(x) => Raw::I(x as i64),
-                    Val::Str(i) => Raw::S(strs[i as usize]),
+            for b in batches {
+                if let Some(e) = b.errors.first() {
+                    bail!("{path}:{}: {}", e.line, e.reason);
+                }
+                let id = |m: &mut HashMap<String, u32>, s: &str| {
+                    let n = m.len() as u32;
+                    *m.entry(s.to_string()).or_insert(n)
                 };
-                let key = (devs[r.device as usize], chans[r.channel as usize]);
-                let si = match last {
-                    Some((k, i)) if k == key => i,
-                    _ => *index.entry(key).or_insert_with(|| {
-                        keys.push(key);
-                        accs.push(Acc::default());
-                        accs.len() - 1
-                    }),
-                };
-                last = Some((key, si));
-                accs[si].ts.push(r.ts);
-                accs[si].raw.push(v);
-                values_read += 1;
+                let devs: Vec<u32> = b.devices.iter().map(|d| id(&mut devices, d)).collect();
+                let chans: Vec<u32> = b.channels.iter().map(|c| id(&mut channels, c)).collect();
+                let strs: Vec<u32> = b
+                    .strings
+                    .iter()
+                    .map(|s| {
+                        let n = strings.len() as u32;
+                        *strings.entry(s.clone()).or_insert_with(|| {
+                            string_list.push(s.clone());
+                            n
+                        })
+                    })
+                    .collect();
+                let mut last: Option<((u32, u32), usize)> = None;
+                for r in &b.rows {
+                    let v = match r.value {
+                        Val::Missing => continue,
+                        Val::F64(x) => Raw::F(x),
+                        Val::I64(x) => Raw::I(x),
+                        Val::Bool(x) => Raw::I(x as i64),
+                        Val::Str(i) => Raw::S(strs[i as usize]),
+                    };
+                    let key = (devs[r.device as usize], chans[r.channel as usize]);
+                    let si = match last {
+                        Some((k, i)) if k == key => i,
+                        _ => *index.entry(key).or_insert_with(|| {
+                            keys.push(key);
+                            accs.push(Acc::default());
+                            accs.len() - 1
+                        }),
+                    };
+                    last = Some((key, si));
+                    accs[si].ts.push(r.ts);
+                    accs[si].raw.push(v);
+                    values_read += 1;
+                }
             }
         }
     }

@@ -2,6 +2,7 @@
 //! corpus, in one run. Prints a markdown report (pack time, size, aggregate-query time).
 //!
 //! ```text
+//! cargo run --release -p iotarc-compare -- --corpus all      # every data set + gen 5M, sizes
 //! cargo run --release -p iotarc-compare -- --corpus beijing
 //! cargo run --release -p iotarc-compare -- --corpus gen --points 100M
 //! cargo run --release -p iotarc-compare -- --corpus my.csv --device d1 --channel temp
@@ -19,6 +20,7 @@
 //!   blocks and row groups. Median of several runs after one warm-up.
 //! - Every query result is checked against the aggregate of the in-memory series.
 
+mod all;
 mod corpus;
 mod csvz;
 mod gorilla;
@@ -27,7 +29,7 @@ mod pq;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use corpus::{aggregate_f64, aggregate_i64, Agg, Corpus, Vals};
+use corpus::{aggregate_f64, aggregate_i64, Agg, Vals};
 use iotarc::archive::{self, Archive, LoadOptions, OnError, PackOptions, PartitionUnit};
 use iotarc::ingest::ParseOptions;
 use iotarc::Value;
@@ -42,13 +44,15 @@ use std::time::Instant;
     about = "iotarc vs Parquet, CSV+zstd, pco and Gorilla on one corpus"
 )]
 struct Args {
-    /// `beijing` (../shared/data/beijing, converted to wide CSV), `gen` (iotarc-gen, wide
-    /// CSV) or the path of any file `iotarc pack` reads.
+    /// `all` (every folder of the data directory, then gen; sizes against the goals, no
+    /// query timings), `beijing` (../shared/data/beijing, converted to wide CSV), `gen`
+    /// (iotarc-gen, wide CSV) or the path of any file `iotarc pack` reads.
     #[arg(long, default_value = "beijing")]
     corpus: String,
-    /// gen: distinct values to generate (100M, 5M, ...).
-    #[arg(long, default_value = "100M")]
-    points: String,
+    /// gen: distinct values to generate (100M, 5M, ...; default 100M, with `--corpus all`
+    /// 5M).
+    #[arg(long)]
+    points: Option<String>,
     /// gen: devices.
     #[arg(long, default_value_t = 200)]
     devices: usize,
@@ -61,14 +65,18 @@ struct Args {
     /// Directory of the Beijing data and its to_csv.py.
     #[arg(long)]
     beijing_dir: Option<PathBuf>,
+    /// `--corpus all`: the folder whose subfolders are the data sets (default
+    /// ../shared/data beside the repository).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// Timed runs per query (after one warm-up); slow systems stop after --query-budget.
     #[arg(long, default_value_t = 15)]
     runs: usize,
     /// Seconds of timed runs per query and system before stopping early (at least 3 runs).
     #[arg(long, default_value_t = 20.0)]
     query_budget: f64,
-    /// iotarc partition: hour, day, week, month, year, or auto (the smallest window in which the
-    /// median series has at least 4096 points).
+    /// iotarc partition: hour, day, week, month, year, or auto (`iotarc pack`'s default:
+    /// the packer picks the unit from the input's rate, archive.md §3.1).
     #[arg(long, default_value = "auto")]
     partition: String,
     /// Query series (default: beijing Aotizhongxin/PM2.5; otherwise the temperature, else
@@ -81,7 +89,9 @@ struct Args {
     #[arg(long)]
     md: Option<PathBuf>,
     /// Leave out systems (comma-separated: parquet-long, parquet-wide, parquet-wide-z9,
-    /// pco, gorilla, csv-zstd).
+    /// pco, gorilla, csv-zstd); with `--corpus all`: parquet-long, parquet-wide,
+    /// parquet-grid (only the goal's settings), pco, gorilla, and corpora by folder name
+    /// or `gen`.
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
 }
@@ -264,34 +274,12 @@ fn corpus_file(a: &Args) -> Result<(String, PathBuf)> {
             }
             Ok(("beijing".into(), out))
         }
-        "gen" => {
-            let n = iotarc_gen::parse_count(&a.points).map_err(anyhow::Error::msg)?;
-            let name = format!("gen-{}-d{}-s{}", a.points, a.devices, a.seed);
-            let out = a.work.join(format!("{name}.csv"));
-            if !out.exists() {
-                let cfg = iotarc_gen::Config {
-                    devices: a.devices,
-                    extent: iotarc_gen::Extent::Points(n),
-                    seed: a.seed,
-                    ..iotarc_gen::Config::default()
-                };
-                let tmp = out.with_extension("tmp");
-                let s = iotarc_gen::generate(
-                    &cfg,
-                    iotarc_gen::Format::CsvWide,
-                    std::fs::File::create(&tmp)?,
-                )?;
-                eprintln!(
-                    "generated {} values, {} rows, {} bytes in {:.1} s",
-                    s.points,
-                    s.rows,
-                    s.bytes,
-                    s.elapsed.as_secs_f64()
-                );
-                std::fs::rename(&tmp, &out)?;
-            }
-            Ok((name, out))
-        }
+        "gen" => gen_file(
+            &a.work,
+            a.points.as_deref().unwrap_or("100M"),
+            a.devices,
+            a.seed,
+        ),
         p => Ok((
             Path::new(p)
                 .file_stem()
@@ -301,29 +289,75 @@ fn corpus_file(a: &Args) -> Result<(String, PathBuf)> {
     }
 }
 
-fn auto_partition(c: &Corpus) -> PartitionUnit {
-    let mut rates: Vec<f64> = c
-        .series
-        .iter()
-        .filter(|s| s.ts.len() > 1)
-        .map(|s| {
-            let days = ((s.ts[s.ts.len() - 1] - s.ts[0]) as f64 / 86_400e6).max(1.0 / 24.0);
-            s.ts.len() as f64 / days
-        })
-        .collect();
-    rates.sort_by(f64::total_cmp);
-    let r = rates.get(rates.len() / 2).copied().unwrap_or(0.0);
-    if r >= 4096.0 * 24.0 {
-        PartitionUnit::Hour
-    } else if r >= 4096.0 {
-        PartitionUnit::Day
-    } else if r * 7.0 >= 4096.0 {
-        PartitionUnit::Week
-    } else if r * 31.0 >= 4096.0 {
-        PartitionUnit::Month
-    } else {
-        PartitionUnit::Year
+/// The generated corpus (wide CSV) in `work`, made unless cached; returns (name, path).
+fn gen_file(work: &Path, points: &str, devices: usize, seed: u64) -> Result<(String, PathBuf)> {
+    std::fs::create_dir_all(work)?;
+    let n = iotarc_gen::parse_count(points).map_err(anyhow::Error::msg)?;
+    let name = format!("gen-{points}-d{devices}-s{seed}");
+    let out = work.join(format!("{name}.csv"));
+    if !out.exists() {
+        let cfg = iotarc_gen::Config {
+            devices,
+            extent: iotarc_gen::Extent::Points(n),
+            seed,
+            ..iotarc_gen::Config::default()
+        };
+        let tmp = out.with_extension("tmp");
+        let s = iotarc_gen::generate(
+            &cfg,
+            iotarc_gen::Format::CsvWide,
+            std::fs::File::create(&tmp)?,
+        )?;
+        eprintln!(
+            "generated {} values, {} rows, {} bytes in {:.1} s",
+            s.points,
+            s.rows,
+            s.bytes,
+            s.elapsed.as_secs_f64()
+        );
+        std::fs::rename(&tmp, &out)?;
     }
+    Ok((name, out))
+}
+
+/// The repository's short commit (or `IOTARC_COMMIT` for an exported tree) and whether
+/// src, tools or Cargo.toml have uncommitted changes.
+fn git_commit() -> (String, bool) {
+    let root = repo_root().display().to_string();
+    let commit = sh("git", &["-C", &root, "rev-parse", "--short", "HEAD"]);
+    // An exported tree (git archive) has no repository: the commit comes from the
+    // environment then.
+    let commit = if commit.is_empty() {
+        std::env::var("IOTARC_COMMIT").unwrap_or_else(|_| "unknown".into())
+    } else {
+        commit
+    };
+    let dirty = !sh(
+        "git",
+        &[
+            "-C",
+            &root,
+            "status",
+            "--porcelain",
+            "--",
+            "src",
+            "Cargo.toml",
+            "tools",
+        ],
+    )
+    .is_empty();
+    (commit, dirty)
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default()
 }
 
 fn value_f64(v: &Option<Value>) -> f64 {
@@ -371,6 +405,9 @@ fn iotarc_query(
 
 fn main() -> Result<()> {
     let a = Args::parse();
+    if a.corpus == "all" {
+        return all::run(&a);
+    }
     let wall0 = Instant::now();
     let (name, path) = corpus_file(&a)?;
     let path_s = path.display().to_string();
@@ -378,45 +415,8 @@ fn main() -> Result<()> {
     let work = a.work.join(format!("{name}.work"));
     std::fs::create_dir_all(&work)?;
     let mut md = String::new();
-    let commit = sh(
-        "git",
-        &[
-            "-C",
-            &repo_root().display().to_string(),
-            "rev-parse",
-            "--short",
-            "HEAD",
-        ],
-    );
-    // An exported tree (git archive) has no repository: the commit comes from the
-    // environment then.
-    let commit = if commit.is_empty() {
-        std::env::var("IOTARC_COMMIT").unwrap_or_else(|_| "unknown".into())
-    } else {
-        commit
-    };
-    let dirty = !sh(
-        "git",
-        &[
-            "-C",
-            &repo_root().display().to_string(),
-            "status",
-            "--porcelain",
-            "--",
-            "src",
-            "Cargo.toml",
-            "tools",
-        ],
-    )
-    .is_empty();
-    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
+    let (commit, dirty) = git_commit();
+    let cpu_model = cpu_model();
 
     // ---- Shared ingest for the peers.
     eprintln!(
@@ -485,15 +485,16 @@ fn main() -> Result<()> {
 
     // ---- iotarc.
     let partition = match a.partition.as_str() {
-        "auto" => auto_partition(&corpus),
-        p => PartitionUnit::parse(p).context("bad --partition")?,
+        "auto" => None,
+        p => Some(PartitionUnit::parse(p).context("bad --partition")?),
     };
     let arch = work.join("iotarc");
     if arch.exists() {
         std::fs::remove_dir_all(&arch)?;
     }
     eprintln!(
-        "[{:.0} s] iotarc pack (partition {partition:?}, load {:.2})",
+        "[{:.0} s] iotarc pack (partition {}, load {:.2})",
+        partition.map_or("auto", |u| u.name()),
         wall0.elapsed().as_secs_f64(),
         load1()
     );
@@ -516,7 +517,7 @@ fn main() -> Result<()> {
     let opts = LoadOptions {
         parse,
         pack: PackOptions {
-            partition: Some(partition),
+            partition,
             ..PackOptions::default()
         },
         on_error: OnError::Fail,
@@ -532,13 +533,16 @@ fn main() -> Result<()> {
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu_s() - c0;
     let bytes = dir_bytes(&arch)?;
-    let stored: u64 = {
+    let (stored, unit) = {
         let ar = Archive::open(&arch)?;
         let (rows, _) = ar
             .query()
             .aggregates(&[archive::Agg::Count])
             .run_aggregate()?;
-        rows.iter().map(|r| r.count).sum()
+        (
+            rows.iter().map(|r| r.count).sum::<u64>(),
+            ar.manifest().partition,
+        )
     };
     if stored != points {
         eprintln!("  WARNING: iotarc stores {stored} values, the peers {points}");
@@ -554,12 +558,14 @@ fn main() -> Result<()> {
         whole: None,
         cut: None,
         note: format!(
-            "`archive::load` (= `iotarc pack --partition {}{}`): {} segments, {} duplicates merged",
-            format!("{partition:?}").to_lowercase(),
+            "`archive::load` (= `iotarc pack --partition {}{}`), {} partitions{}: {} segments, {} duplicates merged",
+            partition.map_or("auto", |u| u.name()),
             forced
                 .iter()
                 .map(|c| format!(" --type {c}=f64"))
                 .collect::<String>(),
+            unit.name(),
+            if partition.is_none() { " (picked by the packer)" } else { "" },
             rep.pack.segments,
             rep.pack.duplicates
         ),

@@ -89,6 +89,12 @@ fn encode(s: &Series, codec: Codec) -> Result<[Vec<u8>; 2]> {
 
 /// Encodes every series (in parallel) and writes the container. Returns bytes written.
 pub fn write(c: &Corpus, codec: Codec, path: &Path) -> Result<u64> {
+    Ok(write_sizes(c, codec, path)?.0)
+}
+
+/// As [`write`], also returning each series' blob sizes in the order of `c.series`:
+/// `[timestamps, values]` (Gorilla interleaves both in the first).
+pub fn write_sizes(c: &Corpus, codec: Codec, path: &Path) -> Result<(u64, Vec<[u64; 2]>)> {
     let blobs: Vec<[Vec<u8>; 2]> = c
         .series
         .par_iter()
@@ -125,7 +131,11 @@ pub fn write(c: &Corpus, codec: Codec, path: &Path) -> Result<u64> {
     f.write_all(&index)?;
     f.write_all(&(index.len() as u64).to_le_bytes())?;
     f.flush()?;
-    Ok(off + index.len() as u64 + 8)
+    let sizes = blobs
+        .iter()
+        .map(|[t, v]| [t.len() as u64, v.len() as u64])
+        .collect();
+    Ok((off + index.len() as u64 + 8, sizes))
 }
 
 fn read_index(f: &mut File) -> Result<Vec<Entry>> {

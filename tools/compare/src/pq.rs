@@ -12,6 +12,12 @@
 //! Timestamps are DELTA_BINARY_PACKED (no dictionary): a careful user's choice for sorted
 //! times; other columns keep the default dictionary-then-plain encoding.
 //!
+//! [`Tuning`] varies two settings for the size grid of `--corpus all`: dictionary encoding
+//! of the numeric value columns (dictionaries of floats that rarely repeat cost more than
+//! they save), and pages of up to 1 Mi rows / 8 MiB instead of 20,000 rows / 1 MiB (zstd
+//! then sees a longer stretch of each column at once, at the price of coarser page
+//! pruning).
+//!
 //! Queries prune row groups by their statistics on device, channel and ts, then pages by
 //! the column index of the same columns (page row ranges intersected into a
 //! `RowSelection`, so only overlapping pages are read and decoded), and project only
@@ -49,25 +55,90 @@ fn ts_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
-fn props(level: i32, sort: &[i32]) -> Result<WriterProperties> {
-    Ok(WriterProperties::builder()
+/// Writer settings beyond the defaults above.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tuning {
+    /// No dictionary for the numeric value columns (device, channel and string columns
+    /// keep theirs).
+    pub no_value_dict: bool,
+    /// Pages of up to 1 Mi rows and 8 MiB (dictionary pages too), instead of the crate's
+    /// 20,000 rows and 1 MiB.
+    pub big_pages: bool,
+}
+
+impl Tuning {
+    /// The four combinations, the default first.
+    pub const GRID: [Tuning; 4] = [
+        Tuning {
+            no_value_dict: false,
+            big_pages: false,
+        },
+        Tuning {
+            no_value_dict: true,
+            big_pages: false,
+        },
+        Tuning {
+            no_value_dict: false,
+            big_pages: true,
+        },
+        Tuning {
+            no_value_dict: true,
+            big_pages: true,
+        },
+    ];
+
+    /// A short description (`defaults` for the default).
+    pub fn label(self) -> String {
+        let mut v = Vec::new();
+        if self.no_value_dict {
+            v.push("no value dictionary");
+        }
+        if self.big_pages {
+            v.push("1 Mi-row pages");
+        }
+        if v.is_empty() {
+            "defaults".into()
+        } else {
+            v.join(", ")
+        }
+    }
+}
+
+fn props(level: i32, sort: &[i32], t: Tuning, numeric: &[&str]) -> Result<WriterProperties> {
+    let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(level)?))
         .set_column_encoding(ColumnPath::from("ts"), Encoding::DELTA_BINARY_PACKED)
-        .set_column_dictionary_enabled(ColumnPath::from("ts"), false)
-        .set_sorting_columns(Some(
-            sort.iter()
-                .map(|&c| SortingColumn {
-                    column_idx: c,
-                    descending: false,
-                    nulls_first: false,
-                })
-                .collect(),
-        ))
-        .build())
+        .set_column_dictionary_enabled(ColumnPath::from("ts"), false);
+    if t.no_value_dict {
+        for c in numeric {
+            b = b.set_column_dictionary_enabled(ColumnPath::from(*c), false);
+        }
+    }
+    if t.big_pages {
+        b = b
+            .set_data_page_row_count_limit(1 << 20)
+            .set_data_page_size_limit(8 << 20)
+            .set_dictionary_page_size_limit(8 << 20);
+    }
+    Ok(b.set_sorting_columns(Some(
+        sort.iter()
+            .map(|&c| SortingColumn {
+                column_idx: c,
+                descending: false,
+                nulls_first: false,
+            })
+            .collect(),
+    ))
+    .build())
 }
 
 /// Writes the long layout; returns the file size.
 pub fn write_long(c: &Corpus, path: &Path, level: i32) -> Result<u64> {
+    write_long_tuned(c, path, level, Tuning::default())
+}
+
+/// [`write_long`] with [`Tuning`].
+pub fn write_long_tuned(c: &Corpus, path: &Path, level: i32, t: Tuning) -> Result<u64> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("device", DataType::Utf8, false),
         Field::new("channel", DataType::Utf8, false),
@@ -79,7 +150,7 @@ pub fn write_long(c: &Corpus, path: &Path, level: i32) -> Result<u64> {
     let mut w = ArrowWriter::try_new(
         File::create(path)?,
         schema.clone(),
-        Some(props(level, &[0, 1, 2])?),
+        Some(props(level, &[0, 1, 2], t, &["f64", "i64"])?),
     )?;
     let mut b = LongBuilders::new();
     for s in &c.series {
@@ -178,7 +249,17 @@ enum ColB {
 
 /// Writes the wide layout; returns the file size.
 pub fn write_wide(c: &Corpus, path: &Path, level: i32) -> Result<u64> {
+    write_wide_tuned(c, path, level, Tuning::default())
+}
+
+/// [`write_wide`] with [`Tuning`].
+pub fn write_wide_tuned(c: &Corpus, path: &Path, level: i32, t: Tuning) -> Result<u64> {
     let chans = wide_channels(c);
+    let numeric: Vec<&str> = chans
+        .iter()
+        .filter(|(_, t)| *t < 2)
+        .map(|(n, _)| n.as_str())
+        .collect();
     let mut fields = vec![
         Field::new("device", DataType::Utf8, false),
         Field::new("ts", ts_type(), false),
@@ -191,7 +272,7 @@ pub fn write_wide(c: &Corpus, path: &Path, level: i32) -> Result<u64> {
     let mut w = ArrowWriter::try_new(
         File::create(path)?,
         schema.clone(),
-        Some(props(level, &[0, 1])?),
+        Some(props(level, &[0, 1], t, &numeric)?),
     )?;
     let new_cols = || -> Vec<ColB> {
         chans
