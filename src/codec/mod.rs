@@ -40,10 +40,10 @@ pub struct Options {
     pub zstd_level: Option<i32>,
     /// Try every candidate codec even when a cheap estimate says it cannot win.
     pub exhaustive: bool,
-    /// pcodec compression level (0..=12, larger is clamped) for the `PCO` codec, tried where the other
-    /// codecs spend more than six bits per value; `None` never writes `PCO`. Level 8
-    /// (pcodec's default) is the default: on the occupancy data level 4 stores 10 %
-    /// more, because fewer bins fit skewed distributions worse.
+    /// pcodec compression level (0..=12, larger is clamped) for the `PCO` codec, tried
+    /// beside the other codecs on every block; `None` never writes `PCO`. Level 8
+    /// (pcodec's default) is the default: on the occupancy data, level 4 stores the
+    /// values 10 % bigger.
     pub pco_level: Option<u8>,
 }
 
