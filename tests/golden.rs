@@ -415,6 +415,37 @@ fn pco_contents() -> Vec<GoldenDevice> {
     }]
 }
 
+/// The points stored in `tests/data/v5/decimal_pco.seg`: a CO2 sensor read every
+/// minute at one decimal, mostly stepping by a few tenths and now and then jumping,
+/// with special values as DECIMAL exceptions; its mantissas go to PCO inside DECIMAL.
+fn decimal_pco_contents() -> Vec<GoldenDevice> {
+    let n = 1500usize;
+    let mut r = Rng(0x5eed_0006);
+    let t0 = 1_760_000_000_000_000i64;
+    let ts: Vec<i64> = (0..n as i64).map(|i| t0 + i * 60_000_000).collect();
+    let mut level = 6000i64;
+    let co2: Vec<f64> = (0..n)
+        .map(|i| {
+            let mut step = (0..4).map(|_| r.below(4) as i64).sum::<i64>() - 6;
+            if r.below(50) == 0 {
+                step += r.below(2048) as i64 - 1024;
+            }
+            level = (level + step).clamp(3000, 20000);
+            match i {
+                333 => f64::from_bits(NAN_PAYLOAD),
+                334 => -0.0,
+                999 => f64::INFINITY,
+                _ => level as f64 / 10.0,
+            }
+        })
+        .collect();
+    vec![GoldenDevice {
+        name: "room-7",
+        ts,
+        columns: vec![("co2", Column::dense(Values::F64(co2)))],
+    }]
+}
+
 fn golden_path(version: &str, name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
@@ -634,10 +665,33 @@ fn v5_earlier_contents_decode_exactly() {
     let seg = check_golden(5, "split.seg", &split_contents());
     assert!(codecs_of(&seg, "accel").contains(&iotarc::codec::float::PCO));
     check_golden(5, "refs.seg", &refs_contents());
+    // DECIMAL_PATCHED whose main mantissas are PCO (C45 in v5).
+    let seg = check_golden(5, "patched.seg", &patched_contents());
+    assert!(codecs_of(&seg, "o3").contains(&iotarc::codec::float::DECIMAL_PATCHED));
+}
+
+/// format.md §10.3, C45: a v5 DECIMAL chunk whose main mantissas are PCO.
+#[test]
+fn v5_decimal_with_pco_mantissas_decodes_exactly() {
+    let seg = check_golden(5, "decimal_pco.seg", &decimal_pco_contents());
+    let bytes = std::fs::read(golden_path("v5", "decimal_pco.seg")).unwrap();
+    let f = seg.footer();
+    let mut pco_inner = 0;
+    for b in &f.blocks {
+        let m = &b.columns[0];
+        assert_eq!(m.codec, iotarc::codec::float::DECIMAL);
+        // chunk: flags, codec DECIMAL, e = 1, exceptions, then the inner codec
+        let at = (b.offset + m.chunk_offset) as usize;
+        assert_eq!(bytes[at + 1..at + 3], [iotarc::codec::float::DECIMAL, 1]);
+        if bytes[at + 3] == 0 {
+            pco_inner += (bytes[at + 4] == iotarc::codec::int::PCO) as usize;
+        }
+    }
+    assert!(pco_inner >= 2, "{pco_inner} blocks with PCO mantissas");
 }
 
 /// The golden file `from/name` relabelled as format version `to` (header check fixed),
-/// and the error of decoding its first block's column `ch`.
+/// and the error of decoding the first block whose column `ch` fails.
 fn decode_relabelled(from: &str, name: &str, to: u16, ch: &str) -> Error {
     let mut bytes = std::fs::read(golden_path(from, name)).unwrap();
     bytes[8..10].copy_from_slice(&to.to_le_bytes());
@@ -645,14 +699,13 @@ fn decode_relabelled(from: &str, name: &str, to: u16, ch: &str) -> Error {
     bytes[12..16].copy_from_slice(&check);
     let seg = Segment::from_bytes(bytes).unwrap();
     let c = seg.channels().iter().position(|x| x == ch).unwrap() as u32;
-    let b = seg.block(0).unwrap();
-    let ci = b
-        .meta()
-        .columns
-        .iter()
-        .position(|m| m.channel == c)
-        .unwrap();
-    b.column(ci, &mut ColumnBuf::default()).unwrap_err()
+    (0..seg.footer().blocks.len())
+        .find_map(|i| {
+            let b = seg.block(i).unwrap();
+            let ci = b.meta().columns.iter().position(|m| m.channel == c)?;
+            b.column(ci, &mut ColumnBuf::default()).err()
+        })
+        .expect("some block fails")
 }
 
 /// A file may not use the codecs a later version added: the same blocks under an
@@ -665,6 +718,8 @@ fn later_codecs_in_an_earlier_file_are_corrupt() {
         ("v3", "patched.seg", 1, "temp", "f64 codec 6"),
         ("v5", "pco.seg", 4, "load", "f64 codec 7"),
         ("v5", "pco.seg", 4, "co", "integer codec 8"),
+        ("v5", "decimal_pco.seg", 4, "co2", "integer codec 8"),
+        ("v5", "patched.seg", 4, "temp", "integer codec 8"),
     ] {
         let e = decode_relabelled(from, name, to, ch);
         assert!(matches!(e.kind(), ErrorKind::Corrupt { .. }), "{e}");
@@ -687,6 +742,7 @@ fn regenerate_golden() {
         ("patched.seg", patched_contents()),
         ("refs.seg", refs_contents()),
         ("pco.seg", pco_contents()),
+        ("decimal_pco.seg", decimal_pco_contents()),
     ] {
         let path = golden_path(&version, name);
         if path.exists() {

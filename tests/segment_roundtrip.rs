@@ -226,9 +226,14 @@ fn header_version_is_the_lowest_the_blocks_need() {
         pco_level: None,
         ..Default::default()
     };
-    // Decimals need only version 1 codecs.
-    let decimals: Vec<f64> = (0..2000).map(|i| (i % 300) as f64 / 10.0).collect();
+    // Decimals need only version 1 codecs: DECIMAL with LINEAR mantissas.
+    let decimals: Vec<f64> = (0..2000).map(|i| i as f64 / 10.0).collect();
     assert_eq!(write("v1.seg", decimals), 1);
+    // Without PCO a sawtooth of decimals is DECIMAL with DELTA mantissas (version 1);
+    // with it, PCO mantissas inside DECIMAL (format.md §10.1, version 5).
+    let saw: Vec<f64> = (0..2000).map(|i| (i % 300) as f64 / 10.0).collect();
+    assert_eq!(write_with("saw1.seg", saw.clone(), no_pco.clone()), 1);
+    assert_eq!(write("saw5.seg", saw), 5);
     // Noise in every mantissa bit is stored with the version 2 SPLIT codec.
     let mut r = Rng(9);
     let noise: Vec<f64> = (0..2000).map(|_| 0.3 + r.unit() * 0.1).collect();

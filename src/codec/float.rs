@@ -242,7 +242,7 @@ fn write_decimal(e: usize, mant: &[i64], rest: Rest, opts: &Options) -> (Vec<u8>
             version = version.max(3);
         }
     }
-    let (_, v) = int::encode_versioned(mant, Allowed::DECIMAL_INNER, false, opts, &mut out);
+    let (_, v) = int::encode_versioned(mant, Allowed::DECIMAL_MAIN, false, opts, &mut out);
     (out, version.max(v))
 }
 
@@ -437,11 +437,17 @@ fn read_exceptions(c: &mut Cursor, n: usize) -> Result<Exceptions> {
 }
 
 /// Decodes an integer sequence into `out` as mantissas at exponent `e`.
-fn decode_mantissas(c: &mut Cursor, e: usize, what: &str, out: &mut [f64]) -> Result<()> {
+fn decode_mantissas(
+    c: &mut Cursor,
+    allowed: Allowed,
+    e: usize,
+    what: &str,
+    out: &mut [f64],
+) -> Result<()> {
     let at = c.pos() as u64;
     let p = POW10[e];
     let bad = scratch::with_ints(out.len(), |mant| {
-        int::decode(c, Allowed::DECIMAL_INNER, mant)?;
+        int::decode(c, allowed, mant)?;
         // Sticky flag instead of an early return keeps the loop branch-free.
         let mut bad = false;
         for (o, &m) in out.iter_mut().zip(mant.iter()) {
@@ -459,7 +465,7 @@ fn decode_mantissas(c: &mut Cursor, e: usize, what: &str, out: &mut [f64]) -> Re
 fn decode_decimal(c: &mut Cursor, out: &mut [f64]) -> Result<()> {
     let e = read_exponent(c, "DECIMAL exponent")?;
     let exc = read_exceptions(c, out.len())?;
-    decode_mantissas(c, e, "DECIMAL mantissa", out)?;
+    decode_mantissas(c, Allowed::DECIMAL_MAIN, e, "DECIMAL mantissa", out)?;
     for (pos, bits) in exc {
         out[pos] = f64::from_bits(bits);
     }
@@ -479,8 +485,14 @@ fn decode_decimal_patched(c: &mut Cursor, out: &mut [f64]) -> Result<()> {
     let mut gaps = vec![0i64; np];
     int::decode(c, Allowed::DECIMAL_INNER, &mut gaps)?;
     let mut patch = vec![0.0; np];
-    decode_mantissas(c, e2, "DECIMAL_PATCHED patch mantissa", &mut patch)?;
-    decode_mantissas(c, e, "DECIMAL_PATCHED mantissa", out)?;
+    decode_mantissas(
+        c,
+        Allowed::DECIMAL_INNER,
+        e2,
+        "DECIMAL_PATCHED patch mantissa",
+        &mut patch,
+    )?;
+    decode_mantissas(c, Allowed::DECIMAL_MAIN, e, "DECIMAL_PATCHED mantissa", out)?;
     // Patch positions, merged with the raw ones to check that no position is both.
     let mut raw_at = raw.iter().map(|r| r.0).peekable();
     let mut next = 0u64;
@@ -670,6 +682,70 @@ mod tests {
             let e = decode(&mut Cursor::new(&out).with_version(version), &mut back).unwrap_err();
             assert!(e.to_string().contains("f64 codec 6 is unknown"), "{e}");
         }
+    }
+
+    /// Readings at one decimal that mostly step by a few tenths and now and then jump
+    /// (a CO2 sensor's): bit-packed mantissa deltas pay the widest jump's width on every
+    /// value, PCO about the steps' entropy.
+    fn jumpy_decimals(n: usize) -> Vec<f64> {
+        let mut x = 11u64;
+        let mut next = move || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x
+        };
+        let mut level = 6000i64;
+        (0..n)
+            .map(|_| {
+                let mut step: i64 = (0..4).map(|_| (next() >> 62) as i64).sum::<i64>() - 6;
+                if next() % 50 == 0 {
+                    step += (next() >> 53) as i64 - 1024;
+                }
+                level = (level + step).clamp(3000, 20000);
+                level as f64 / 10.0
+            })
+            .collect()
+    }
+
+    /// format.md §10.3, C45: in v5 the main mantissas of DECIMAL may be PCO; an earlier
+    /// file holding the same chunk is corrupt.
+    #[test]
+    fn decimal_mantissas_may_be_pco_from_version_5() {
+        let v = jumpy_decimals(4096);
+        let (codec, len) = rt(&v);
+        assert_eq!(codec, DECIMAL);
+        let mut out = Vec::new();
+        let (_, version) = encode_versioned(&v, &Options::default(), &mut out);
+        // DECIMAL, e = 1, no exceptions, then the inner codec.
+        assert_eq!(out[..4], [DECIMAL, 1, 0, int::PCO]);
+        assert_eq!(version, 5);
+        let no_pco = Options {
+            pco_level: None,
+            ..Options::default()
+        };
+        let mut plain = Vec::new();
+        encode(&v, &no_pco, &mut plain);
+        // Measured 1913 bytes against 2111 without PCO.
+        assert!(len * 100 < plain.len() * 95, "{len} vs {}", plain.len());
+        let mut back = vec![0.0; v.len()];
+        let e = decode(&mut Cursor::new(&out).with_version(4), &mut back).unwrap_err();
+        assert!(e.is_corruption());
+        assert!(e.to_string().contains("integer codec 8 is unknown"), "{e}");
+    }
+
+    /// C45: DECIMAL_PATCHED's gaps and patch mantissas are followed by another
+    /// sequence, so they may not be PCO, whose payload does not delimit itself.
+    #[test]
+    fn pco_patch_sequences_are_corrupt() {
+        let mut good = patched_bytes(&[], 1, 0, 25);
+        // codec, e, exc_count, e2, patch_count, then the gaps' codec
+        assert_eq!(good[5], int::CONST);
+        good[5] = int::PCO;
+        let mut back = [0.0; 4];
+        let e = decode(&mut Cursor::new(&good).with_version(5), &mut back).unwrap_err();
+        assert!(e.is_corruption());
+        assert!(e.to_string().contains("not allowed here"), "{e}");
     }
 
     /// A DECIMAL_PATCHED payload over 4 values: e = 0, the given raw exceptions

@@ -51,9 +51,13 @@ pub struct Allowed(u16);
 impl Allowed {
     /// Every integer codec: i64 columns and timestamps.
     pub const ALL: Allowed = Allowed(0x1ff);
-    /// The codecs legal inside DECIMAL.
+    /// The codecs legal for DECIMAL_PATCHED's patch gaps and patch mantissas: those
+    /// whose payload delimits itself, since another sequence follows it.
     pub const DECIMAL_INNER: Allowed =
         Allowed(1 << CONST | 1 << LINEAR | 1 << FOR | 1 << DELTA | 1 << DOD | 1 << RLE);
+    /// The codecs legal for the main mantissa sequence of DECIMAL and DECIMAL_PATCHED,
+    /// which runs to the end of the chunk: the inner codecs and, from v5, PCO.
+    pub const DECIMAL_MAIN: Allowed = Allowed(Self::DECIMAL_INNER.0 | 1 << PCO);
 
     fn has(self, c: u8) -> bool {
         c < 16 && self.0 & (1 << c) != 0
