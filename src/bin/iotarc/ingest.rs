@@ -55,8 +55,10 @@ pub struct IngestArgs {
     /// different one is an error).
     #[arg(long, value_parser = ["last", "first", "keep-all"])]
     dedup: Option<String>,
-    /// Partition window of a new archive.
-    #[arg(long, default_value = "day", value_parser = ["hour", "day", "week", "month", "year"])]
+    /// Partition window of a new archive; auto picks the smallest of day, week, month and
+    /// year expected to hold 4 M values at the rate of the first hour of input, holding
+    /// that hour unsealed until it decides (an existing archive keeps its own).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "hour", "day", "week", "month", "year"])]
     partition: String,
     /// Compaction tiers, smallest first (the partition unit is always the last tier).
     #[arg(long, default_value = "hour,day", value_delimiter = ',')]
@@ -207,7 +209,7 @@ pub fn ingest(a: IngestArgs) -> Result<ExitCode> {
         None => None,
     };
     let opts = StreamOptions {
-        partition: parse_unit("--partition", &a.partition)?,
+        partition: crate::parse_partition(&a.partition)?,
         dedup,
         sync,
         lateness_us: parse_duration_for("--lateness", &a.lateness)?,
