@@ -299,7 +299,8 @@ struct Shared {
 /// ```
 pub struct StreamWriter {
     shared: Arc<Shared>,
-    sealer: Option<JoinHandle<()>>,
+    /// The sealer thread; it returns the last manifest it committed (or was handed).
+    sealer: Option<JoinHandle<Manifest>>,
     _lock: File,
 }
 
@@ -954,27 +955,41 @@ impl StreamWriter {
         lock(&self.shared.st).stats.clone()
     }
 
-    /// Seals everything, stops the sealer and releases the lock.
+    /// Seals everything, stops the sealer, rotates the WAL so that its sealed file is
+    /// deleted (wal.md W5, W7; only an empty file stays) and releases the lock.
     ///
     /// # Errors
-    /// A failed seal or WAL sync.
+    /// A failed seal, WAL sync, rotation or deletion. The archive stays consistent: a
+    /// WAL file left behind is deleted by a later writer.
     pub fn close(mut self) -> Result<StreamStats> {
         let r = self.flush();
-        self.stop();
-        lock(&self.shared.wal).sync()?;
+        let m = self.stop();
+        let mut wal = lock(&self.shared.wal);
+        wal.sync()?;
         r?;
+        // Every record is in segments once the committed `replay_from` reaches the log's
+        // end; then the current file is rotated away and deleted (archive.md §7).
+        let replay_from = m
+            .as_ref()
+            .and_then(|m| m.wal.as_ref())
+            .map(|w| w.replay_from);
+        if let Some(from) = replay_from.filter(|&f| f >= wal.next_seq()) {
+            wal.rotate()?;
+            wal.remove_below(from)?;
+        }
+        drop(wal);
         Ok(self.stats())
     }
 
-    fn stop(&mut self) {
+    /// Stops the sealer thread; returns its last manifest (`None` if it panicked or was
+    /// stopped before).
+    fn stop(&mut self) -> Option<Manifest> {
         {
             let mut st = lock(&self.shared.st);
             st.stop = true;
             self.shared.cv.notify_all();
         }
-        if let Some(h) = self.sealer.take() {
-            let _ = h.join();
-        }
+        self.sealer.take().and_then(|h| h.join().ok())
     }
 }
 
@@ -1082,7 +1097,7 @@ fn form_round(sh: &Shared, st: &mut State, all: bool) -> Option<Round> {
     })
 }
 
-fn sealer_loop(sh: &Shared, mut m: Manifest) {
+fn sealer_loop(sh: &Shared, mut m: Manifest) -> Manifest {
     let tick = match (sh.opts.max_delay, sh.opts.sync) {
         (Some(d), _) => (d / 4).clamp(Duration::from_millis(5), Duration::from_millis(200)),
         (None, _) => Duration::from_millis(200),
@@ -1130,7 +1145,7 @@ fn sealer_loop(sh: &Shared, mut m: Manifest) {
                 sh.cv.notify_all();
             }
             if st.stop {
-                return;
+                return m;
             }
             let _ = sh.cv.wait_timeout(st, tick);
             continue;
