@@ -60,8 +60,9 @@ pub struct IngestArgs {
     /// that hour unsealed until it decides (an existing archive keeps its own).
     #[arg(long, default_value = "auto", value_parser = ["auto", "hour", "day", "week", "month", "year"])]
     partition: String,
-    /// Compaction tiers, smallest first (the partition unit is always the last tier).
-    #[arg(long, default_value = "hour,day", value_delimiter = ',')]
+    /// Compaction tiers, smallest first (those not nesting in the partition unit are
+    /// dropped; the partition unit is always the last tier).
+    #[arg(long, default_value = "hour,day,month", value_delimiter = ',')]
     compact_tiers: Vec<String>,
     /// Do not compact while ingesting.
     #[arg(long)]
@@ -85,8 +86,9 @@ pub struct IngestArgs {
 pub struct CompactArgs {
     /// Archive directory.
     archive: PathBuf,
-    /// Tiers, smallest first (the partition unit is always the last tier).
-    #[arg(long, default_value = "hour,day", value_delimiter = ',')]
+    /// Tiers, smallest first (those not nesting in the partition unit are dropped; the
+    /// partition unit is always the last tier).
+    #[arg(long, default_value = "hour,day,month", value_delimiter = ',')]
     tiers: Vec<String>,
     /// Merge a tier window once it holds at least this many segments.
     #[arg(long, default_value_t = 2)]
