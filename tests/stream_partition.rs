@@ -190,13 +190,13 @@ fn raw(dir: &Path) -> BTreeMap<(String, String, i64), Vec<Value>> {
     out
 }
 
-fn crash_opts() -> StreamOptions {
+/// Keep-all (a point replayed twice shows up twice), day seal windows (the provisional
+/// hour buffers are regrouped when the unit is chosen) and the given `max_delay`.
+fn crash_opts(max_delay: Option<Duration>) -> StreamOptions {
     StreamOptions {
         dedup: Some(Dedup::KeepAll),
-        // Day seal windows: the provisional hour buffers are regrouped when the unit is
-        // chosen.
         seal_unit: PartitionUnit::Day,
-        max_delay: Some(Duration::from_millis(20)),
+        max_delay,
         compact: None,
         ..StreamOptions::default()
     }
@@ -235,15 +235,18 @@ fn write_points(
 }
 
 /// (d) §7: a writer dropped (as in a crash) before it chose the unit has sealed nothing
-/// and committed no `wal` state; reopening replays every record once, and a later crash
-/// after the choice (hour buffers regrouped into day seal windows, some sealed) still
-/// restores every point exactly once (keep-all would show a second copy).
+/// and committed no `wal` state, even with a `max_delay` long past; reopening replays
+/// every record once. A later crash after the choice, with one WAL record's closed day
+/// windows sealed and its last window still buffered, still restores every point
+/// exactly once: replay must skip the sealed windows by the seal unit the first commit
+/// recorded (day), which only holds if the hour buffers were regrouped into day windows.
 #[test]
 fn replay_before_the_unit_is_fixed_loses_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("arch");
     let mut model = BTreeMap::new();
-    let (w, _) = StreamWriter::open(&dir, crash_opts()).unwrap();
+    let fast = || crash_opts(Some(Duration::from_millis(20)));
+    let (w, _) = StreamWriter::open(&dir, fast()).unwrap();
     // Half an hour of data: not enough to choose, whatever max_delay says.
     let n1 = write_points(&w, &mut model, T0, 30 * 60 * SEC, 60 * SEC);
     std::thread::sleep(Duration::from_millis(300));
@@ -252,24 +255,28 @@ fn replay_before_the_unit_is_fixed_loses_nothing() {
     assert!(!m.unit_fixed(), "{m:?}");
     drop(w);
 
-    let (w, rep) = StreamWriter::open(&dir, crash_opts()).unwrap();
+    // No max_delay from here on: only closed windows seal.
+    let (w, rep) = StreamWriter::open(&dir, crash_opts(None)).unwrap();
     assert_eq!((rep.points, rep.already_sealed), (n1, 0), "{rep:?}");
-    // Three more days: the span passes one hour, the writer chooses (year at this rate)
-    // and seals the closed day windows.
+    // Three more days in one record: the span passes one hour, the writer chooses (year
+    // at this rate) and seals the three closed days; the last half hour stays buffered.
     let n2 = write_points(&w, &mut model, T0 + 30 * 60 * SEC, 3 * DAY, 60 * SEC);
     let deadline = Instant::now() + Duration::from_secs(20);
     while w.stats().segments == 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(w.stats().segments > 0, "nothing sealed after the choice");
+    let buffered = w.stats().buffered_points;
+    assert!(buffered > 0 && buffered < n2, "{buffered} of {n2} buffered");
     drop(w);
     let m = Manifest::read(&dir).unwrap();
     assert!(m.unit_fixed());
     assert_eq!(m.partition, PartitionUnit::Year);
     assert_eq!(m.wal.as_ref().unwrap().seal_unit, PartitionUnit::Day);
 
-    let (w, rep) = StreamWriter::open(&dir, crash_opts()).unwrap();
-    assert!(rep.points + points(&dir) == n1 + n2, "{rep:?}");
+    let (w, rep) = StreamWriter::open(&dir, crash_opts(None)).unwrap();
+    assert_eq!(rep.points, buffered, "{rep:?}");
+    assert_eq!(rep.points + points(&dir), n1 + n2, "{rep:?}");
     w.close().unwrap();
     assert_eq!(points(&dir), n1 + n2);
     assert_eq!(raw(&dir), model, "points lost or doubled");
@@ -300,7 +307,7 @@ fn stats_says_when_the_unit_is_not_fixed() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("arch");
     let mut model = BTreeMap::new();
-    let (w, _) = StreamWriter::open(&dir, crash_opts()).unwrap();
+    let (w, _) = StreamWriter::open(&dir, crash_opts(Some(Duration::from_millis(20)))).unwrap();
     write_points(&w, &mut model, T0, 10 * 60 * SEC, 60 * SEC);
     let text = ok(&["stats", s(&dir)]);
     assert!(text.contains("unit not fixed yet"), "{text}");
