@@ -394,6 +394,7 @@ fn late_data_goes_to_its_partition() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("arch");
     let opts = StreamOptions {
+        partition: Some(PartitionUnit::Day),
         max_delay: None,
         compact: None,
         ..StreamOptions::default()

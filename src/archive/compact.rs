@@ -22,9 +22,11 @@ use std::path::Path;
 /// Settings of a compaction run.
 #[derive(Clone, Debug)]
 pub struct CompactOptions {
-    /// Tier windows, smallest first. Units larger than the archive's partition are
-    /// dropped, and the partition unit is always the last tier, so a full run leaves at
-    /// most one segment per partition (unless merging would reorder arrivals, §8).
+    /// Tier windows, smallest first; by default hour, day and month. Units whose windows
+    /// do not nest in the archive's partition windows are dropped, and the partition
+    /// unit is always the last tier, so a full run leaves at most one segment per
+    /// partition (unless merging would reorder arrivals, archive.md §8): hour, day,
+    /// month, year for a year partition, hour, day, week for a week partition.
     pub tiers: Vec<PartitionUnit>,
     /// Merge a tier window only when it holds at least this many segments (at least 2).
     pub min_segments: usize,
@@ -39,7 +41,11 @@ pub struct CompactOptions {
 impl Default for CompactOptions {
     fn default() -> Self {
         CompactOptions {
-            tiers: vec![PartitionUnit::Hour, PartitionUnit::Day],
+            tiers: vec![
+                PartitionUnit::Hour,
+                PartitionUnit::Day,
+                PartitionUnit::Month,
+            ],
             min_segments: 2,
             closed_before: None,
             writer: WriterOptions::default(),
@@ -85,8 +91,9 @@ impl CompactReport {
     }
 }
 
-/// Compacts the archive at `dir`: takes the writer lock, deletes unlisted files, then
-/// merges tier by tier.
+/// Compacts the archive at `dir`: takes the writer lock, deletes unlisted files, merges
+/// tier by tier, then rewrites the `INDEX` if it holds groups of segments no longer
+/// listed (archive.md §9.3), so that repeated runs do not leave it growing.
 ///
 /// # Errors
 /// Another writer holds the lock; a corrupt manifest or segment; I/O errors. A failed
@@ -119,7 +126,7 @@ pub fn compact(dir: &Path, opts: &CompactOptions) -> Result<CompactReport> {
     let uncommitted = dropped && report.merges == 0;
     report
         .warnings
-        .extend(index::commit_update(dir, &mut m, uncommitted)?);
+        .extend(index::commit_update_tight(dir, &mut m, uncommitted)?);
     Ok(report)
 }
 

@@ -827,6 +827,11 @@ pub struct UpdateReport {
 /// fsynced before this returns, so the caller's manifest commit may reference them. Call
 /// only while holding the archive lock, right before writing `m`.
 pub fn update(dir: &Path, m: &mut Manifest) -> UpdateReport {
+    update_with(dir, m, false)
+}
+
+/// [`update`], but `tight` rewrites the file when it holds any unreferenced bytes.
+fn update_with(dir: &Path, m: &mut Manifest, tight: bool) -> UpdateReport {
     let mut report = UpdateReport::default();
     let missing: Vec<usize> = (0..m.segments.len())
         .filter(|&i| m.segments[i].index.is_none())
@@ -850,7 +855,10 @@ pub fn update(dir: &Path, m: &mut Manifest) -> UpdateReport {
     let rebuild = match file_len {
         None => true,
         Some(len) if len < end => true,
-        Some(len) => len.saturating_sub(HEADER_LEN as u64 + live) > live / 4 + (64 << 10),
+        Some(len) => {
+            let dead = len.saturating_sub(HEADER_LEN as u64 + live);
+            dead > if tight { 0 } else { live / 4 + (64 << 10) }
+        }
     };
     if !rebuild && missing.is_empty() {
         return report;
@@ -1051,7 +1059,21 @@ pub fn refresh(dir: &Path, m: &mut Manifest) -> Result<Vec<String>> {
 /// # Errors
 /// Writing the manifest.
 pub fn commit_update(dir: &Path, m: &mut Manifest, changed: bool) -> Result<Vec<String>> {
-    let r = update(dir, m);
+    commit_updated(dir, m, changed, false)
+}
+
+/// [`commit_update`], rewriting the index file when it holds any unreferenced bytes (the
+/// groups of segments a compaction replaced), not only above the usual slack of §9.3
+/// step 2.
+///
+/// # Errors
+/// Writing the manifest.
+pub fn commit_update_tight(dir: &Path, m: &mut Manifest, changed: bool) -> Result<Vec<String>> {
+    commit_updated(dir, m, changed, true)
+}
+
+fn commit_updated(dir: &Path, m: &mut Manifest, changed: bool, tight: bool) -> Result<Vec<String>> {
+    let r = update_with(dir, m, tight);
     if r.added > 0 || r.rebuilt || changed {
         m.generation += 1;
         // Every commit is announced, so PENDING never lags the manifest (archive.md L5).

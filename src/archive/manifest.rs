@@ -354,7 +354,8 @@ pub struct Manifest {
     /// The seq the next new segment gets.
     #[serde(default)]
     pub next_seq: Option<u64>,
-    /// Streaming-writer state, if a streaming writer has committed.
+    /// Streaming-writer state: present once a streaming writer has sealed, or from the
+    /// start when it created the archive with an explicit unit (archive.md §3.1, §7).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wal: Option<WalState>,
     /// File name of the index (archive.md §9), if there is one.
@@ -378,6 +379,13 @@ impl Manifest {
             index: None,
             segments: Vec::new(),
         }
+    }
+
+    /// Whether the partition unit is fixed: the archive lists a segment or has streaming
+    /// writer state. A writer may still choose the unit of an archive for which this is
+    /// false (archive.md §3.1).
+    pub fn unit_fixed(&self) -> bool {
+        !self.segments.is_empty() || self.wal.is_some()
     }
 
     /// Checks a writer's requested duplicate policy against the archive's.

@@ -228,7 +228,7 @@ impl Packer {
         };
         let (lock, mut manifest, leftovers) = (opened.lock, opened.manifest, opened.cleanup);
         manifest.check_dedup(&dir, opts.dedup)?;
-        let empty = manifest.segments.is_empty() && manifest.wal.is_none();
+        let empty = !manifest.unit_fixed();
         if empty {
             manifest.partition = requested;
         }

@@ -349,11 +349,35 @@ impl WalWriter {
         Ok(())
     }
 
+    /// Writes and fsyncs what is buffered, then starts the next file (W2) at the next seq
+    /// whatever the current file's size, so the current one is no longer the newest and
+    /// may be deleted by [`remove_below`](Self::remove_below) (wal.md W5, W7). A writer
+    /// does this at a clean close, once every record is sealed. Nothing happens when the
+    /// current file holds no record.
+    ///
+    /// # Errors
+    /// I/O errors from writing, syncing or creating the file. The writer is unusable
+    /// afterwards.
+    pub fn rotate(&mut self) -> Result<()> {
+        self.check()?;
+        self.write_buffer()?;
+        self.sync_file()?;
+        if self.written_seq == self.file_first_seq {
+            return Ok(());
+        }
+        self.start_next_file()
+    }
+
     fn maybe_rotate(&mut self) -> Result<()> {
         if self.file_len <= self.opts.max_file_bytes || self.written_seq == self.file_first_seq {
             return Ok(());
         }
         self.sync_file()?;
+        self.start_next_file()
+    }
+
+    /// Switches to a new file at `next_seq`; the current one must be synced.
+    fn start_next_file(&mut self) -> Result<()> {
         let (file, path) = match new_file(&self.dir, self.next_seq, true) {
             Ok(x) => x,
             Err(e) => return Err(self.fail(e)),

@@ -17,7 +17,8 @@ use crate::archive::compact::{self, CompactOptions, CompactReport};
 use crate::archive::index;
 use crate::archive::manifest::{Dedup, Manifest, PartitionUnit, SegmentEntry, WalState};
 use crate::archive::pack::{
-    intern, segment_path, write_segment, BufRow, Origin, PackValue, SegMeta,
+    auto_partition, intern, segment_path, write_segment, BufRow, Origin, PackValue, SegMeta,
+    AUTO_TARGET_VALUES,
 };
 use crate::error::{Error, Result};
 use crate::format::stats::TypedStats;
@@ -72,15 +73,27 @@ impl SyncPolicy {
 /// Settings of a [`StreamWriter`].
 #[derive(Clone, Debug)]
 pub struct StreamOptions {
-    /// Partition window of a new archive.
-    pub partition: PartitionUnit,
+    /// Partition window of a new archive (an existing archive keeps its own); `None`
+    /// (the default) lets the writer choose it from the rate of the first points, as the
+    /// packer does (archive.md §3.1, [`auto_partition`]). Nothing is sealed before it has
+    /// chosen: up to the first hour of data stays buffered.
+    ///
+    /// ```
+    /// use iotarc::archive::PartitionUnit;
+    /// use iotarc::stream::StreamOptions;
+    /// assert_eq!(StreamOptions::default().partition, None);
+    /// let by_day = StreamOptions { partition: Some(PartitionUnit::Day), ..StreamOptions::default() };
+    /// # let _ = by_day;
+    /// ```
+    pub partition: Option<PartitionUnit>,
     /// Duplicate policy of a new archive; for an existing archive it must match.
     pub dedup: Option<Dedup>,
     /// WAL fsync policy.
     pub sync: SyncPolicy,
     /// How far behind the newest timestamp seen a window stays open, in µs.
     pub lateness_us: i64,
-    /// Window of a buffer; at most the partition unit (a larger one is clamped).
+    /// Window of a buffer; at most the partition unit (a larger one is clamped, and a week
+    /// in a month or year partition becomes a day).
     pub seal_unit: PartitionUnit,
     /// Seal everything once the oldest buffered point has waited this long (bounds the
     /// delay from acknowledgement to queryable). `None`: only windows and memory seal.
@@ -99,7 +112,7 @@ pub struct StreamOptions {
 impl Default for StreamOptions {
     fn default() -> Self {
         StreamOptions {
-            partition: PartitionUnit::Day,
+            partition: None,
             dedup: None,
             sync: SyncPolicy::Batch,
             lateness_us: 600_000_000,
@@ -202,6 +215,16 @@ struct Buf {
     acks: Vec<(Instant, u32)>,
 }
 
+impl Buf {
+    /// Takes `o`'s points (its acks are appended unsorted).
+    fn absorb(&mut self, mut o: Buf) {
+        self.rows.append(&mut o.rows);
+        self.first_seq = self.first_seq.min(o.first_seq);
+        self.bytes += o.bytes;
+        self.acks.append(&mut o.acks);
+    }
+}
+
 struct Pending {
     ticket: u64,
     batch: PointBatch,
@@ -221,11 +244,17 @@ struct State {
     bufs: Vec<Vec<(i64, Buf)>>,
     /// Acknowledgement time of the oldest buffered point.
     oldest: Option<Instant>,
+    /// Partition unit; `None` while the writer has yet to choose it (archive.md §3.1).
+    unit: Option<PartitionUnit>,
+    /// Seal window unit the buffers are keyed by.
+    seal_unit: PartitionUnit,
     queue: Vec<Pending>,
     next_ticket: u64,
     done_ticket: u64,
     leader: bool,
     max_ts: i64,
+    /// Smallest timestamp inserted (for the rate while the unit is not chosen).
+    min_ts: i64,
     arrival: u64,
     /// Next WAL seq (every record below it is in the buffers or sealed).
     next_seq: u64,
@@ -243,8 +272,6 @@ struct State {
 struct Shared {
     dir: PathBuf,
     opts: StreamOptions,
-    unit: PartitionUnit,
-    seal_unit: PartitionUnit,
     st: Mutex<State>,
     cv: Condvar,
     wal: Mutex<WalWriter>,
@@ -272,7 +299,8 @@ struct Shared {
 /// ```
 pub struct StreamWriter {
     shared: Arc<Shared>,
-    sealer: Option<JoinHandle<()>>,
+    /// The sealer thread; it returns the last manifest it committed (or was handed).
+    sealer: Option<JoinHandle<Manifest>>,
     _lock: File,
 }
 
@@ -291,6 +319,17 @@ fn value_bytes(v: &Value) -> usize {
 
 /// Memory charged per buffered point: the row plus amortised vector growth.
 const POINT_BYTES: usize = std::mem::size_of::<BufRow>() + 16;
+
+/// Under auto, the unit is chosen once the buffered points span this long (µs)...
+const CHOOSE_AFTER_SPAN: i64 = 3_600_000_000;
+
+/// ...or once this many points are buffered: at a rate that reaches the day target
+/// ([`AUTO_TARGET_VALUES`] a day), an hour holds this many (archive.md §3.1).
+const CHOOSE_AFTER_POINTS: u64 = AUTO_TARGET_VALUES.div_ceil(24);
+
+/// Seal unit of the buffers while the partition unit is not chosen: hour windows nest in
+/// the windows of every unit, so buffers regroup into any seal unit once it is.
+const PROVISIONAL_SEAL_UNIT: PartitionUnit = PartitionUnit::Hour;
 
 fn to_pack(v: Value) -> PackValue {
     match v {
@@ -419,6 +458,7 @@ impl State {
             buf.rows.push(row);
             buf.bytes += bytes;
             self.max_ts = self.max_ts.max(ts);
+            self.min_ts = self.min_ts.min(ts);
             inserted += 1;
         }
         self.stats.buffered_points += inserted;
@@ -453,6 +493,30 @@ impl State {
         };
     }
 
+    /// Re-keys every buffer by the window of `unit` holding its window. Each buffer's
+    /// window must lie inside one window of `unit` (true of hour windows, which
+    /// [`PROVISIONAL_SEAL_UNIT`] buffers use, for every unit).
+    fn regroup(&mut self, unit: PartitionUnit) {
+        for list in &mut self.bufs {
+            let mut out: Vec<(i64, Buf)> = Vec::with_capacity(list.len());
+            let mut at: HashMap<i64, usize> = HashMap::new();
+            for (w, b) in list.drain(..) {
+                let w = unit.window_start(w);
+                match at.get(&w) {
+                    Some(&i) => out[i].1.absorb(b),
+                    None => {
+                        at.insert(w, out.len());
+                        out.push((w, b));
+                    }
+                }
+            }
+            for (_, b) in &mut out {
+                b.acks.sort_by_key(|a| a.0);
+            }
+            *list = out;
+        }
+    }
+
     /// The buffer of (`dev`, window `w`), created (first holding record `seq`) if new.
     #[inline]
     fn buf_mut(&mut self, dev: u32, w: i64, seq: u64) -> &mut Buf {
@@ -483,6 +547,8 @@ impl State {
 /// One seal round handed from the state to the sealer.
 struct Round {
     bufs: Vec<((u32, i64), Buf)>,
+    /// Unit of the buffers' windows.
+    seal_unit: PartitionUnit,
     upto: u64,
     low: u64,
     bytes: usize,
@@ -505,9 +571,16 @@ impl StreamWriter {
         // A new archive gets an empty manifest at once: readers (and `iotarc compact`,
         // which then reports the lock) see an empty archive rather than none while the
         // first window is still buffered.
+        // A unit given explicitly is fixed at once (WAL state from the start); under auto
+        // the unit is provisional until the first seal (archive.md §3.1).
         let new = || {
-            let mut m = Manifest::new(opts.partition);
+            let mut m = Manifest::new(opts.partition.unwrap_or(PartitionUnit::Day));
             m.dedup = opts.dedup.unwrap_or_default();
+            m.wal = opts.partition.map(|u| WalState {
+                replay_from: 0,
+                seal_unit: clamp_unit(opts.seal_unit, u),
+                sealed: Vec::new(),
+            });
             m
         };
         let opened = crate::archive::leftovers::open_for_write(&dir, Some(&new))?;
@@ -520,16 +593,24 @@ impl StreamWriter {
         };
         // Records what a crash kept out of the INDEX and drops a torn tail.
         report.warnings.extend(index::refresh(&dir, &mut m)?);
-        let unit = m.partition;
-        let seal_unit = match &m.wal {
-            Some(w) => w.seal_unit,
-            None => clamp_unit(opts.seal_unit, unit),
+        // An archive without segments or WAL state has had nothing sealed: its unit is
+        // still open, and every WAL record is replayed (archive.md §7).
+        let unit = if m.unit_fixed() {
+            Some(m.partition)
+        } else {
+            opts.partition
+        };
+        let seal_unit = match (&m.wal, unit) {
+            (Some(w), _) => w.seal_unit,
+            (None, Some(u)) => clamp_unit(opts.seal_unit, u),
+            (None, None) => PROVISIONAL_SEAL_UNIT,
         };
         let (replay_from, sealed) = match &m.wal {
             Some(w) => (w.replay_from, w.sealed.clone()),
             None => (0, Vec::new()),
         };
-        if m.wal.is_none() {
+        if let (None, Some(u)) = (&m.wal, unit) {
+            m.partition = u;
             m.wal = Some(WalState {
                 replay_from: 0,
                 seal_unit,
@@ -544,11 +625,14 @@ impl StreamWriter {
             kinds: Vec::new(),
             bufs: Vec::new(),
             oldest: None,
+            unit,
+            seal_unit,
             queue: Vec::new(),
             next_ticket: 1,
             done_ticket: 0,
             leader: false,
             max_ts: i64::MIN,
+            min_ts: i64::MAX,
             arrival: 0,
             next_seq: 0,
             error: None,
@@ -624,8 +708,6 @@ impl StreamWriter {
         let shared = Arc::new(Shared {
             dir,
             opts,
-            unit,
-            seal_unit,
             st: Mutex::new(st),
             cv: Condvar::new(),
             wal: Mutex::new(walw),
@@ -838,7 +920,8 @@ impl StreamWriter {
         for (p, seq) in group.into_iter().zip(seqs) {
             top = top.max(p.ticket);
             let n = p.batch.points.len() as u64;
-            st.insert(sh.seal_unit, seq, p.batch, &p.dev_ids, &p.ch_ids, now, None);
+            let seal_unit = st.seal_unit;
+            st.insert(seal_unit, seq, p.batch, &p.dev_ids, &p.ch_ids, now, None);
             st.next_seq = seq + 1;
             st.stats.points += n;
             st.stats.records += 1;
@@ -872,27 +955,41 @@ impl StreamWriter {
         lock(&self.shared.st).stats.clone()
     }
 
-    /// Seals everything, stops the sealer and releases the lock.
+    /// Seals everything, stops the sealer, rotates the WAL so that its sealed file is
+    /// deleted (wal.md W5, W7; only an empty file stays) and releases the lock.
     ///
     /// # Errors
-    /// A failed seal or WAL sync.
+    /// A failed seal, WAL sync, rotation or deletion. The archive stays consistent: a
+    /// WAL file left behind is deleted by a later writer.
     pub fn close(mut self) -> Result<StreamStats> {
         let r = self.flush();
-        self.stop();
-        lock(&self.shared.wal).sync()?;
+        let m = self.stop();
+        let mut wal = lock(&self.shared.wal);
+        wal.sync()?;
         r?;
+        // Every record is in segments once the committed `replay_from` reaches the log's
+        // end; then the current file is rotated away and deleted (archive.md §7).
+        let replay_from = m
+            .as_ref()
+            .and_then(|m| m.wal.as_ref())
+            .map(|w| w.replay_from);
+        if let Some(from) = replay_from.filter(|&f| f >= wal.next_seq()) {
+            wal.rotate()?;
+            wal.remove_below(from)?;
+        }
+        drop(wal);
         Ok(self.stats())
     }
 
-    fn stop(&mut self) {
+    /// Stops the sealer thread; returns its last manifest (`None` if it panicked or was
+    /// stopped before).
+    fn stop(&mut self) -> Option<Manifest> {
         {
             let mut st = lock(&self.shared.st);
             st.stop = true;
             self.shared.cv.notify_all();
         }
-        if let Some(h) = self.sealer.take() {
-            let _ = h.join();
-        }
+        self.sealer.take().and_then(|h| h.join().ok())
     }
 }
 
@@ -924,8 +1021,43 @@ fn clamp_unit(seal: PartitionUnit, partition: PartitionUnit) -> PartitionUnit {
     }
 }
 
+/// Whether the partition unit is fixed, choosing it first if the writer may now
+/// (archive.md §3.1): under auto, for a new archive, once the buffered points span
+/// [`CHOOSE_AFTER_SPAN`], number [`CHOOSE_AFTER_POINTS`], or a seal is `forced`. Nothing
+/// has been sealed before, so every point acknowledged so far is buffered and the
+/// buffers give the rate. Choosing regroups the buffers into the chosen seal windows and
+/// puts the unit and the WAL state into `m`, which the first seal commits.
+fn choose_unit(sh: &Shared, st: &mut State, m: &mut Manifest, forced: bool) -> bool {
+    if st.unit.is_some() {
+        return true;
+    }
+    let points = st.stats.buffered_points;
+    if points == 0 {
+        return false;
+    }
+    let span = st.max_ts.saturating_sub(st.min_ts);
+    if !forced && span < CHOOSE_AFTER_SPAN && points < CHOOSE_AFTER_POINTS {
+        return false;
+    }
+    let unit = auto_partition(points, span);
+    let seal_unit = clamp_unit(sh.opts.seal_unit, unit);
+    if seal_unit != st.seal_unit {
+        st.regroup(seal_unit);
+    }
+    st.unit = Some(unit);
+    st.seal_unit = seal_unit;
+    m.partition = unit;
+    m.wal = Some(WalState {
+        replay_from: 0,
+        seal_unit,
+        sealed: Vec::new(),
+    });
+    true
+}
+
 /// Which buffers to seal now, and the round's WAL bookkeeping. `None`: nothing to do.
 fn form_round(sh: &Shared, st: &mut State, all: bool) -> Option<Round> {
+    let seal_unit = st.seal_unit;
     let lateness = sh.opts.lateness_us;
     let watermark = st.max_ts.saturating_sub(lateness);
     let mut bufs = Vec::new();
@@ -934,7 +1066,7 @@ fn form_round(sh: &Shared, st: &mut State, all: bool) -> Option<Round> {
         let mut i = 0;
         while i < list.len() {
             let w = list[i].0;
-            if all || sh.seal_unit.window_end(w) <= watermark {
+            if all || seal_unit.window_end(w) <= watermark {
                 let (w, b) = list.swap_remove(i);
                 bytes += b.bytes;
                 st.stats.buffered_points -= b.rows.len() as u64;
@@ -956,6 +1088,7 @@ fn form_round(sh: &Shared, st: &mut State, all: bool) -> Option<Round> {
     st.oldest = rest.filter_map(|b| b.1.acks.first().map(|a| a.0)).min();
     Some(Round {
         bufs,
+        seal_unit,
         upto: st.next_seq.saturating_sub(1),
         low,
         bytes,
@@ -964,7 +1097,7 @@ fn form_round(sh: &Shared, st: &mut State, all: bool) -> Option<Round> {
     })
 }
 
-fn sealer_loop(sh: &Shared, mut m: Manifest) {
+fn sealer_loop(sh: &Shared, mut m: Manifest) -> Manifest {
     let tick = match (sh.opts.max_delay, sh.opts.sync) {
         (Some(d), _) => (d / 4).clamp(Duration::from_millis(5), Duration::from_millis(200)),
         (None, _) => Duration::from_millis(200),
@@ -993,14 +1126,15 @@ fn sealer_loop(sh: &Shared, mut m: Manifest) {
         }
         let flush_want = st.flush_requested;
         let oldest = st.oldest;
-        let all = flush_want > st.flush_done
+        let forced = flush_want > st.flush_done
             || st.waiting > 0
-            || st.stats.memory > sh.opts.max_memory / 2
+            || st.stats.memory > sh.opts.max_memory / 2;
+        let all = forced
             || sh
                 .opts
                 .max_delay
                 .is_some_and(|d| oldest.is_some_and(|t| t.elapsed() >= d));
-        let round = if st.error.is_none() {
+        let round = if st.error.is_none() && choose_unit(sh, &mut st, &mut m, forced) {
             form_round(sh, &mut st, all)
         } else {
             None
@@ -1011,7 +1145,7 @@ fn sealer_loop(sh: &Shared, mut m: Manifest) {
                 sh.cv.notify_all();
             }
             if st.stop {
-                return;
+                return m;
             }
             let _ = sh.cv.wait_timeout(st, tick);
             continue;
@@ -1078,7 +1212,7 @@ struct SealOut {
 /// Writes a round's buffers as segments (one per partition window and device group),
 /// commits the manifest with the new WAL state, then trims the WAL.
 fn seal(sh: &Shared, m: &mut Manifest, round: Round) -> Result<(usize, SealOut)> {
-    let unit = sh.unit;
+    let unit = m.partition;
     let generation = m.generation + 1;
     let mut by_part: BTreeMap<i64, Vec<(String, Vec<BufRow>)>> = BTreeMap::new();
     let mut acks = Vec::new();
@@ -1189,7 +1323,7 @@ fn seal(sh: &Shared, m: &mut Manifest, round: Round) -> Result<(usize, SealOut)>
         .sort_by(|a, b| (a.partition, &a.path).cmp(&(b.partition, &b.path)));
     let ws = next.wal.get_or_insert(WalState {
         replay_from: 0,
-        seal_unit: sh.seal_unit,
+        seal_unit: round.seal_unit,
         sealed: Vec::new(),
     });
     let mut sealed: HashMap<(String, i64), u64> =

@@ -55,11 +55,14 @@ pub struct IngestArgs {
     /// different one is an error).
     #[arg(long, value_parser = ["last", "first", "keep-all"])]
     dedup: Option<String>,
-    /// Partition window of a new archive.
-    #[arg(long, default_value = "day", value_parser = ["hour", "day", "week", "month", "year"])]
+    /// Partition window of a new archive; auto picks the smallest of day, week, month and
+    /// year expected to hold 4 M values at the rate of the first hour of input, holding
+    /// that hour unsealed until it decides (an existing archive keeps its own).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "hour", "day", "week", "month", "year"])]
     partition: String,
-    /// Compaction tiers, smallest first (the partition unit is always the last tier).
-    #[arg(long, default_value = "hour,day", value_delimiter = ',')]
+    /// Compaction tiers, smallest first (those not nesting in the partition unit are
+    /// dropped; the partition unit is always the last tier).
+    #[arg(long, default_value = "hour,day,month", value_delimiter = ',')]
     compact_tiers: Vec<String>,
     /// Do not compact while ingesting.
     #[arg(long)]
@@ -83,8 +86,9 @@ pub struct IngestArgs {
 pub struct CompactArgs {
     /// Archive directory.
     archive: PathBuf,
-    /// Tiers, smallest first (the partition unit is always the last tier).
-    #[arg(long, default_value = "hour,day", value_delimiter = ',')]
+    /// Tiers, smallest first (those not nesting in the partition unit are dropped; the
+    /// partition unit is always the last tier).
+    #[arg(long, default_value = "hour,day,month", value_delimiter = ',')]
     tiers: Vec<String>,
     /// Merge a tier window once it holds at least this many segments.
     #[arg(long, default_value_t = 2)]
@@ -207,7 +211,7 @@ pub fn ingest(a: IngestArgs) -> Result<ExitCode> {
         None => None,
     };
     let opts = StreamOptions {
-        partition: parse_unit("--partition", &a.partition)?,
+        partition: crate::parse_partition(&a.partition)?,
         dedup,
         sync,
         lateness_us: parse_duration_for("--lateness", &a.lateness)?,

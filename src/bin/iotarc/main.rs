@@ -298,6 +298,18 @@ pub(crate) fn human(bytes: u64) -> String {
     }
 }
 
+/// A `--partition` value: `auto` (`None`: the writer chooses, archive.md §3.1) or a unit.
+pub(crate) fn parse_partition(s: &str) -> Result<Option<PartitionUnit>> {
+    match s {
+        "auto" => Ok(None),
+        p => PartitionUnit::parse(p).map(Some).ok_or_else(|| {
+            usage(format!(
+                "--partition {p:?}: expected auto, hour, day, week, month or year"
+            ))
+        }),
+    }
+}
+
 fn pack(a: PackArgs) -> Result<ExitCode> {
     let parse = a.input.parse_options()?;
     let on_error = if a.on_error == "skip" {
@@ -316,10 +328,7 @@ fn pack(a: PackArgs) -> Result<ExitCode> {
     let opts = LoadOptions {
         parse,
         pack: PackOptions {
-            partition: match a.partition.as_str() {
-                "auto" => None,
-                p => Some(PartitionUnit::parse(p).ok_or_else(|| usage("bad --partition"))?),
-            },
+            partition: parse_partition(&a.partition)?,
             writer: WriterOptions {
                 target_rows: a.block_rows.max(1),
                 ..WriterOptions::default()

@@ -19,7 +19,11 @@ pub struct ChannelStats {
 
 pub struct ArchiveStats {
     path: String,
+    /// The manifest's unit; provisional when `partition_fixed` is false.
     partition: String,
+    /// False while a writer may still choose the unit (no segment, no WAL state;
+    /// archive.md §3.1).
+    partition_fixed: bool,
     generation: u64,
     devices: BTreeSet<String>,
     channels: BTreeMap<String, ChannelStats>,
@@ -76,6 +80,7 @@ pub fn collect(path: &Path) -> Result<ArchiveStats> {
     let mut s = ArchiveStats {
         path: path.display().to_string(),
         partition: format!("{:?}", m.partition).to_lowercase(),
+        partition_fixed: m.unit_fixed(),
         generation: m.generation,
         devices: m
             .segments
@@ -135,15 +140,19 @@ impl ArchiveStats {
     pub fn print(&self, out: &mut impl Write) -> std::io::Result<()> {
         let t = |x: Option<i64>| x.map_or("-".into(), crate::output::rfc3339);
         writeln!(out, "archive      {}", self.path)?;
+        let windows = if self.partition_fixed {
+            format!(
+                "{} windows, {} values each on average",
+                self.partition,
+                thousands(self.values_per_partition())
+            )
+        } else {
+            "unit not fixed yet".into()
+        };
         writeln!(
             out,
-            "partitions   {} ({} windows, {} values each on average), {} segments, {} blocks, generation {}",
-            self.partitions,
-            self.partition,
-            thousands(self.values_per_partition()),
-            self.segments,
-            self.blocks,
-            self.generation
+            "partitions   {} ({windows}), {} segments, {} blocks, generation {}",
+            self.partitions, self.segments, self.blocks, self.generation
         )?;
         writeln!(out, "time range   {} .. {}", t(self.min_ts), t(self.max_ts))?;
         let dev: Vec<&str> = self.devices.iter().take(8).map(|s| s.as_str()).collect();
@@ -215,7 +224,8 @@ impl ArchiveStats {
             })
         };
         serde_json::json!({
-            "archive": self.path, "partition": self.partition, "generation": self.generation,
+            "archive": self.path, "partition": self.partition, "partition_fixed": self.partition_fixed,
+            "generation": self.generation,
             "devices": self.devices, "points": self.points, "rows": self.rows,
             "min_ts": self.min_ts.map(crate::output::rfc3339), "max_ts": self.max_ts.map(crate::output::rfc3339),
             "partitions": self.partitions, "values_per_partition": self.values_per_partition(),
@@ -233,6 +243,7 @@ pub fn print_segment(seg: &Segment, path: &Path, out: &mut impl Write) -> std::i
     let mut s = ArchiveStats {
         path: path.display().to_string(),
         partition: "-".into(),
+        partition_fixed: true,
         generation: 0,
         devices: seg.devices().iter().cloned().collect(),
         channels: BTreeMap::new(),
