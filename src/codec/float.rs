@@ -338,7 +338,7 @@ pub fn encode_versioned(v: &[f64], opts: &Options, out: &mut Vec<u8>) -> (u8, u1
     }
     let best_len = best.as_ref().map_or(usize::MAX, |b| b.0.len());
     if let Some(level) = opts.pco_level {
-        if pco_chunk::worth_trying(n, best_len, Some(level)) {
+        if pco_chunk::promising(v, best_len, Some(level)) {
             let mut buf = Vec::new();
             if pco_chunk::encode(v, PCO, level, &mut buf) {
                 consider(&mut best, buf, pco_chunk::SINCE_VERSION);

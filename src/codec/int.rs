@@ -288,7 +288,7 @@ pub fn encode_versioned(
         consider(&mut best, GORILLA_DOD, 1, buf);
     }
     let best_len = best.as_ref().map_or(usize::MAX, |b| b.2.len());
-    if allowed.has(PCO) && pco_chunk::worth_trying(n, best_len, opts.pco_level) {
+    if allowed.has(PCO) && pco_chunk::promising(v, best_len, opts.pco_level) {
         let mut buf = Vec::new();
         if pco_chunk::encode(v, PCO, opts.pco_level.unwrap_or(8), &mut buf) {
             consider(&mut best, PCO, pco_chunk::SINCE_VERSION, buf);
