@@ -231,7 +231,7 @@ fn main() {
         ("golden-v4-refs", "v4/refs.seg"),
     ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/data")
+            .join("../crates/iotarc/tests/data")
             .join(file);
         let golden = fs::read(path).unwrap();
         let mut plain = golden.clone();

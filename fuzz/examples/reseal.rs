@@ -1,4 +1,4 @@
-//! Turns a `segment_open` input into the form kept in `tests/data/fuzz-regressions/`:
+//! Turns a `segment_open` input into the form kept in `crates/iotarc/tests/data/fuzz-regressions/`:
 //! reseals the file if its mode byte is odd (see `iotarc_fuzz::reseal`) and writes it
 //! back with mode byte 0, so it replays without the fuzz crate.
 //!

@@ -2,8 +2,8 @@
 //! of interleaved device streams into a fresh archive, then the writer is closed.
 //!
 //! ```sh
-//! cargo run --release --example stream_ingest -- [POINTS] [DEVICES] [THREADS] [SYNC] [MAX_MEMORY_MB]
-//! cargo run --release --example stream_ingest -- 20000000 10000 2 interval=100 256
+//! cargo run --release -p iotarc-measure --bin stream_ingest -- [POINTS] [DEVICES] [THREADS] [SYNC] [MAX_MEMORY_MB]
+//! cargo run --release -p iotarc-measure --bin stream_ingest -- 20000000 10000 2 interval=100 256
 //! ```
 //! Prints acknowledged points per second (time until the last write returned), the time
 //! to close (sealing what is buffered), peak buffer memory against the bound, and the

@@ -881,7 +881,7 @@ fn fuzz_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-const SEEDS: &str = "fuzz/seeds/wal_replay/valid";
+const SEEDS: &str = "../../fuzz/seeds/wal_replay/valid";
 
 #[test]
 fn wal_fuzz_seeds_replay() {

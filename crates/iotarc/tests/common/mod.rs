@@ -1,11 +1,11 @@
-//! Helpers shared by the integration tests: the time constants their corpora use, a
-//! deterministic PRNG, running the real binary, and copying an archive directory.
-//! Each test crate uses a subset.
+//! Helpers shared by the library's and the CLI's integration tests: the time constants
+//! their corpora use, a deterministic PRNG, copying and listing an archive directory.
+//! The CLI's tests include this file (`crates/iotarc-cli/tests/common/mod.rs`) and add
+//! running the real binary. Each test crate uses a subset.
 #![allow(dead_code)]
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
 
 pub const SEC: i64 = 1_000_000;
 pub const HOUR: i64 = 3600 * SEC;
@@ -50,24 +50,6 @@ impl Rng {
     }
 }
 
-/// The `iotarc` binary built for these tests.
-pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_iotarc"))
-}
-
-/// Runs `iotarc ARGS...` to completion.
-pub fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run iotarc")
-}
-
-pub fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-pub fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 /// Copies the directory tree `from` to `to`.
 pub fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
@@ -107,33 +89,6 @@ impl Line {
             self.ts * 1000
         )
     }
-}
-
-/// The three query outputs that must not change: raw points, aggregates, hourly
-/// aggregates.
-pub fn query_outputs(arch: &Path) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    for args in [
-        vec!["--time-format", "epoch-us"],
-        vec!["--agg", "count,sum,min,max,first,last"],
-        vec![
-            "--agg",
-            "count,sum,min,max,first,last",
-            "--every",
-            "1h",
-            "--time-format",
-            "epoch-us",
-        ],
-    ] {
-        let mut a = vec!["query", s(arch)];
-        a.extend(args);
-        let o = run(&a);
-        if !o.status.success() {
-            return Err(format!("{a:?} failed: {}", stderr(&o)));
-        }
-        out.push(stdout(&o));
-    }
-    Ok(out)
 }
 
 /// Every file under `dir` with its bytes, sorted.

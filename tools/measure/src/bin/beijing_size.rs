@@ -2,7 +2,7 @@
 //! to 2017-02-28), compared with the peers listed in `shared/data/beijing/README.md`.
 //!
 //! ```text
-//! cargo run --release --example beijing_size -- [DIR] [--target-rows N] [--zstd-level L|none] [--sweep]
+//! cargo run --release -p iotarc-measure --bin beijing_size -- [DIR] [--target-rows N] [--zstd-level L|none] [--sweep]
 //! ```
 //!
 //! Each station becomes one device with the 11 numeric channels (f64, `NA` = missing) and

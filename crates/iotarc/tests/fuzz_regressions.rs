@@ -164,7 +164,7 @@ fn fuzz_regressions_do_not_panic() {
 
 #[test]
 fn fuzz_seeds_replay() {
-    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds");
     let mut files = Vec::new();
     for target_dir in files_in_dirs(&seeds) {
         let target = target_dir.file_name().unwrap().to_str().unwrap().to_owned();

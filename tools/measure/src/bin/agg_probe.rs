@@ -2,7 +2,7 @@
 //! series and all three with closing the archive, in process (medians over RUNS, default 200): what the comparison harness's
 //! aggregate figure is made of, without process start-up.
 //!
-//! `cargo run --release --example agg_probe -- ARCHIVE DEVICE CHANNEL [RUNS]`
+//! `cargo run --release -p iotarc-measure --bin agg_probe -- ARCHIVE DEVICE CHANNEL [RUNS]`
 use iotarc::archive::{Agg, Archive};
 use std::time::Instant;
 

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! iotarc pack data.csv -o arch
-//! cargo run --release --example decode_speed -- arch [--runs 7] [--no-peer]
+//! cargo run --release -p iotarc-measure --bin decode_speed -- arch [--runs 7] [--no-peer]
 //! ```
 //!
 //! On one thread it decodes every block of every segment (timestamps and every column,
