@@ -3,7 +3,7 @@
 //! Input: 1 option byte, 1 chunk-size byte, then the file (header line first).
 #![no_main]
 
-use iotarc::ingest::{Format, TimeUnit};
+use iotarc::input::{Format, TimeUnit};
 use iotarc_fuzz::{check_parser, parse_options};
 use libfuzzer_sys::fuzz_target;
 

@@ -4,7 +4,7 @@
 //! Input: 1 option byte (time unit, time zone), then the timestamp text.
 #![no_main]
 
-use iotarc::ingest::{parse_timestamp, TimeUnit, Tz};
+use iotarc::input::{parse_timestamp, TimeUnit, Tz};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,4 +1,4 @@
-//! WAL replay on arbitrary bytes: `stream::wal::replay_bytes` (the parser `replay` runs
+//! WAL replay on arbitrary bytes: `wal::replay_bytes` (the parser `replay` runs
 //! on every file) and `PointBatch::decode` on every record it delivers. Must return,
 //! never panic, and:
 //! - deliver consecutive seqs, none below `from_seq`;
@@ -19,9 +19,9 @@
 //!   (§9) must keep every record before the damage in a file that replays cleanly.
 #![no_main]
 
-use iotarc::stream::batch::PointBatch;
-use iotarc::stream::wal::{self, HEADER_LEN, MAX_RECORD_LEN, RECORD_HEADER_LEN};
-use iotarc::stream::wal_damage::{judge_tail, salvage_bytes, salvaged_file, TailVerdict};
+use iotarc::wal::batch::PointBatch;
+use iotarc::wal::{self, HEADER_LEN, MAX_RECORD_LEN, RECORD_HEADER_LEN};
+use iotarc::wal::damage::{judge_tail, salvage_bytes, salvaged_file, TailVerdict};
 use libfuzzer_sys::fuzz_target;
 use xxhash_rust::xxh3::xxh3_64;
 

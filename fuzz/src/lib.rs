@@ -232,11 +232,11 @@ pub fn options(zstd: Option<u8>, exhaustive: bool) -> iotarc::codec::Options {
 /// `unit3`), time zone (bits 3-4), forced types for channels `<prefix>a..d` (bit 5).
 pub fn parse_options(
     flags: u8,
-    format: Option<iotarc::ingest::Format>,
-    unit3: iotarc::ingest::TimeUnit,
+    format: Option<iotarc::input::Format>,
+    unit3: iotarc::input::TimeUnit,
     prefix: &str,
-) -> iotarc::ingest::ParseOptions {
-    use iotarc::ingest::{ParseOptions, TimeUnit, Tz};
+) -> iotarc::input::ParseOptions {
+    use iotarc::input::{ParseOptions, TimeUnit, Tz};
     use iotarc::ValueType;
     let units = [None, Some(TimeUnit::S), Some(unit3), Some(TimeUnit::Ns)];
     let types = [
@@ -266,7 +266,7 @@ pub fn parse_options(
 }
 
 /// Asserts that a batch's ids are in range and every dictionary entry is used.
-pub fn check_batch(b: &iotarc::ingest::Batch) {
+pub fn check_batch(b: &iotarc::input::Batch) {
     let mut used = (
         vec![false; b.devices.len()],
         vec![false; b.channels.len()],
@@ -275,7 +275,7 @@ pub fn check_batch(b: &iotarc::ingest::Batch) {
     for r in &b.rows {
         used.0[r.device as usize] = true;
         used.1[r.channel as usize] = true;
-        if let iotarc::ingest::Val::Str(i) = r.value {
+        if let iotarc::input::Val::Str(i) = r.value {
             used.2[i as usize] = true;
         }
     }
@@ -285,11 +285,11 @@ pub fn check_batch(b: &iotarc::ingest::Batch) {
 /// Parses `data` in chunks of `size` bytes, checking each batch; `None` if the input is
 /// refused as a whole (e.g. no CSV header).
 pub fn parse_in_chunks(
-    opts: &iotarc::ingest::ParseOptions,
+    opts: &iotarc::input::ParseOptions,
     data: &[u8],
     size: usize,
-) -> Option<iotarc::ingest::Batch> {
-    use iotarc::ingest::{Batch, Chunker, Parser};
+) -> Option<iotarc::input::Batch> {
+    use iotarc::input::{Batch, Chunker, Parser};
     let mut chunks = Chunker::with_chunk_size(data, size);
     let parser = Parser::from_input(opts, None, &mut chunks).ok()?;
     let mut out = Batch::default();
@@ -304,7 +304,7 @@ pub fn parse_in_chunks(
 
 /// The property of every parse target: no panic, consistent batches, and parsing in
 /// small chunks gives exactly the batch of parsing in one piece.
-pub fn check_parser(opts: &iotarc::ingest::ParseOptions, data: &[u8], size_byte: u8) {
+pub fn check_parser(opts: &iotarc::input::ParseOptions, data: &[u8], size_byte: u8) {
     let whole = parse_in_chunks(opts, data, usize::MAX);
     let chunked = parse_in_chunks(opts, data, size_byte as usize % 64 + 1);
     assert_eq!(whole, chunked);

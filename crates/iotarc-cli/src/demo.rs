@@ -5,8 +5,9 @@
 use crate::output::{rfc3339, value_text};
 use anyhow::{Context, Result};
 use clap::Args;
-use iotarc::archive::{self, Agg, Archive, LoadOptions, OnError, PackOptions};
-use iotarc::ingest::ParseOptions;
+use iotarc::archive::{self, Agg, Archive, PackOptions};
+use iotarc::input::ParseOptions;
+use iotarc::pack::{self, OnError, RunOptions};
 use iotarc::Value;
 use iotarc_gen::{Config, Extent, Format};
 use std::path::PathBuf;
@@ -109,12 +110,12 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
         csv.display()
     );
 
-    let opts = LoadOptions {
+    let opts = RunOptions {
         parse: ParseOptions::default(),
         pack: PackOptions::default(),
         on_error: OnError::Fail,
     };
-    let report = archive::load(
+    let report = pack::run(
         &arch_dir,
         &[csv.display().to_string()],
         &opts,
@@ -254,8 +255,9 @@ mod tests {
     //! The generator's output in every format goes through iotarc's own ingest: parsed
     //! without a rejected line, packed, and every generated value found in the archive.
 
-    use iotarc::archive::{self, Agg, Archive, LoadOptions, OnError, PackOptions};
-    use iotarc::ingest::{parse_bytes, ParseOptions, Val};
+    use iotarc::archive::{Agg, Archive, PackOptions};
+    use iotarc::input::{parse_bytes, ParseOptions, Val};
+    use iotarc::pack::{self, OnError, RunOptions};
     use iotarc_gen::{Config, Extent, Format};
 
     fn corpus() -> Config {
@@ -313,12 +315,12 @@ mod tests {
             }
 
             let arch = dir.path().join(format!("arch-{}", format.name()));
-            let opts = LoadOptions {
+            let opts = RunOptions {
                 parse: ParseOptions::default(),
                 pack: PackOptions::default(),
                 on_error: OnError::Fail,
             };
-            let report = archive::load(&arch, &[path], &opts, |_| Ok(()), |_| {}).unwrap();
+            let report = pack::run(&arch, &[path], &opts, |_| Ok(()), |_| {}).unwrap();
             assert_eq!(report.rejected, 0, "{format}");
             assert!(report.pack.duplicates > 0, "{format}");
             let a = Archive::open(&arch).unwrap();

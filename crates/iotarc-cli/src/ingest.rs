@@ -5,7 +5,7 @@ use crate::{human, parse_duration_for, usage, InputArgs};
 use anyhow::{anyhow, Context, Result};
 use clap::Args;
 use iotarc::archive::{CompactOptions, CompactReport, Dedup, PartitionUnit};
-use iotarc::ingest::{Batch, Chunker, Parser};
+use iotarc::input::{Batch, Chunker, Parser};
 use iotarc::stream::{PointBatch, StreamOptions, StreamWriter, SyncPolicy};
 use rayon::prelude::*;
 use std::io::{Read, Write};
@@ -218,7 +218,7 @@ pub fn ingest(a: IngestArgs) -> Result<ExitCode> {
         seal_unit: parse_unit("--seal-window", &a.seal_window)?,
         max_delay,
         max_memory: parse_size("--max-memory", &a.max_memory, 1 << 20)?,
-        wal: iotarc::stream::wal::WalOptions {
+        wal: iotarc::wal::WalOptions {
             max_file_bytes: parse_size("--wal-file-size", &a.wal_file_size, 1)? as u64,
         },
         compact: (!a.no_compact)

@@ -8,10 +8,9 @@ mod repair;
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use iotarc::archive::{
-    self, Agg, Archive, LoadOptions, OnError, PackOptions, PartitionUnit, QueryStats,
-};
-use iotarc::ingest::{Format, ParseOptions, TimeUnit, Tz};
+use iotarc::archive::{self, Agg, Archive, PackOptions, PartitionUnit, QueryStats};
+use iotarc::input::{Format, ParseOptions, TimeUnit, Tz};
+use iotarc::pack::{self, OnError, RunOptions};
 use iotarc::{Segment, ValueType, WriterOptions};
 use output::{OutputFormat, TimeFormat};
 use std::io::{IsTerminal, Write};
@@ -325,7 +324,7 @@ fn pack(a: PackArgs) -> Result<ExitCode> {
             return Err(anyhow!("{i}: no such file"));
         }
     }
-    let opts = LoadOptions {
+    let opts = RunOptions {
         parse,
         pack: PackOptions {
             partition: parse_partition(&a.partition)?,
@@ -375,7 +374,7 @@ fn pack(a: PackArgs) -> Result<ExitCode> {
         None
     };
     let mut skipped_shown = 0usize;
-    let report = archive::load(
+    let report = pack::run(
         &a.output,
         &a.inputs,
         &opts,
@@ -482,7 +481,7 @@ pub(crate) fn parse_duration_for(flag: &str, s: &str) -> Result<i64> {
 }
 
 fn parse_time_arg(name: &str, s: &str, tz: &Tz) -> Result<i64> {
-    iotarc::ingest::parse_timestamp(s.as_bytes(), Some(TimeUnit::S), tz)
+    iotarc::input::parse_timestamp(s.as_bytes(), Some(TimeUnit::S), tz)
         .map_err(|e| usage(format!("--{name} {s:?}: {e}")))
 }
 

@@ -7,8 +7,8 @@
 
 use iotarc::archive::Manifest;
 use iotarc::model::Value;
-use iotarc::stream::wal;
 use iotarc::stream::{PointBatch, StreamOptions, StreamWriter, SyncPolicy};
+use iotarc::wal;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;

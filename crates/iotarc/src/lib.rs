@@ -28,10 +28,12 @@ pub mod archive;
 pub mod codec;
 pub mod error;
 pub mod format;
-mod fsio;
-pub mod ingest;
+pub mod input;
 pub mod model;
+pub mod pack;
 pub mod stream;
+pub mod util;
+pub mod wal;
 
 pub use codec::validity::Bitmap;
 pub use codec::StrValues;

@@ -45,7 +45,7 @@ impl ValueType {
 
     /// Name of a codec id for this type.
     pub fn codec_name(self, codec: u8) -> &'static str {
-        if codec == crate::format::chunkref::REF {
+        if codec == crate::codec::REF {
             return "ref";
         }
         match self {

@@ -72,7 +72,7 @@ fn replay(target: &str, data: &[u8]) {
         let Some((_mode, file)) = data.split_first() else {
             return;
         };
-        let _ = iotarc::stream::wal::replay_bytes(file, 0, 0, |_, payload| {
+        let _ = iotarc::wal::replay_bytes(file, 0, 0, |_, payload| {
             iotarc::stream::PointBatch::decode(payload).map(drop)
         });
         return;

@@ -1,8 +1,8 @@
-//! Tests of the input side of `iotarc pack` (`iotarc::ingest`): every format's happy path,
+//! Tests of the input side of `iotarc pack` (`iotarc::input`): every format's happy path,
 //! missing values, timestamps, value typing, forced types, compressed inputs, line endings,
 //! rejected lines with their reasons and line numbers, and chunking.
 
-use iotarc::ingest::{
+use iotarc::input::{
     open_input, parse_bytes, Batch, Chunker, Format, ParseOptions, Parser, TimeUnit, Tz, Val,
 };
 use iotarc::{Value, ValueType};
@@ -1037,7 +1037,7 @@ fn ingest_fuzz_regressions() {
                     Some(TimeUnit::Us),
                     Some(TimeUnit::Ns),
                 ][(flags & 7) as usize % 5];
-                let _ = iotarc::ingest::parse_timestamp(text, unit, &Tz::Utc);
+                let _ = iotarc::input::parse_timestamp(text, unit, &Tz::Utc);
             }
             seen += 1;
             continue;

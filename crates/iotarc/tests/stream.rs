@@ -9,8 +9,8 @@ use iotarc::archive::{
     compact, Agg, AggRow, Archive, CompactOptions, Dedup, Origin, PackOptions, PackValue, Packer,
     PartitionUnit,
 };
-use iotarc::stream::wal::WalOptions;
 use iotarc::stream::{PointBatch, StreamOptions, StreamWriter, SyncPolicy};
+use iotarc::wal::WalOptions;
 use iotarc::{Value, WriterOptions};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -1164,7 +1164,7 @@ fn a_batch_larger_than_a_wal_record_is_split() {
     let dir = tempfile::tempdir().unwrap();
     let arch = dir.path().join("arch");
     let (w, _) = StreamWriter::open(&arch, quiet_opts(Dedup::KeepAll)).unwrap();
-    let limit = iotarc::stream::wal::MAX_RECORD_LEN as usize;
+    let limit = iotarc::wal::MAX_RECORD_LEN as usize;
     let mut b = PointBatch::default();
     // Three strings of 30 MiB: 90 MiB in all, over one record's 64 MiB.
     for (i, dev) in ["dev-a", "dev-b", "dev-a"].iter().enumerate() {

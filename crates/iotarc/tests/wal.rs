@@ -1,16 +1,16 @@
-//! The write-ahead log (`iotarc::stream::wal`) and its record payload
-//! (`iotarc::stream::batch::PointBatch`): bit-exact batch round trips, replay across
+//! The write-ahead log (`iotarc::wal`) and its record payload
+//! (`iotarc::wal::batch::PointBatch`): bit-exact batch round trips, replay across
 //! rotated files, torn tails cut at every byte, byte flips in the newest and in older
 //! files, zero-filled tails, `remove_below`, and the `wal_replay` fuzz seeds and
 //! regression inputs.
 
 use iotarc::model::Value;
-use iotarc::stream::batch::{BatchBuilder, PointBatch};
-use iotarc::stream::wal::{
+use iotarc::wal::batch::{BatchBuilder, PointBatch};
+use iotarc::wal::damage::{salvage_file, EMPTY_BATCH};
+use iotarc::wal::{
     self, file_header, file_name, replay, replay_bytes, ReplayReport, WalOptions, WalWriter,
     HEADER_LEN, MAX_RECORD_LEN, RECORD_HEADER_LEN,
 };
-use iotarc::stream::wal_damage::{salvage_file, EMPTY_BATCH};
 use iotarc::{Error, ErrorKind};
 use proptest::prelude::*;
 use std::fs;

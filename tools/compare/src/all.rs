@@ -32,8 +32,9 @@ use crate::corpus::{self, Corpus};
 use crate::perseries::{self, Codec};
 use crate::{cpu_model, dir_bytes, fmt_bytes, gen_file, git_commit, load1, pq, repo_root, Args};
 use anyhow::{bail, Context, Result};
-use iotarc::archive::{self, Archive, LoadOptions, OnError, PackOptions, PartitionUnit};
-use iotarc::ingest::ParseOptions;
+use iotarc::archive::{Archive, PackOptions, PartitionUnit};
+use iotarc::input::ParseOptions;
+use iotarc::pack::{self, OnError, RunOptions};
 use iotarc::ValueType;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -236,7 +237,7 @@ fn pack(arch: &Path, inputs: &[String], unit: Option<PartitionUnit>) -> Result<V
     if arch.exists() {
         std::fs::remove_dir_all(arch)?;
     }
-    let opts = LoadOptions {
+    let opts = RunOptions {
         parse: ParseOptions::default(),
         pack: PackOptions {
             partition: unit,
@@ -245,7 +246,7 @@ fn pack(arch: &Path, inputs: &[String], unit: Option<PartitionUnit>) -> Result<V
         on_error: OnError::Fail,
     };
     let t0 = Instant::now();
-    archive::load(arch, inputs, &opts, |_| Ok(()), |_| {})?;
+    pack::run(arch, inputs, &opts, |_| Ok(()), |_| {})?;
     let wall = t0.elapsed().as_secs_f64();
     let a = Archive::open(arch)?;
     let m = a.manifest();

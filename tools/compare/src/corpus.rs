@@ -3,7 +3,7 @@
 //! (the last arrival wins, as in iotarc), one value type per series.
 
 use anyhow::{bail, Result};
-use iotarc::ingest::{open_input, Chunker, ParseOptions, Parser, Val};
+use iotarc::input::{open_input, Chunker, ParseOptions, Parser, Val};
 use rayon::prelude::*;
 use std::collections::HashMap;
 

@@ -4,7 +4,7 @@
 
 use crate::corpus::Agg;
 use anyhow::{bail, Context, Result};
-use iotarc::ingest::{parse_timestamp, Tz};
+use iotarc::input::{parse_timestamp, Tz};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;

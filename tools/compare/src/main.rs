@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Method:
-//! - **iotarc pack** is `iotarc::archive::load` on the corpus file, the code path of
+//! - **iotarc pack** is `iotarc::pack` on the corpus file, the code path of
 //!   `iotarc pack` (parsing and packing overlap on the machine's cores).
 //! - **Peers** start from the same file: it is parsed once with iotarc's parser (in
 //!   parallel chunks, as `pack` does) into sorted, de-duplicated series; that shared
@@ -30,8 +30,9 @@ mod pq;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use corpus::{aggregate_f64, aggregate_i64, Agg, Vals};
-use iotarc::archive::{self, Archive, LoadOptions, OnError, PackOptions, PartitionUnit};
-use iotarc::ingest::ParseOptions;
+use iotarc::archive::{self, Archive, PackOptions, PartitionUnit};
+use iotarc::input::ParseOptions;
+use iotarc::pack::{self, OnError, RunOptions};
 use iotarc::Value;
 use perseries::Codec;
 use std::fmt::Write as _;
@@ -514,7 +515,7 @@ fn main() -> Result<()> {
         v.sort();
         v
     };
-    let opts = LoadOptions {
+    let opts = RunOptions {
         parse,
         pack: PackOptions {
             partition,
@@ -523,7 +524,7 @@ fn main() -> Result<()> {
         on_error: OnError::Fail,
     };
     let (l0, c0, t0) = (load1(), cpu_s(), Instant::now());
-    let rep = archive::load(
+    let rep = pack::run(
         &arch,
         std::slice::from_ref(&path_s),
         &opts,
@@ -558,7 +559,7 @@ fn main() -> Result<()> {
         whole: None,
         cut: None,
         note: format!(
-            "`archive::load` (= `iotarc pack --partition {}{}`), {} partitions{}: {} segments, {} duplicates merged",
+            "`pack` (= `iotarc pack --partition {}{}`), {} partitions{}: {} segments, {} duplicates merged",
             partition.map_or("auto", |u| u.name()),
             forced
                 .iter()

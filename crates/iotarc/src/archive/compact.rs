@@ -9,13 +9,14 @@
 
 use super::index;
 use super::manifest::{Manifest, PartitionUnit, SegmentEntry};
-use super::pack::{pivot, segment_path, BufRow, Origin, PackValue, SegMeta, SegmentBuilder};
+use super::packer::{pivot, segment_path, BufRow, Origin, PackValue, SegMeta, SegmentBuilder};
 use crate::error::{Error, Result};
 use crate::format::block::ColumnBuf;
 use crate::format::reader::Segment;
-use crate::format::writer::{sync_dir, WriterOptions};
-use crate::fsio;
+use crate::format::writer::WriterOptions;
 use crate::model::{TimeRange, Values};
+use crate::util::files::sync_dir;
+use crate::util::fsio;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 

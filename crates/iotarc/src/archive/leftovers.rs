@@ -10,7 +10,7 @@
 use super::manifest::{self, Manifest, MANIFEST_FILE};
 use super::pending::{Pending, PendingState, PENDING_FILE};
 use crate::error::{Error, Result};
-use crate::format::writer::sync_dir;
+use crate::util::files::sync_dir;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
@@ -112,7 +112,7 @@ pub fn survey(dir: &Path, m: &Manifest) -> Result<Survey> {
                 out.deletable.push((path, Rule::Dropped));
                 continue;
             }
-            match super::pack::segment_name_numbers(&name).0 {
+            match super::packer::segment_name_numbers(&name).0 {
                 Some(n) if announced == Some(g + 1) && n == g + 1 => {
                     out.deletable.push((path, Rule::Uncommitted));
                 }
@@ -270,7 +270,7 @@ pub(crate) fn open_for_write(dir: &Path, create: Option<&dyn Fn() -> Manifest>) 
     }
     let mut touched = Vec::new();
     for (path, rule) in survey.deletable {
-        match crate::fsio::remove_file(&path) {
+        match crate::util::fsio::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(Error::from(e).with_path(&path)),
@@ -286,7 +286,7 @@ pub(crate) fn open_for_write(dir: &Path, create: Option<&dyn Fn() -> Manifest>) 
         sync_dir(&d.join("x"))?;
         if d != dir {
             // Only if it became empty; the `seg/` entry is then synced below.
-            if crate::fsio::remove_dir(d).is_ok() {
+            if crate::util::fsio::remove_dir(d).is_ok() {
                 sync_dir(d)?;
             }
         }

@@ -14,8 +14,8 @@
 //! ```
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::writer::write_atomic;
-use crate::fsio;
+use crate::util::files::write_atomic;
+use crate::util::fsio;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};

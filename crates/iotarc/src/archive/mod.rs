@@ -28,18 +28,16 @@ pub mod compact;
 pub mod glob;
 pub mod index;
 pub mod leftovers;
-pub mod load;
 pub mod manifest;
-pub mod pack;
+pub mod packer;
 pub mod pending;
 pub mod query;
 pub mod repair;
 pub mod sketch;
 
 pub use compact::{compact, CompactOptions, CompactReport};
-pub use load::{load, LoadOptions, LoadReport, OnError, Reject};
 pub use manifest::{Dedup, Manifest, PartitionUnit, SegmentEntry};
-pub use pack::{
+pub use packer::{
     auto_partition, Origin, PackOptions, PackStats, PackValue, Packer, Rejected, AUTO_TARGET_VALUES,
 };
 pub use query::{Agg, AggRow, AggRowRef, Query, QueryStats};

@@ -16,7 +16,7 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::format::writer::write_atomic;
+use crate::util::files::write_atomic;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use xxhash_rust::xxh3::xxh3_64;
@@ -145,7 +145,7 @@ pub(crate) fn announce(dir: &Path, generation: u64, drop: Vec<String>) -> Result
 /// rule L4 handles. Removing it is what lets a later writer tell a manifest rolled back
 /// by one generation (no `PENDING`, so L5 stops it) from an interrupted commit (L3).
 pub(crate) fn clear(dir: &Path) {
-    let _ = crate::fsio::remove_file(&dir.join(PENDING_FILE));
+    let _ = crate::util::fsio::remove_file(&dir.join(PENDING_FILE));
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use super::manifest::{self, ChannelInfo, Dedup, Manifest, PartitionUnit, Segment
 use super::pending::{Pending, PendingState};
 use crate::error::{Error, Result};
 use crate::format::reader::Segment;
-use crate::stream::wal;
-use crate::stream::wal_damage::{salvage_file, FileSalvage};
+use crate::wal;
+use crate::wal::damage::{salvage_file, FileSalvage};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -59,7 +59,7 @@ pub struct ManifestRebuild {
 fn keep_copy(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
     let src = dir.join(name);
     match fs::read(&src) {
-        Ok(b) => crate::format::writer::copy_aside(&dir.join(DAMAGED_DIR), name, &b).map(Some),
+        Ok(b) => crate::util::files::copy_aside(&dir.join(DAMAGED_DIR), name, &b).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::from(e).with_path(&src)),
     }
@@ -89,7 +89,7 @@ fn entry_of(
         .into_iter()
         .map(|(name, types)| ChannelInfo { name, types })
         .collect();
-    let (generation, _) = super::pack::segment_name_numbers(rel.rsplit('/').next().unwrap_or(""));
+    let (generation, _) = super::packer::segment_name_numbers(rel.rsplit('/').next().unwrap_or(""));
     Ok(SegmentEntry {
         path: rel.to_string(),
         partition,
@@ -214,7 +214,7 @@ pub fn rebuild_manifest(dir: &Path, opts: &RebuildOptions) -> Result<ManifestReb
         match entry_of(rel, seg, unit) {
             Ok(e) => {
                 let (g, s) =
-                    super::pack::segment_name_numbers(rel.rsplit('/').next().unwrap_or(""));
+                    super::packer::segment_name_numbers(rel.rsplit('/').next().unwrap_or(""));
                 order.push((s.unwrap_or(u64::MAX), g.unwrap_or(0), rel.clone()));
                 entries.push(e);
             }

@@ -30,6 +30,11 @@ pub mod validity;
 /// | 5 | `PCO`: f64 codec 7, integer codec 8 ([`pco_chunk`]) |
 pub const FORMAT_VERSION: u16 = 5;
 
+/// Codec id reserved for a chunk reference, for every value type (format.md §8.6): no
+/// codec of this layer uses it, and the file layer (`crate::format::chunkref`) resolves
+/// it to the chunk it refers to before any codec decodes.
+pub const REF: u8 = 255;
+
 /// Encoder settings shared by all codecs.
 #[derive(Clone, Debug)]
 pub struct Options {

@@ -13,7 +13,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 /// Codec id of a reference, in a ColumnEntry and in the chunk's codec byte, for every
 /// value type.
-pub const REF: u8 = 255;
+pub use crate::codec::REF;
 /// First segment format version with chunk references.
 pub const VERSION: u16 = 4;
 /// Offset of the first byte a reference may name: the data region starts after the

@@ -1,12 +1,9 @@
 //! Live ingestion: a write-ahead log, per-device buffers sealed into segments when their
 //! time window closes, deduplication and compaction. See [`StreamWriter`].
 
-pub mod batch;
 pub mod latency;
-pub mod wal;
-pub mod wal_damage;
 pub mod writer;
 
-pub use batch::PointBatch;
+pub use crate::wal::batch::PointBatch;
 pub use latency::LatencyHist;
 pub use writer::{OpenReport, StreamOptions, StreamStats, StreamWriter, SyncPolicy, WriteAck};

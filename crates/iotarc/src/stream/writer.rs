@@ -10,21 +10,21 @@
 //! commits the manifest with the WAL state of archive.md §7, trims the WAL and, when
 //! enabled, compacts.
 
-use super::batch::PointBatch;
 use super::latency::LatencyHist;
-use super::wal::{self, TruncatedTail, WalOptions, WalWriter};
 use crate::archive::compact::{self, CompactOptions, CompactReport};
 use crate::archive::index;
 use crate::archive::manifest::{Dedup, Manifest, PartitionUnit, SegmentEntry, WalState};
-use crate::archive::pack::{
+use crate::archive::packer::{
     auto_partition, intern, segment_path, write_segment, BufRow, Origin, PackValue, SegMeta,
     AUTO_TARGET_VALUES,
 };
 use crate::error::{Error, Result};
 use crate::format::stats::TypedStats;
 use crate::format::writer::WriterOptions;
-use crate::fsio;
 use crate::model::{Value, ValueType};
+use crate::util::fsio;
+use crate::wal::batch::PointBatch;
+use crate::wal::{self, TruncatedTail, WalOptions, WalWriter};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -342,7 +342,7 @@ fn to_pack(v: Value) -> PackValue {
 
 /// Name -> id, with a fast non-cryptographic hash (names come from the caller, and a
 /// batch of 10,000 devices interns 10,000 names).
-type NameMap = HashMap<String, u32, std::hash::BuildHasherDefault<crate::ingest::intern::FxHasher>>;
+type NameMap = HashMap<String, u32, std::hash::BuildHasherDefault<crate::util::hash::FxHasher>>;
 
 impl State {
     /// Global ids of a batch's (or footer's) device and channel tables.
@@ -681,7 +681,7 @@ impl StreamWriter {
         }
         let wal_dir = dir.join("wal");
         if !wal_dir.is_dir() {
-            crate::format::writer::create_dir_durably(&dir, &wal_dir)?;
+            crate::util::files::create_dir_durably(&dir, &wal_dir)?;
         }
         let now = Instant::now();
         let rep = wal::replay(&wal_dir, replay_from, |seq, payload| {

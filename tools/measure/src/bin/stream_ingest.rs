@@ -9,8 +9,8 @@
 //! to close (sealing what is buffered), peak buffer memory against the bound, and the
 //! acknowledgement-to-queryable latency.
 
-use iotarc::stream::batch::BatchBuilder;
 use iotarc::stream::{StreamOptions, StreamWriter, SyncPolicy};
+use iotarc::wal::batch::BatchBuilder;
 use iotarc::Value;
 use std::time::{Duration, Instant};
 

@@ -7,9 +7,7 @@
 //! [`salvage_file`] (`iotarc repair --wal`) changes such a file, after copying it aside,
 //! and it keeps every record that is still valid.
 
-use super::wal::{
-    self, file_header, Defect, DefectKind, HEADER_LEN, MAX_RECORD_LEN, RECORD_HEADER_LEN,
-};
+use super::{file_header, Defect, DefectKind, HEADER_LEN, MAX_RECORD_LEN, RECORD_HEADER_LEN};
 use crate::error::{Error, Result};
 use std::fs;
 use std::ops::Range;
@@ -45,18 +43,18 @@ pub enum TailVerdict {
 /// `want` the seq a record at the defect would have had (wal.md §7.1, T1–T4).
 ///
 /// ```
-/// use iotarc::stream::wal::{self, file_header, encode_record};
-/// use iotarc::stream::wal_damage::{judge_tail, TailVerdict};
+/// use iotarc::wal::{self, file_header, encode_record};
+/// use iotarc::wal::damage::{judge_tail, TailVerdict};
 /// let mut file = file_header().to_vec();
 /// encode_record(&mut file, 0, b"a")?;
 /// encode_record(&mut file, 1, b"b")?;
 /// let torn = &file[..file.len() - 1]; // the last write cut short
-/// let scan = wal::replay_bytes(torn, 0, 0, |_, _| Ok(()))?;
+/// let scan = super::replay_bytes(torn, 0, 0, |_, _| Ok(()))?;
 /// assert_eq!(judge_tail(torn, 1, scan.defect.as_ref().unwrap()), TailVerdict::Torn);
 ///
 /// let mut flipped = file.clone();
 /// flipped[16 + 20] ^= 1; // a bit of the first record's payload
-/// let scan = wal::replay_bytes(&flipped, 0, 0, |_, _| Ok(()))?;
+/// let scan = super::replay_bytes(&flipped, 0, 0, |_, _| Ok(()))?;
 /// let verdict = judge_tail(&flipped, 0, scan.defect.as_ref().unwrap());
 /// assert!(matches!(verdict, TailVerdict::Damaged { next_valid: Some(r) } if r.seq == 1));
 /// # Ok::<(), iotarc::Error>(())
@@ -205,7 +203,7 @@ pub fn salvaged_file(bytes: &[u8], plan: &Salvage) -> Result<Vec<u8>> {
             }
             _ => {
                 for seq in lost.next().cloned().unwrap_or_default() {
-                    wal::encode_record(&mut out, seq, &EMPTY_BATCH)?;
+                    super::encode_record(&mut out, seq, &EMPTY_BATCH)?;
                 }
             }
         }
@@ -252,9 +250,9 @@ pub fn salvage_file(
     let name = path
         .file_name()
         .map_or_else(|| "wal".into(), |n| n.to_string_lossy().into_owned());
-    let copy = crate::format::writer::copy_aside(damaged_dir, &name, &bytes)?;
+    let copy = crate::util::files::copy_aside(damaged_dir, &name, &bytes)?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    crate::format::writer::write_atomic(dir, &name, &fixed)?;
+    crate::util::files::write_atomic(dir, &name, &fixed)?;
     report.copy = Some(copy);
     Ok(report)
 }

@@ -53,9 +53,9 @@ impl<R: Read> Read for Named<R> {
 /// let path = dir.path().join("in.csv.zst");
 /// std::fs::write(&path, zstd::encode_all(&b"timestamp,device,x\n"[..], 1)?)?;
 /// let mut text = String::new();
-/// iotarc::ingest::open_input(path.to_str().unwrap())?.read_to_string(&mut text)?;
+/// iotarc::input::open_input(path.to_str().unwrap())?.read_to_string(&mut text)?;
 /// assert_eq!(text, "timestamp,device,x\n");
-/// let err = iotarc::ingest::open_input("/no/such/file.csv").err().unwrap();
+/// let err = iotarc::input::open_input("/no/such/file.csv").err().unwrap();
 /// assert!(err.to_string().contains("/no/such/file.csv"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -158,7 +158,7 @@ pub struct Chunk {
 /// [`Chunker::take_long_lines`]. The header line ([`Chunker::take_header`],
 /// [`Chunker::peek_first_line`]) is never skipped: an overlong one is an error.
 ///
-/// [`pack`](fn@crate::archive::load) and `iotarc ingest` both read through a chunker, so they
+/// [`pack::run`](crate::pack::run) and `iotarc ingest` both read through a chunker, so they
 /// share its line limit.
 ///
 /// For CSV, [`Chunker::take_header`] (or [`super::Parser::from_input`]) removes the header
@@ -166,7 +166,7 @@ pub struct Chunk {
 ///
 /// # Example
 /// ```
-/// use iotarc::ingest::Chunker;
+/// use iotarc::input::Chunker;
 /// let mut c = Chunker::with_chunk_size(&b"\xEF\xBB\xBFa\nbb\r\nccc"[..], 2);
 /// let (first, second) = (c.next_chunk()?.unwrap(), c.next_chunk()?.unwrap());
 /// assert_eq!((first.bytes.as_slice(), first.first_line), (&b"a\n"[..], 1));
@@ -227,7 +227,7 @@ impl<R: Read> Chunker<R> {
     ///
     /// # Example
     /// ```
-    /// use iotarc::ingest::{Chunker, MAX_LINE_LEN};
+    /// use iotarc::input::{Chunker, MAX_LINE_LEN};
     /// let mut data = b"a\n".to_vec();
     /// data.resize(2 + MAX_LINE_LEN + 1, b'x');
     /// data.extend_from_slice(b"\nc\n");
@@ -425,7 +425,7 @@ impl<R: Read> Chunker<R> {
     ///
     /// # Example
     /// ```
-    /// use iotarc::ingest::Chunker;
+    /// use iotarc::input::Chunker;
     /// let mut c = Chunker::with_chunk_size(&b"a\nbb\nccc"[..], 4);
     /// let mut buf = Vec::new();
     /// assert_eq!(c.next_chunk_into(&mut buf)?, Some(1));

@@ -33,7 +33,7 @@ pub const MIN_POINT_BYTES: usize = 4;
 ///
 /// ```
 /// use iotarc::model::Value;
-/// use iotarc::stream::batch::PointBatch;
+/// use iotarc::wal::batch::PointBatch;
 /// let mut b = PointBatch::default();
 /// b.push("boiler-7", "temp", 1_700_000_000_000_000, Value::F64(21.5));
 /// b.push("boiler-7", "on", 1_700_000_000_000_000, Value::Bool(true));
@@ -223,7 +223,7 @@ impl PointBatch {
     ///
     /// ```
     /// use iotarc::model::Value;
-    /// use iotarc::stream::batch::PointBatch;
+    /// use iotarc::wal::batch::PointBatch;
     /// let mut b = PointBatch::default();
     /// for i in 0..100 {
     ///     b.push(&format!("dev-{}", i % 3), "text", i, Value::Str("x".repeat(1000)));
@@ -498,7 +498,7 @@ fn slow_point(c: &mut Cursor<'_>, i: u64, nd: u64, nc: u64, prev: i64) -> Result
 ///
 /// ```
 /// use iotarc::model::Value;
-/// use iotarc::stream::batch::BatchBuilder;
+/// use iotarc::wal::batch::BatchBuilder;
 /// let mut b = BatchBuilder::default();
 /// for i in 0..10_000 {
 ///     b.push(&format!("meter-{i}"), "kwh", 1_700_000_000_000_000, Value::I64(i));

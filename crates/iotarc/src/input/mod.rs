@@ -53,7 +53,7 @@
 //!
 //! # Example
 //! ```
-//! use iotarc::ingest::{parse_bytes, ParseOptions, Val};
+//! use iotarc::input::{parse_bytes, ParseOptions, Val};
 //! let csv = b"timestamp,device,channel,value\n\
 //!             2024-01-01T00:00:00Z,s1,temp,21.5\n\
 //!             2024-01-01T00:00:01Z,s1,temp,NA\n\
@@ -68,15 +68,15 @@
 //! ```
 
 mod csv;
-mod input;
 pub(crate) mod intern;
 mod jsonl;
 mod lineproto;
+mod source;
 mod time;
 pub mod value;
 
-pub use input::{open_input, Chunk, Chunker, LongLine, DEFAULT_CHUNK_SIZE, MAX_LINE_LEN};
 pub use intern::Interner;
+pub use source::{open_input, Chunk, Chunker, LongLine, DEFAULT_CHUNK_SIZE, MAX_LINE_LEN};
 pub use time::parse_timestamp;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -379,7 +379,7 @@ impl Batch {
     ///
     /// # Example
     /// ```
-    /// use iotarc::ingest::{Format, ParseOptions, Parser};
+    /// use iotarc::input::{Format, ParseOptions, Parser};
     /// let opts = ParseOptions { format: Some(Format::Jsonl), ..Default::default() };
     /// let p = Parser::new(&opts, Format::Jsonl, None)?;
     /// let mut a = p.parse_chunk(br#"{"timestamp":"2024-01-01T00:00:00Z","device":"a","t":1}"#, 1);
@@ -433,7 +433,7 @@ impl Batch {
 ///
 /// # Example
 /// ```
-/// use iotarc::ingest::{detect_format, Format, ParseOptions};
+/// use iotarc::input::{detect_format, Format, ParseOptions};
 /// let o = ParseOptions::default();
 /// assert_eq!(detect_format(&o, Some("x.csv.gz"), Some(b"timestamp,device,temp")).unwrap(), Format::CsvWide);
 /// assert_eq!(detect_format(&o, Some("-"), Some(b"m,device=a t=1 1")).unwrap(), Format::LineProtocol);
@@ -551,7 +551,7 @@ impl Parser {
     ///
     /// # Example
     /// ```
-    /// use iotarc::ingest::{Format, ParseOptions, Parser, Val};
+    /// use iotarc::input::{Format, ParseOptions, Parser, Val};
     /// let p = Parser::new(&ParseOptions::default(), Format::CsvWide, Some(b"timestamp,device,temp,rh"))?;
     /// let b = p.parse_chunk(b"2024-01-01 00:00:00,boiler,21.5,\n", 2);
     /// assert_eq!(b.channels, ["temp", "rh"]);
@@ -589,7 +589,7 @@ impl Parser {
     ///
     /// # Example
     /// ```
-    /// use iotarc::ingest::{Chunker, Format, ParseOptions, Parser};
+    /// use iotarc::input::{Chunker, Format, ParseOptions, Parser};
     /// let data = &b"# exported 2024-01-01\ntimestamp,device,channel,value\n2024-01-01T00:00:00Z,a,t,1\n"[..];
     /// let mut chunks = Chunker::new(data);
     /// let p = Parser::from_input(&ParseOptions::default(), None, &mut chunks)?;
@@ -654,7 +654,7 @@ impl Parser {
     ///
     /// # Example
     /// ```
-    /// use iotarc::ingest::{Format, ParseOptions, Parser, Val};
+    /// use iotarc::input::{Format, ParseOptions, Parser, Val};
     /// let p = Parser::new(&ParseOptions::default(), Format::LineProtocol, None)?;
     /// let b = p.parse_chunk(b"env,device=d1 temp=21.5,n=3i 1700000000000000000\nenv temp=1 1\n", 10);
     /// assert_eq!(b.channels, ["env.temp", "env.n"]);
@@ -675,7 +675,7 @@ impl Parser {
     ///
     /// # Example
     /// ```
-    /// use iotarc::ingest::{Batch, Format, ParseOptions, Parser};
+    /// use iotarc::input::{Batch, Format, ParseOptions, Parser};
     /// let p = Parser::new(&ParseOptions::default(), Format::CsvLong, Some(b"timestamp,device,channel,value"))?;
     /// let mut b = Batch::default();
     /// p.parse_chunk_into(b"2024-01-01T00:00:00Z,a,t,1\n2024-01-01T00:00:01Z,a,t,2\n", 2, &mut b);
@@ -715,7 +715,7 @@ impl Parser {
 ///
 /// # Example
 /// ```
-/// use iotarc::ingest::{parse_bytes, ParseOptions, TimeUnit, Val};
+/// use iotarc::input::{parse_bytes, ParseOptions, TimeUnit, Val};
 /// let opts = ParseOptions { time_unit: Some(TimeUnit::Ms), ..Default::default() };
 /// let b = parse_bytes(&opts, None, b"{\"timestamp\":1700000000123,\"device\":\"a\",\"on\":true,\"t\":null}\n")?;
 /// assert_eq!(b.rows[0].ts, 1_700_000_000_123_000);
@@ -990,7 +990,7 @@ fn skippable(line: &[u8]) -> bool {
 /// The line loop shared by every format. Returns the number of physical lines.
 fn run<'a, P: Lines<'a>>(out: &mut Out<'_>, p: &mut P, bytes: &'a [u8], first_line: u64) -> u64 {
     let mut pos = 0;
-    if first_line == 1 && bytes.starts_with(input::BOM) {
+    if first_line == 1 && bytes.starts_with(source::BOM) {
         pos = 3;
     }
     let mut line_no = first_line;

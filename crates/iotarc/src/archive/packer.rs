@@ -8,8 +8,8 @@ use super::manifest::{ChannelInfo, Dedup, Manifest, PartitionUnit, SegmentEntry}
 use crate::codec::validity::Bitmap;
 use crate::error::{Error, Result};
 use crate::format::writer::{SegmentWriter, WriterOptions};
-use crate::fsio;
 use crate::model::{Column, ValueType, Values};
+use crate::util::fsio;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
@@ -242,7 +242,7 @@ impl Packer {
             let mut pending = 0u64;
             let wal_dir = dir.join("wal");
             if wal_dir.exists() {
-                crate::stream::wal::replay_read_only(&wal_dir, from, |_, _| {
+                crate::wal::replay_read_only(&wal_dir, from, |_, _| {
                     pending += 1;
                     Ok(())
                 })?;
@@ -966,7 +966,7 @@ impl SegmentBuilder {
     pub(crate) fn create(dir: &Path, rel: &str, wopts: &WriterOptions) -> Result<SegmentBuilder> {
         let path = dir.join(rel);
         if let Some(p) = path.parent().filter(|p| !p.is_dir()) {
-            crate::format::writer::create_dir_durably(dir, p)?;
+            crate::util::files::create_dir_durably(dir, p)?;
         }
         let writer = SegmentWriter::create(&path, wopts.clone())?;
         Ok(SegmentBuilder {

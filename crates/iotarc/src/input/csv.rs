@@ -160,7 +160,7 @@ fn split_quoted(
 
 /// The column names of a header line.
 pub(crate) fn header_names(line: &[u8]) -> Result<Vec<String>, String> {
-    let line = line.strip_prefix(super::input::BOM).unwrap_or(line);
+    let line = line.strip_prefix(super::source::BOM).unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut buf = Vec::new();
     let mut fields = Vec::new();

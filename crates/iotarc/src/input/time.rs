@@ -31,7 +31,7 @@ use jiff::tz::AmbiguousOffset;
 ///
 /// # Example
 /// ```
-/// use iotarc::ingest::{parse_timestamp, TimeUnit, Tz};
+/// use iotarc::input::{parse_timestamp, TimeUnit, Tz};
 /// let us = parse_timestamp(b"2024-01-02T03:04:05.123456+01:00", None, &Tz::Utc).unwrap();
 /// assert_eq!(us, 1_704_161_045_123_456);
 /// assert_eq!(parse_timestamp(b"1700000000.5", Some(TimeUnit::S), &Tz::Utc), Ok(1_700_000_000_500_000));

@@ -5,9 +5,9 @@
 //! file and line; [`OnError`] decides whether it stops the run (nothing is published) or
 //! is skipped and counted.
 
-use super::pack::{Origin, PackOptions, PackStats, PackValue, Packer};
+use crate::archive::packer::{Origin, PackOptions, PackStats, PackValue, Packer};
 use crate::error::{Error, ErrorKind, Result};
-use crate::ingest::{open_input, Batch, Chunker, LongLine, ParseOptions, Parser, Val};
+use crate::input::{open_input, Batch, Chunker, LongLine, ParseOptions, Parser, Val};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender};
@@ -22,9 +22,9 @@ pub enum OnError {
     Skip,
 }
 
-/// Settings of [`load`].
+/// Settings of [`run`].
 #[derive(Clone, Debug)]
-pub struct LoadOptions {
+pub struct RunOptions {
     /// How to parse the inputs.
     pub parse: ParseOptions,
     /// How to pack.
@@ -33,9 +33,9 @@ pub struct LoadOptions {
     pub on_error: OnError,
 }
 
-/// Counts of a finished [`load`].
+/// Counts of a finished [`run`].
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct LoadReport {
+pub struct RunReport {
     /// Input files read.
     pub inputs: usize,
     /// Bytes read from the inputs (after decompression).
@@ -117,16 +117,16 @@ fn input_error(input: &str, e: Error) -> Error {
 /// With [`OnError::Fail`], the first bad row as [`ErrorKind::InvalidInput`] with
 /// `path:line: reason`; I/O errors; a locked or corrupt archive. On error nothing is
 /// published and every file written by this run is removed.
-pub fn load(
+pub fn run(
     archive: &Path,
     inputs: &[String],
-    opts: &LoadOptions,
+    opts: &RunOptions,
     on_reject: impl FnMut(&Reject) -> Result<()> + Send,
     mut on_progress: impl FnMut(u64),
-) -> Result<LoadReport> {
+) -> Result<RunReport> {
     let start = Instant::now();
     let packer = Packer::open(archive, opts.pack.clone())?;
-    let mut report = LoadReport::default();
+    let mut report = RunReport::default();
     // Three stages overlap: this thread reads chunks into recycled buffers, rayon parses
     // them in parallel, and a packer thread pushes the parsed batches in input order and
     // returns the buffers. The number of buffers bounds the memory in flight.
@@ -176,10 +176,10 @@ struct Counts {
 /// has hung up, which it does when it fails.
 fn produce(
     inputs: &[String],
-    opts: &LoadOptions,
+    opts: &RunOptions,
     work_tx: Sender<Slot>,
     free_rx: &Receiver<Slot>,
-    report: &mut LoadReport,
+    report: &mut RunReport,
     on_progress: &mut impl FnMut(u64),
 ) -> Result<()> {
     let max_slots = chunks_in_flight();

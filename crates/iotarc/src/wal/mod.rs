@@ -10,10 +10,13 @@
 //! file can end in a torn record (files are fully synced before the writer moves on to
 //! a new one), so a defect there that a crash explains is truncated, while any other
 //! defect, in any file, is reported as [`Corrupt`](crate::ErrorKind::Corrupt) and left
-//! for [`wal_damage::salvage_file`](super::wal_damage::salvage_file).
+//! for [`wal_damage::salvage_file`](damage::salvage_file).
+
+pub mod batch;
+pub mod damage;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::fsio;
+use crate::util::fsio;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -113,7 +116,7 @@ impl Default for WalOptions {
 /// file is unknown); drop it, [`replay`] the directory and create a new writer.
 ///
 /// ```
-/// use iotarc::stream::wal::{replay, WalOptions, WalWriter};
+/// use iotarc::wal::{replay, WalOptions, WalWriter};
 /// let dir = tempfile::tempdir()?;
 /// let wal = dir.path().join("wal");
 /// let mut w = WalWriter::create(&wal, 0, WalOptions::default())?;
@@ -845,9 +848,9 @@ fn replay_impl(
 fn judge_newest(path: &Path, want: u64, d: &Defect) -> Result<()> {
     // Bounded by the file size, which rotation bounds; read only on this rare path.
     let bytes = fs::read(path).map_err(|e| Error::from(e).with_path(path))?;
-    let next = match super::wal_damage::judge_tail(&bytes, want, d) {
-        super::wal_damage::TailVerdict::Torn => return Ok(()),
-        super::wal_damage::TailVerdict::Damaged { next_valid } => next_valid,
+    let next = match damage::judge_tail(&bytes, want, d) {
+        damage::TailVerdict::Torn => return Ok(()),
+        damage::TailVerdict::Damaged { next_valid } => next_valid,
     };
     let after = match next {
         Some(r) => format!(
@@ -949,7 +952,7 @@ mod tests {
     #[test]
     fn spec_worked_example() {
         use crate::model::Value;
-        use crate::stream::batch::PointBatch;
+        use crate::wal::batch::PointBatch;
         let mut b = PointBatch::default();
         b.push("d", "c", 300, Value::I64(-1));
         b.push("d", "c", 299, Value::Bool(true));
