@@ -48,7 +48,7 @@ fn add_segment(s: &mut ArchiveStats, seg: &Segment) {
         s.ts.samples += b.rows;
         *s.ts
             .codecs
-            .entry(iotarc::codec::int::name(b.ts_codec).to_string())
+            .entry(iotarc::ValueType::I64.codec_name(b.ts_codec).to_string())
             .or_default() += 1;
         for c in &b.columns {
             let cs = s

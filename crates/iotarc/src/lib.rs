@@ -24,6 +24,23 @@
 //! ```
 #![warn(missing_docs)]
 
+/// Declares a module whose items are internals: public (and hidden from the docs) with
+/// the `internals` feature, which the fuzz targets, benchmarks, the peer harness and this
+/// crate's own tests enable, and crate-private otherwise. Its public types that belong to
+/// the API are re-exported at the crate root or by their layer's module.
+macro_rules! internal_mod {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[cfg(feature = "internals")]
+        #[doc(hidden)]
+        pub mod $name;
+        $(#[$meta])*
+        #[cfg(not(feature = "internals"))]
+        #[allow(dead_code, unused_imports)]
+        pub(crate) mod $name;
+    };
+}
+
 pub mod archive;
 pub mod codec;
 pub mod error;

@@ -25,15 +25,15 @@
 
 pub mod check;
 pub mod compact;
-pub mod glob;
+internal_mod!(glob);
 pub mod index;
 pub mod leftovers;
 pub mod manifest;
 pub mod packer;
-pub mod pending;
+internal_mod!(pending);
 pub mod query;
 pub mod repair;
-pub mod sketch;
+internal_mod!(sketch);
 
 pub use compact::{compact, CompactOptions, CompactReport};
 pub use manifest::{Dedup, Manifest, PartitionUnit, SegmentEntry};

@@ -5,17 +5,17 @@
 //! [`bytes::Cursor`] and the value count from its caller, never panics, and reports bad
 //! bytes as [`crate::Error`].
 
-pub mod bits;
-pub mod boolean;
-pub mod bytes;
-pub mod float;
-pub mod gorilla;
-pub mod int;
-pub mod intstream;
-pub mod pco_chunk;
-pub mod scratch;
-pub mod string;
-pub mod validity;
+internal_mod!(bits);
+internal_mod!(boolean);
+internal_mod!(bytes);
+internal_mod!(float);
+internal_mod!(gorilla);
+internal_mod!(int);
+internal_mod!(intstream);
+internal_mod!(pco_chunk);
+internal_mod!(scratch);
+internal_mod!(string);
+internal_mod!(validity);
 
 /// The newest segment format version whose codecs this layer writes and reads. Encoders
 /// always write it; decoders accept the codecs of the version their

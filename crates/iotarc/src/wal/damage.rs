@@ -49,12 +49,12 @@ pub enum TailVerdict {
 /// encode_record(&mut file, 0, b"a")?;
 /// encode_record(&mut file, 1, b"b")?;
 /// let torn = &file[..file.len() - 1]; // the last write cut short
-/// let scan = super::replay_bytes(torn, 0, 0, |_, _| Ok(()))?;
+/// let scan = wal::replay_bytes(torn, 0, 0, |_, _| Ok(()))?;
 /// assert_eq!(judge_tail(torn, 1, scan.defect.as_ref().unwrap()), TailVerdict::Torn);
 ///
 /// let mut flipped = file.clone();
 /// flipped[16 + 20] ^= 1; // a bit of the first record's payload
-/// let scan = super::replay_bytes(&flipped, 0, 0, |_, _| Ok(()))?;
+/// let scan = wal::replay_bytes(&flipped, 0, 0, |_, _| Ok(()))?;
 /// let verdict = judge_tail(&flipped, 0, scan.defect.as_ref().unwrap());
 /// assert!(matches!(verdict, TailVerdict::Damaged { next_valid: Some(r) } if r.seq == 1));
 /// # Ok::<(), iotarc::Error>(())

@@ -13,7 +13,7 @@
 //! for [`wal_damage::salvage_file`](damage::salvage_file).
 
 pub mod batch;
-pub mod damage;
+internal_mod!(damage);
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::util::fsio;
