@@ -1,7 +1,7 @@
 //! Chunk references (format.md §8.6, version 4): a column chunk that stands for a
 //! byte-identical chunk earlier in the same file, named by offset, length and checksum.
 //!
-//! The writer side ([`Dedup`]) finds repeated column chunks while a segment is written;
+//! The writer side ([`RepeatFinder`]) finds repeated column chunks while a segment is written;
 //! the reader side ([`ChunkRef::read`], [`ChunkRef::resolve`]) turns a reference back into
 //! the bytes it names, checked, so the block layer decodes them as an ordinary chunk.
 
@@ -143,7 +143,7 @@ impl ChunkRef {
 /// compared byte for byte before it is used, so a hash collision cannot substitute data.
 /// At most `max_chunks` chunks are remembered, which bounds memory whatever the segment
 /// size; later chunks are still matched against them.
-pub struct Dedup {
+pub struct RepeatFinder {
     /// `(xxh3, len)` of a chunk already written -> its absolute file offset.
     seen: HashMap<(u64, u64), u64>,
     max_chunks: usize,
@@ -154,10 +154,10 @@ pub struct Dedup {
 /// Chunks remembered per segment by default.
 pub const DEFAULT_MAX_CHUNKS: usize = 1 << 20;
 
-impl Dedup {
-    /// A deduplicator remembering at most `max_chunks` chunks.
-    pub fn new(max_chunks: usize) -> Dedup {
-        Dedup {
+impl RepeatFinder {
+    /// A finder remembering at most `max_chunks` chunks.
+    pub fn new(max_chunks: usize) -> RepeatFinder {
+        RepeatFinder {
             seen: HashMap::new(),
             max_chunks,
             buf: Vec::new(),
@@ -401,7 +401,7 @@ mod tests {
         let enc = || block::encode(0, &ts, &[(0, col.clone())], &Default::default());
         let (mut a, mut ma, _) = enc();
         ma.offset = 16;
-        let mut d = Dedup::new(DEFAULT_MAX_CHUNKS);
+        let mut d = RepeatFinder::new(DEFAULT_MAX_CHUNKS);
         let never = |_: u64, _: &mut [u8]| -> Result<()> { panic!("nothing to compare") };
         assert!(!d.apply(&mut a, &mut ma, never).unwrap());
         let c = &ma.columns[0];

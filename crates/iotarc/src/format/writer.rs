@@ -3,7 +3,7 @@
 //! and trailer, fsyncs, renames into place and fsyncs the directory.
 
 use super::block;
-use super::chunkref::{self, Dedup};
+use super::chunkref::{self, RepeatFinder};
 use super::footer::{BlockMeta, Footer, MAX_BLOCK_ROWS};
 use super::header::{self, Trailer, FOOTER_PLAIN, FOOTER_ZSTD, HEADER_LEN};
 use crate::codec::validity::Bitmap;
@@ -168,7 +168,7 @@ pub struct SegmentWriter {
     /// Highest format version a block needed so far; stamped in the header by `finish`.
     version: u16,
     /// Finds repeated column chunks (`None` if `opts.chunk_refs` is off).
-    dedup: Option<Dedup>,
+    dedup: Option<RepeatFinder>,
 }
 
 /// What a finished segment holds.
@@ -220,7 +220,7 @@ impl SegmentWriter {
             last_ts: Vec::new(),
             dedup: opts
                 .chunk_refs
-                .then(|| Dedup::new(chunkref::DEFAULT_MAX_CHUNKS)),
+                .then(|| RepeatFinder::new(chunkref::DEFAULT_MAX_CHUNKS)),
             opts,
             rows: 0,
             version: 1,
