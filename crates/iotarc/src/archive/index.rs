@@ -24,8 +24,10 @@ use crate::model::ValueType;
 use crate::util::files::write_atomic;
 use crate::util::fsio;
 use memmap2::Mmap;
+use std::convert::Infallible;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64;
@@ -487,22 +489,21 @@ impl GroupView<'_> {
         }
     }
 
-    /// [`walk_summary`] over device `i`'s summary. `Ok(false)` if the record has none.
+    /// [`walk_summary`] over device `i`'s summary: where `f` broke off, `Ok(None)` if the
+    /// record has no summary.
     ///
     /// # Errors
-    /// As [`GroupView::summary`], for the entries `want` accepts; what `f` returns.
-    pub fn walk_summary(
+    /// As [`GroupView::summary`], for the entries `want` accepts.
+    pub fn walk_summary<B>(
         &self,
         i: usize,
         want: impl Fn(&str) -> bool,
-        f: impl FnMut(&str, Option<Merged>) -> Result<()>,
-    ) -> Result<bool> {
+        f: impl FnMut(&str, Option<Merged>) -> ControlFlow<B>,
+    ) -> Result<Option<ControlFlow<B>>> {
         self.device(i)?;
         match self.g.summary_bytes(i)? {
-            None => Ok(false),
-            Some((b, at)) => walk_summary(b, want, f)
-                .map(|()| true)
-                .map_err(|e| e.rebase(at)),
+            None => Ok(None),
+            Some((b, at)) => walk_summary(b, want, f).map(Some).map_err(|e| e.rebase(at)),
         }
     }
 
@@ -723,7 +724,7 @@ pub fn read_summary(bytes: &[u8]) -> Result<Vec<ChannelSummary>> {
                 name: name.to_owned(),
                 merged,
             });
-            Ok(())
+            ControlFlow::<Infallible>::Continue(())
         },
     )?;
     Ok(out)
@@ -732,18 +733,18 @@ pub fn read_summary(bytes: &[u8]) -> Result<Vec<ChannelSummary>> {
 /// Walks a summary: `f` gets the name of each channel `want` accepts and, when the
 /// summary holds them, the channel's merged statistics. The entries of other channels
 /// are skipped by their length, unparsed (a query for one of twelve channels reads
-/// one).
+/// one). The walk stops where `f` breaks off, and returns what it broke with.
 ///
 /// # Errors
 /// Corrupt: truncated, a count of channels that does not fit, a flag other than 0 or 1,
 /// and in the entries parsed: an unknown type, fewer than 2 blocks, rows outside
 /// `blocks..=blocks × 2^20`, a span that overflows, invalid statistics, bytes left over.
-/// A repeated name is corrupt when every name is wanted. What `f` returns.
-pub fn walk_summary(
+/// A repeated name is corrupt when every name is wanted.
+pub fn walk_summary<B>(
     bytes: &[u8],
     want: impl Fn(&str) -> bool,
-    mut f: impl FnMut(&str, Option<Merged>) -> Result<()>,
-) -> Result<()> {
+    mut f: impl FnMut(&str, Option<Merged>) -> ControlFlow<B>,
+) -> Result<ControlFlow<B>> {
     let mut c = Cursor::new(bytes);
     let n = c.varint_max(c.remaining() as u64, "summary channel count")?;
     let mut names: Vec<&str> = Vec::new();
@@ -771,9 +772,12 @@ pub fn walk_summary(
             None => None,
             Some(e) => Some(read_merged(e).map_err(|err| err.rebase(at))?),
         };
-        f(name, merged)?;
+        if let ControlFlow::Break(b) = f(name, merged) {
+            return Ok(ControlFlow::Break(b));
+        }
     }
-    c.finish("index summary")
+    c.finish("index summary")?;
+    Ok(ControlFlow::Continue(()))
 }
 
 /// One summary entry's `type .. Stats`, which must fill `e`.

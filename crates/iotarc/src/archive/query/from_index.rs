@@ -14,6 +14,7 @@ use crate::format::reader::Segment;
 use crate::format::stats::ColumnStats;
 use crate::model::ValueType;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 
 impl<'a> Query<'a> {
     /// Aggregates straight from `INDEX` records, without building a plan: each record
@@ -64,7 +65,7 @@ impl<'a> Query<'a> {
             col: ColumnBuf::default(),
             from_footer: 0,
             decoded: 0,
-            failed: None,
+            stop: None,
         };
         let mut buf = Vec::new();
         for &k in &order {
@@ -84,13 +85,13 @@ impl<'a> Query<'a> {
                     |name| self.channel_matches(name),
                     |name, merged| acc.take_summary(name, merged),
                 );
-                let walk = match (r, acc.failed.take()) {
-                    (_, Some(Failed::Sink(err))) => {
+                let walk = match r {
+                    Ok(Some(ControlFlow::Break(Stop::Fail(err)))) => {
                         return Err(err.with_path(self.archive.dir().join(&e.path)))
                     }
-                    (Err(_), _) | (_, Some(Failed::Fallback)) => return Ok(None),
-                    (Ok(false), None) => true,
-                    (Ok(true), None) => acc.walk,
+                    Err(_) | Ok(Some(ControlFlow::Break(Stop::Fallback))) => return Ok(None),
+                    Ok(None) => true,
+                    Ok(Some(ControlFlow::Continue(()))) => acc.walk,
                 };
                 if !walk {
                     continue;
@@ -102,11 +103,16 @@ impl<'a> Query<'a> {
                     bytes: e.bytes,
                 };
                 let mut sink = SinkWith(&mut acc, &mut view);
-                let r = g.scan(d, &mut buf, &mut sink).and_then(|()| sink.finish());
-                match (r, acc.failed.take()) {
-                    (_, Some(Failed::Sink(err))) => return Err(err),
-                    (Err(_), _) | (_, Some(Failed::Fallback)) => return Ok(None),
-                    (Ok(()), None) => {}
+                let r = g.scan(d, &mut buf, &mut sink);
+                let r = match sink.0.stop.take() {
+                    Some(Stop::Fail(err)) => return Err(err),
+                    Some(Stop::Fallback) => return Ok(None),
+                    None => r.and_then(|()| sink.finish()),
+                };
+                // A record that fails its checks, or held blocks that do not merge: the
+                // plan answers instead.
+                if r.is_err() {
+                    return Ok(None);
                 }
             }
         }
@@ -132,12 +138,18 @@ impl<'a> Query<'a> {
     }
 }
 
-/// Why [`Query::aggregate_streaming`]'s walk stopped early.
-enum Failed {
+/// Why [`Query::aggregate_streaming`] stops using a record.
+enum Stop {
     /// The index cannot answer alone, or runs overlap: the caller plans instead.
     Fallback,
     /// A real error, reported as is.
-    Sink(Error),
+    Fail(Error),
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Stop {
+        Stop::Fail(e)
+    }
 }
 
 /// Accumulators of [`Query::aggregate_streaming`].
@@ -167,7 +179,9 @@ struct StreamAcc<'q, 'a> {
     col: ColumnBuf,
     from_footer: usize,
     decoded: usize,
-    failed: Option<Failed>,
+    /// Set when a block of the record being walked stopped the aggregate; the walk's
+    /// later blocks are then only validated.
+    stop: Option<Stop>,
 }
 
 /// Where the record being walked lives, to open its segment for an edge block.
@@ -198,9 +212,9 @@ impl StreamAcc<'_, '_> {
 
     /// One summarised channel of the current record: merged when its whole span lies in
     /// the range and in one window, as the plan merges such a run of blocks (a subtotal
-    /// from empty, then into the window); otherwise `walk` is set. Overlapping segments
-    /// set `failed` to fall back to the plan; a merge error is kept in `failed`.
-    fn take_summary(&mut self, name: &str, merged: Option<Merged>) -> Result<()> {
+    /// from empty, then into the window); otherwise `walk` is set. Breaks with
+    /// [`Stop::Fallback`] on overlapping segments, with [`Stop::Fail`] on a merge error.
+    fn take_summary(&mut self, name: &str, merged: Option<Merged>) -> ControlFlow<Stop> {
         let q = self.q;
         let win = |t: i64| {
             q.every
@@ -208,31 +222,29 @@ impl StreamAcc<'_, '_> {
         };
         let Some(m) = merged else {
             self.walk = true;
-            return Ok(());
+            return ControlFlow::Continue(());
         };
         if !q.range.overlaps(m.ts_min, m.ts_max) {
             self.done.push(name.to_owned());
-            return Ok(());
+            return ControlFlow::Continue(());
         }
         if !q.range.covers(m.ts_min, m.ts_max) || win(m.ts_min) != win(m.ts_max) {
             self.walk = true;
-            return Ok(());
+            return ControlFlow::Continue(());
         }
         let slot = self.slot(name);
         let (reach, from) = self.reach[slot];
         if from != self.seg && from != usize::MAX && m.ts_min <= reach {
-            self.failed = Some(Failed::Fallback);
-            return Err(Error::invalid_input("overlapping segments"));
+            return ControlFlow::Break(Stop::Fallback);
         }
         self.reach[slot] = (m.ts_max, self.seg);
         let w = self.windows[slot].get(win(m.ts_min), || WinAcc::new(m.vtype, false));
         if let Err(e) = w.stats.merge(&m.stats) {
-            self.failed = Some(Failed::Sink(e));
-            return Err(Error::invalid_input("aggregate stopped"));
+            return ControlFlow::Break(Stop::Fail(e));
         }
         self.from_footer += m.blocks as usize;
         self.done.push(name.to_owned());
-        Ok(())
+        ControlFlow::Continue(())
     }
 }
 
@@ -253,21 +265,21 @@ impl BlockSink for SinkWith<'_, '_, '_, '_, '_> {
         a.slot_of.iter().map(Option::is_some).collect()
     }
 
+    /// Never fails: an error here would reach the caller rebased by the walk, so what
+    /// stops the aggregate is kept in `stop` as it is, and the walk's remaining blocks
+    /// are left alone (the walk still validates them).
     fn block(&mut self, b: &mut BlockMeta) -> Result<()> {
-        let r = self.merge(b);
-        if let Err(e) = r {
-            // Remember what stopped the walk; the error the walk returns is a stand-in.
-            if self.0.failed.is_none() {
-                self.0.failed = Some(Failed::Sink(e));
+        if self.0.stop.is_none() {
+            if let Err(stop) = self.merge(b) {
+                self.0.stop = Some(stop);
             }
-            return Err(Error::invalid_input("aggregate stopped"));
         }
         Ok(())
     }
 }
 
 impl SinkWith<'_, '_, '_, '_, '_> {
-    fn merge(&mut self, b: &BlockMeta) -> Result<()> {
+    fn merge(&mut self, b: &BlockMeta) -> std::result::Result<(), Stop> {
         let (a, v) = (&mut *self.0, &mut *self.1);
         let q = a.q;
         let win = |t: i64| {
@@ -288,8 +300,7 @@ impl SinkWith<'_, '_, '_, '_, '_> {
             // merge the two (archive.md §5).
             let (reach, from) = a.reach[slot];
             if from != a.seg && from != usize::MAX && b.ts_min <= reach {
-                a.failed = Some(Failed::Fallback);
-                return Err(Error::invalid_input("overlapping segments"));
+                return Err(Stop::Fallback);
             }
             a.reach[slot] = (b.ts_max, a.seg);
             if q.range.covers(b.ts_min, b.ts_max) && win(b.ts_min) == win(b.ts_max) {
@@ -305,8 +316,7 @@ impl SinkWith<'_, '_, '_, '_, '_> {
             pend.flush(&mut a.windows[slot])?;
             if a.view.is_none() {
                 let Ok(p) = v.g.part(v.d) else {
-                    a.failed = Some(Failed::Fallback);
-                    return Err(Error::invalid_input("index part"));
+                    return Err(Stop::Fallback);
                 };
                 a.view = Some(Segment::from_part(
                     v.path.clone(),
@@ -329,8 +339,7 @@ impl SinkWith<'_, '_, '_, '_, '_> {
                     Some((bi, col))
                 });
             let Some((bi, col)) = found else {
-                a.failed = Some(Failed::Fallback);
-                return Err(Error::invalid_input("index part"));
+                return Err(Stop::Fallback);
             };
             let series = decode_column(seg, bi, col, q.range, &mut a.ts, &mut a.col)?;
             a.decoded += 1;
