@@ -218,7 +218,7 @@ impl GroupView<'_> {
     /// The footer part of device `i` (an index into the entry's `devices`).
     ///
     /// # Errors
-    /// As [`Index::part`]; an index out of range is corrupt.
+    /// As [`Index::part`](super::Index::part); an index out of range is corrupt.
     pub fn part(&self, i: usize) -> Result<Part> {
         Ok(Part {
             footer: self.g.part(i, self.device(i)?)?,

@@ -14,9 +14,9 @@
 //! be decoded, the segment file is checked against the group's footer offset and checksum
 //! first ([`Segment::from_part`]).
 //!
-//! [`Index`] reads the file; [`group`] holds the layout of a segment's group (read and
-//! written); [`summary`] the per-channel summaries of a record (archive.md §9.2); and
-//! [`maintain`] keeps the file in step with the manifest (append, rebuild, drop, delete).
+//! [`Index`] reads the file; `group` holds the layout of a segment's group (read and
+//! written); `summary` the per-channel summaries of a record (archive.md §9.2); and
+//! `maintain` keeps the file in step with the manifest (append, rebuild, drop, delete).
 
 mod group;
 mod maintain;

@@ -6,10 +6,10 @@
 //! lies inside the range and inside one output window, and decode only the others.
 //! Percentiles need the values themselves, so they decode every block in range.
 //!
-//! One concern per module: [`builder`] sets a query up, [`select`] prunes the manifest,
-//! [`plan`] opens what is left and groups blocks into runs, [`run`] drives raw output
-//! and aggregates, [`from_index`] answers aggregates from `INDEX` records alone,
-//! [`window`] holds the per-window accumulators and [`percentile`] the values kept for
+//! One concern per module: `builder` sets a query up, `select` prunes the manifest,
+//! `plan` opens what is left and groups blocks into runs, `run` drives raw output
+//! and aggregates, `from_index` answers aggregates from `INDEX` records alone,
+//! `window` holds the per-window accumulators and `percentile` the values kept for
 //! percentiles.
 
 mod builder;
