@@ -3,8 +3,8 @@
 
 use super::plan::decode_column;
 use super::select::Selection;
-use super::window::{Series3, WinAcc, Windows};
-use super::{Query, QueryStats};
+use super::window::{Aggregated, SeriesWindows, WinAcc, Windows};
+use super::Query;
 use crate::archive::index::{GroupView, Index, Merged};
 use crate::archive::manifest::Manifest;
 use crate::error::{Error, Result};
@@ -36,7 +36,7 @@ impl<'a> Query<'a> {
         m: &Manifest,
         ix: &Index,
         sel: &Selection,
-    ) -> Result<Option<(Vec<Series3>, QueryStats)>> {
+    ) -> Result<Option<Aggregated>> {
         let Selection {
             kept,
             matched,
@@ -130,11 +130,15 @@ impl<'a> Query<'a> {
         for (device, chans) in acc.slots {
             for (channel, slot) in chans {
                 if let Some(w) = windows[slot].take() {
-                    series.push((device.clone(), channel, w));
+                    series.push(SeriesWindows {
+                        device: device.clone(),
+                        channel,
+                        windows: w,
+                    });
                 }
             }
         }
-        Ok(Some((series, stats)))
+        Ok(Some(Aggregated { series, stats }))
     }
 }
 
@@ -160,7 +164,7 @@ struct StreamAcc<'q, 'a> {
     windows: Vec<Windows>,
     /// Per slot: the largest `ts_max` of its blocks so far, and the segment (position
     /// in visiting order) of that block.
-    reach: Vec<(i64, usize)>,
+    reach: Vec<Reach>,
     /// The segment being walked (position in visiting order).
     seg: usize,
     /// For the record being walked: its channel index -> slot, if the channel matches.
@@ -184,6 +188,30 @@ struct StreamAcc<'q, 'a> {
     stop: Option<Stop>,
 }
 
+/// How far a slot's blocks reach: the largest `ts_max` of its blocks so far, and the
+/// segment (position in visiting order) of that block.
+#[derive(Clone, Copy)]
+struct Reach {
+    /// Largest `ts_max` so far.
+    ts_max: i64,
+    /// Segment of that block; `usize::MAX` before the first.
+    seg: usize,
+}
+
+impl Reach {
+    /// A slot without blocks yet.
+    const NONE: Reach = Reach {
+        ts_max: i64::MIN,
+        seg: usize::MAX,
+    };
+
+    /// Whether a block of segment `seg` starting at `ts_min` overlaps a block of an
+    /// earlier segment: then the plan must merge the two (archive.md §5).
+    fn overlapped_by(&self, seg: usize, ts_min: i64) -> bool {
+        self.seg != seg && self.seg != usize::MAX && ts_min <= self.ts_max
+    }
+}
+
 /// Where the record being walked lives, to open its segment for an edge block.
 struct PartView<'g, 'a> {
     g: &'g GroupView<'a>,
@@ -203,7 +231,7 @@ impl StreamAcc<'_, '_> {
             Some(&slot) => slot,
             None => {
                 self.windows.push(Windows::default());
-                self.reach.push((i64::MIN, usize::MAX));
+                self.reach.push(Reach::NONE);
                 chans.insert(channel.to_owned(), self.windows.len() - 1);
                 self.windows.len() - 1
             }
@@ -233,11 +261,13 @@ impl StreamAcc<'_, '_> {
             return ControlFlow::Continue(());
         }
         let slot = self.slot(name);
-        let (reach, from) = self.reach[slot];
-        if from != self.seg && from != usize::MAX && m.ts_min <= reach {
+        if self.reach[slot].overlapped_by(self.seg, m.ts_min) {
             return ControlFlow::Break(Stop::Fallback);
         }
-        self.reach[slot] = (m.ts_max, self.seg);
+        self.reach[slot] = Reach {
+            ts_max: m.ts_max,
+            seg: self.seg,
+        };
         let w = self.windows[slot].get(win(m.ts_min), || WinAcc::new(m.vtype, false));
         if let Err(e) = w.stats.merge(&m.stats) {
             return ControlFlow::Break(Stop::Fail(e));
@@ -298,11 +328,13 @@ impl SinkWith<'_, '_, '_, '_, '_> {
             }
             // A block of another segment that this one does not follow: the plan must
             // merge the two (archive.md §5).
-            let (reach, from) = a.reach[slot];
-            if from != a.seg && from != usize::MAX && b.ts_min <= reach {
+            if a.reach[slot].overlapped_by(a.seg, b.ts_min) {
                 return Err(Stop::Fallback);
             }
-            a.reach[slot] = (b.ts_max, a.seg);
+            a.reach[slot] = Reach {
+                ts_max: b.ts_max,
+                seg: a.seg,
+            };
             if q.range.covers(b.ts_min, b.ts_max) && win(b.ts_min) == win(b.ts_max) {
                 a.from_footer += 1;
                 if pend.offer(win(b.ts_min), c.vtype, &c.stats) {

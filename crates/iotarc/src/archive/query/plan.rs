@@ -67,8 +67,7 @@ impl<'a> Query<'a> {
         } = sel;
         // Segments whose matched devices all have INDEX records are planned from those
         // records without opening a file (archive.md §9); the others are opened.
-        let mut parts: Vec<Option<Vec<(String, Segment)>>> =
-            (0..kept.len()).map(|_| None).collect();
+        let mut parts: Vec<Option<Vec<DeviceView>>> = (0..kept.len()).map(|_| None).collect();
         if let Some(ix) = index.filter(|ix| m.index.as_deref() == Some(ix.name())) {
             for (k, &i) in kept.iter().enumerate() {
                 let e = &m.segments[i];
@@ -84,7 +83,10 @@ impl<'a> Query<'a> {
                             p.footer_checksum,
                             p.footer,
                         );
-                        (e.devices[d].clone(), seg)
+                        DeviceView {
+                            device: e.devices[d].clone(),
+                            seg,
+                        }
                     });
                     parts[k] = Some(views.collect());
                 }
@@ -127,8 +129,8 @@ impl<'a> Query<'a> {
             };
             match parts[k].take() {
                 Some(list) => {
-                    for (d, seg) in list {
-                        add(&d, segments.len());
+                    for DeviceView { device, seg } in list {
+                        add(&device, segments.len());
                         segments.push(seg);
                         seq_of.push(e.seq);
                         order.push((e.partition, e.seq));
@@ -264,37 +266,62 @@ impl Plan {
                 other.values.value_type()
             )));
         }
-        // (timestamp, seq, part, index): the sort puts copies of one timestamp in arrival
-        // order, so "last" is the end of each group and "first" its start.
-        let mut order: Vec<(i64, u64, usize, usize)> = parts
+        // The sort puts copies of one timestamp in arrival order, so "last" is the end of
+        // each group and "first" its start.
+        let mut order: Vec<Arrival> = parts
             .iter()
             .enumerate()
             .flat_map(|(p, (seq, s))| {
-                s.timestamps
-                    .iter()
-                    .enumerate()
-                    .map(move |(i, &t)| (t, *seq, p, i))
+                s.timestamps.iter().enumerate().map(move |(i, &t)| Arrival {
+                    ts: t,
+                    seq: *seq,
+                    part: p,
+                    row: i,
+                })
             })
             .collect();
         order.sort_unstable();
         let mut out = Series::new(t);
         let mut k = 0;
         while k < order.len() {
-            let t0 = order[k].0;
-            let e = k + order[k..].partition_point(|x| x.0 == t0);
+            let t0 = order[k].ts;
+            let e = k + order[k..].partition_point(|x| x.ts == t0);
             let pick = match self.dedup {
                 Dedup::Last => e - 1..e,
                 Dedup::First => k..k + 1,
                 Dedup::KeepAll => k..e,
             };
-            for &(t, _, p, i) in &order[pick] {
-                out.timestamps.push(t);
-                push_value(&mut out.values, &parts[p].1.values, i);
+            for a in &order[pick] {
+                out.timestamps.push(a.ts);
+                push_value(&mut out.values, &parts[a.part].1.values, a.row);
             }
             k = e;
         }
         Ok(out)
     }
+}
+
+/// One point of a run being merged, in the order the merge sorts them: by timestamp,
+/// then arrival (segment seq). Field order is sort order.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Arrival {
+    /// Timestamp.
+    ts: i64,
+    /// Arrival-order seq of its segment.
+    seq: u64,
+    /// Index of its decoded block among the run's.
+    part: usize,
+    /// Row within that block's values.
+    row: usize,
+}
+
+/// A segment planned from one device's `INDEX` record: a view of the segment holding
+/// that device's footer part only.
+struct DeviceView {
+    /// The device.
+    device: String,
+    /// The view ([`Segment::from_part`]).
+    seg: Segment,
 }
 
 /// Decodes column `col` of block `block` of `seg` and returns its present values in

@@ -3,7 +3,7 @@
 //! block lies inside the range and one window and decoding the others.
 
 use super::plan::Run;
-use super::window::{Series3, WinAcc, Windows};
+use super::window::{Aggregated, SeriesWindows, WinAcc, Window, Windows};
 use super::{Agg, AggRow, AggRowRef, Query, QueryStats};
 use crate::archive::index::{self, Index};
 use crate::archive::manifest::Manifest;
@@ -108,10 +108,16 @@ impl<'a> Query<'a> {
                 )));
             }
         }
-        let (series, mut stats) = self.on_snapshot(|m, ix| self.aggregate_on(m, ix))?;
+        let Aggregated { series, mut stats } =
+            self.on_snapshot(|m, ix| self.aggregate_on(m, ix))?;
         let mut values = Vec::with_capacity(self.aggs.len());
-        for (device, channel, acc) in series {
-            for (w, a) in acc.0 {
+        for SeriesWindows {
+            device,
+            channel,
+            windows,
+        } in series
+        {
+            for Window { start: w, acc: a } in windows.0 {
                 if a.stats.count == 0 {
                     continue;
                 }
@@ -158,11 +164,7 @@ impl<'a> Query<'a> {
     }
 
     /// The per-window accumulators of every (device, channel), in that order.
-    fn aggregate_on(
-        &self,
-        m: &Manifest,
-        index: Option<&Index>,
-    ) -> Result<(Vec<Series3>, QueryStats)> {
+    fn aggregate_on(&self, m: &Manifest, index: Option<&Index>) -> Result<Aggregated> {
         let need_values = self.aggs.iter().any(|a| matches!(a, Agg::Percentile(_)));
         // Selected once: a walk that gives up hands the same selection to the plan.
         let sel = self.select(m);
@@ -186,13 +188,16 @@ impl<'a> Query<'a> {
             for channel in &channels[device] {
                 let mut acc = Windows::default();
                 let runs = plan.runs(device, channel, self.range, segs, &mut blocks);
-                // Per segment with Single runs: its first and last run and their count.
-                let mut span: BTreeMap<usize, (usize, usize, usize)> = BTreeMap::new();
+                let mut span: BTreeMap<usize, SingleRuns> = BTreeMap::new();
                 for (i, r) in runs.iter().enumerate() {
                     if let Run::Single(b) = r {
-                        let e = span.entry(b.seg).or_insert((i, i, 0));
-                        e.1 = i;
-                        e.2 += 1;
+                        let e = span.entry(b.seg).or_insert(SingleRuns {
+                            first: i,
+                            last: i,
+                            count: 0,
+                        });
+                        e.last = i;
+                        e.count += 1;
                     }
                 }
                 let mut skip_to = 0;
@@ -201,7 +206,11 @@ impl<'a> Query<'a> {
                         continue;
                     }
                     if let (Run::Single(b), false) = (&run, need_values) {
-                        let (first, last, n) = span[&b.seg];
+                        let SingleRuns {
+                            first,
+                            last,
+                            count: n,
+                        } = span[&b.seg];
                         if i == first {
                             if let Some(m) =
                                 self.subtotal(&plan.segments[b.seg], device, channel)?
@@ -239,9 +248,29 @@ impl<'a> Query<'a> {
                     };
                     self.accumulate(&mut acc, &series, need_values)?;
                 }
-                series.push((device.clone(), channel.clone(), acc));
+                series.push(SeriesWindows {
+                    device: device.clone(),
+                    channel: channel.clone(),
+                    windows: acc,
+                });
             }
         }
-        Ok((series, plan.stats))
+        Ok(Aggregated {
+            series,
+            stats: plan.stats,
+        })
     }
+}
+
+/// The `Single` runs of one segment among a channel's runs: where its first and last
+/// are, and how many there are (all of them consecutive when `last + 1 - first` is
+/// `count`).
+#[derive(Clone, Copy)]
+struct SingleRuns {
+    /// Position of the first.
+    first: usize,
+    /// Position of the last.
+    last: usize,
+    /// How many.
+    count: usize,
 }

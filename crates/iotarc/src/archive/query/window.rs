@@ -3,14 +3,30 @@
 
 use super::percentile::PctStore;
 use super::plan::push_value;
-use super::{Agg, Query};
+use super::{Agg, Query, QueryStats};
 use crate::error::Result;
 use crate::format::reader::Series;
 use crate::format::stats::ColumnStats;
 use crate::model::{Value, ValueType, Values};
 
 /// A (device, channel) and its per-window accumulators.
-pub(super) type Series3 = (String, String, Windows);
+pub(super) struct SeriesWindows {
+    /// Device name.
+    pub(super) device: String,
+    /// Channel name.
+    pub(super) channel: String,
+    /// Its accumulators, one per window with values.
+    pub(super) windows: Windows,
+}
+
+/// The accumulators of every (device, channel) of an aggregate, in that order, and
+/// what the query did.
+pub(super) struct Aggregated {
+    /// One per (device, channel), sorted by device, then channel.
+    pub(super) series: Vec<SeriesWindows>,
+    /// What the query did so far (the caller sets `elapsed`).
+    pub(super) stats: QueryStats,
+}
 
 pub(super) struct WinAcc {
     pub(super) stats: ColumnStats,
@@ -66,26 +82,35 @@ fn slice_values(v: &Values, a: usize, b: usize) -> Values {
 /// by partition, blocks by time), so almost every lookup hits the last window or appends;
 /// only overlapping segments of one partition insert in the middle.
 #[derive(Default)]
-pub(super) struct Windows(pub(super) Vec<(i64, WinAcc)>);
+pub(super) struct Windows(pub(super) Vec<Window>);
+
+/// One window's accumulator.
+pub(super) struct Window {
+    /// Window start (µs since the epoch; `i64::MIN` without `every`).
+    pub(super) start: i64,
+    /// What the window holds.
+    pub(super) acc: WinAcc,
+}
 
 impl Windows {
     pub(super) fn get(&mut self, w: i64, make: impl FnOnce() -> WinAcc) -> &mut WinAcc {
         let v = &mut self.0;
+        let new = |acc| Window { start: w, acc };
         let i = match v.last() {
-            Some((last, _)) if *last == w => v.len() - 1,
-            Some((last, _)) if *last > w => match v.binary_search_by_key(&w, |e| e.0) {
+            Some(last) if last.start == w => v.len() - 1,
+            Some(last) if last.start > w => match v.binary_search_by_key(&w, |e| e.start) {
                 Ok(i) => i,
                 Err(i) => {
-                    v.insert(i, (w, make()));
+                    v.insert(i, new(make()));
                     i
                 }
             },
             _ => {
-                v.push((w, make()));
+                v.push(new(make()));
                 v.len() - 1
             }
         };
-        &mut v[i].1
+        &mut v[i].acc
     }
 }
 
