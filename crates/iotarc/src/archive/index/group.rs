@@ -15,6 +15,14 @@ use crate::format::reader::Segment;
 use std::ops::ControlFlow;
 use xxhash_rust::xxh3::xxh3_64;
 
+/// Bytes of the index file and the file offset they start at (for errors).
+pub(super) struct Located<'a> {
+    /// The bytes.
+    pub(super) bytes: &'a [u8],
+    /// File offset of `bytes[0]`.
+    pub(super) at: u64,
+}
+
 /// A segment's group, its header checked.
 pub(super) struct Group<'a> {
     pub(super) at: u64,
@@ -103,7 +111,7 @@ impl<'a> Group<'a> {
     }
 
     /// Record `i` without its check, the check verified, and its file offset.
-    pub(super) fn checked(&self, i: usize) -> Result<(&'a [u8], u64)> {
+    pub(super) fn checked(&self, i: usize) -> Result<Located<'a>> {
         let start = if i == 0 { 0 } else { self.end(i - 1) };
         let end = self.end(i);
         let at = self.records_at + start;
@@ -123,24 +131,27 @@ impl<'a> Group<'a> {
                 "index record {i} checksum {got:#018x} does not match stored {stored:#018x}"
             )));
         }
-        Ok((body, at))
+        Ok(Located { bytes: body, at })
     }
 
     /// The summary bytes of record `i`, if it has one, and the record's file offset.
-    pub(super) fn summary_bytes(&self, i: usize) -> Result<Option<(&'a [u8], u64)>> {
-        let (body, at) = self.checked(i)?;
+    pub(super) fn summary_bytes(&self, i: usize) -> Result<Option<Located<'a>>> {
+        let Located { bytes: body, at } = self.checked(i)?;
         if !matches!(body[0], PART_PLAIN_SUMMARY | PART_ZSTD_SUMMARY) {
             return Ok(None);
         }
         let mut c = Cursor::new(&body[1..]);
         let n = c.varint("index record summary length")?;
-        Ok(Some((c.take_len(n, "index record summary")?, at)))
+        Ok(Some(Located {
+            bytes: c.take_len(n, "index record summary")?,
+            at,
+        }))
     }
 
     /// The footer-part bytes of record `i` (`u8 encoding | [summary] | varint raw length |
     /// payload | u64 xxh3`), checked and decompressed (into `buf` if compressed).
     pub(super) fn record<'b>(&'b self, i: usize, buf: &'b mut Vec<u8>) -> Result<&'b [u8]> {
-        let (body, at) = self.checked(i)?;
+        let Located { bytes: body, at } = self.checked(i)?;
         let bad = |what: String| Error::corrupt(what, Some(at));
         let mut c = Cursor::new(&body[1..]);
         if matches!(body[0], PART_PLAIN_SUMMARY | PART_ZSTD_SUMMARY) {
@@ -247,7 +258,7 @@ impl GroupView<'_> {
         self.device(i)?;
         match self.g.summary_bytes(i)? {
             None => Ok(None),
-            Some((b, at)) => read_summary(b).map(Some).map_err(|e| e.rebase(at)),
+            Some(Located { bytes, at }) => read_summary(bytes).map(Some).map_err(|e| e.rebase(at)),
         }
     }
 
@@ -265,7 +276,9 @@ impl GroupView<'_> {
         self.device(i)?;
         match self.g.summary_bytes(i)? {
             None => Ok(None),
-            Some((b, at)) => walk_summary(b, want, f).map(Some).map_err(|e| e.rebase(at)),
+            Some(Located { bytes, at }) => walk_summary(bytes, want, f)
+                .map(Some)
+                .map_err(|e| e.rebase(at)),
         }
     }
 

@@ -85,7 +85,10 @@ fn update_with(dir: &Path, m: &mut Manifest, tight: bool) -> UpdateReport {
     for i in missing {
         let at = out.len() as u64;
         match build(dir, &m.segments[i], &mut out) {
-            Ok(()) => refs.push((i, [base + at, out.len() as u64 - at])),
+            Ok(()) => refs.push(NewGroup {
+                segment: i,
+                range: [base + at, out.len() as u64 - at],
+            }),
             Err(e) => {
                 out.truncate(at as usize);
                 report.warnings.push(format!(
@@ -112,8 +115,8 @@ fn update_with(dir: &Path, m: &mut Manifest, tight: bool) -> UpdateReport {
     match res {
         Ok(()) => {
             report.added = refs.len();
-            for (i, r) in refs {
-                m.segments[i].index = Some(r);
+            for r in refs {
+                m.segments[r.segment].index = Some(r.range);
             }
         }
         Err(e) => report.warnings.push(format!(
@@ -123,11 +126,20 @@ fn update_with(dir: &Path, m: &mut Manifest, tight: bool) -> UpdateReport {
     report
 }
 
+/// A group appended to the index file, for the segment's reference once the bytes are
+/// durable.
+struct NewGroup {
+    /// Index of the segment in the manifest.
+    segment: usize,
+    /// `[offset, len]` of its group in the file.
+    range: [u64; 2],
+}
+
 /// The length of the index file at `p` if it exists and has a header this code reads.
 fn header_ok_len(p: &Path) -> Option<u64> {
-    let (h, len) = read_header(p).ok()?;
-    check_header(&h).ok()?;
-    Some(len)
+    let head = read_header(p).ok()?;
+    check_header(&head.header).ok()?;
+    Some(head.len)
 }
 
 fn build(dir: &Path, e: &SegmentEntry, out: &mut Vec<u8>) -> Result<()> {

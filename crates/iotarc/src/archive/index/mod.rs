@@ -144,8 +144,8 @@ impl Index {
     /// # Errors
     /// I/O errors, or what is wrong with the header, with the path.
     pub fn check_file(path: &Path) -> Result<()> {
-        let (h, _) = read_header(path).map_err(|e| Error::from(e).with_path(path))?;
-        check_header(&h).map_err(|e| e.with_path(path))
+        let head = read_header(path).map_err(|e| Error::from(e).with_path(path))?;
+        check_header(&head.header).map_err(|e| e.with_path(path))
     }
 
     /// The file name (relative to the archive directory).
@@ -232,7 +232,7 @@ impl Index {
                 Some(w) => summarize(w).map_err(ctx)?,
                 None => None,
             };
-            let got_summary = g.summary_bytes(i).map_err(ctx)?.map(|(b, _)| b.to_vec());
+            let got_summary = g.summary_bytes(i).map_err(ctx)?.map(|s| s.bytes.to_vec());
             if want.map(|w| w.write()) != Some(got.write()) || want_summary != got_summary {
                 return Err(ctx(Error::corrupt(
                     format!(
@@ -290,15 +290,22 @@ fn header() -> [u8; HEADER_LEN] {
     h
 }
 
-/// The first [`HEADER_LEN`] bytes of the file at `p` (fewer if it is shorter) and its
-/// length.
-fn read_header(p: &Path) -> std::io::Result<(Vec<u8>, u64)> {
+/// The start of an index file, as [`read_header`] reads it.
+struct FileHead {
+    /// The first [`HEADER_LEN`] bytes (fewer if the file is shorter).
+    header: Vec<u8>,
+    /// The file's length.
+    len: u64,
+}
+
+/// The first [`HEADER_LEN`] bytes of the file at `p` and its length.
+fn read_header(p: &Path) -> std::io::Result<FileHead> {
     use std::io::Read;
     let f = File::open(p)?;
     let len = f.metadata()?.len();
     let mut h = Vec::with_capacity(HEADER_LEN);
     f.take(HEADER_LEN as u64).read_to_end(&mut h)?;
-    Ok((h, len))
+    Ok(FileHead { header: h, len })
 }
 
 /// Fuzzing entry point (fuzz target `index_part`, replayed by the regression tests):
