@@ -27,14 +27,40 @@ const CHOOSE_AFTER_POINTS: u64 = AUTO_TARGET_VALUES.div_ceil(24);
 
 /// One seal round handed from the state to the sealer.
 struct Round {
-    bufs: Vec<((u32, i64), Buf)>,
+    /// The buffers to seal.
+    bufs: Vec<SealBuf>,
     /// Unit of the buffers' windows.
     seal_unit: PartitionUnit,
+    /// Last WAL seq in the buffers when the round formed.
     upto: u64,
+    /// Lowest first seq of the buffers left behind: the WAL is replayed from here.
     low: u64,
+    /// Bytes of the round's buffers, freed once sealed.
     bytes: usize,
+    /// Device names by global id.
     devices: Vec<String>,
+    /// Channel names by global id.
     channels: Vec<String>,
+}
+
+/// A buffer taken out of the state for a round.
+struct SealBuf {
+    /// Global device id.
+    dev: u32,
+    /// Seal window start.
+    window: i64,
+    /// The points.
+    buf: Buf,
+}
+
+/// The segment of one partition window that one seal job writes.
+struct SegmentJob {
+    /// Partition window start.
+    window: i64,
+    /// Its devices (sorted by name) and their points.
+    devices: Vec<(String, Vec<BufRow>)>,
+    /// The segment's seq.
+    seq: u64,
 }
 
 /// Whether the partition unit is fixed, choosing it first if the writer may now
@@ -86,7 +112,11 @@ fn form_round(sh: &Shared, st: &mut State, all: bool) -> Option<Round> {
                 let (w, b) = list.swap_remove(i);
                 bytes += b.bytes;
                 st.stats.buffered_points -= b.rows.len() as u64;
-                bufs.push(((dev as u32, w), b));
+                bufs.push(SealBuf {
+                    dev: dev as u32,
+                    window: w,
+                    buf: b,
+                });
             } else {
                 i += 1;
             }
@@ -101,7 +131,7 @@ fn form_round(sh: &Shared, st: &mut State, all: bool) -> Option<Round> {
         .map(|b| b.1.first_seq)
         .min()
         .unwrap_or(st.next_seq);
-    st.oldest = rest.filter_map(|b| b.1.acks.first().map(|a| a.0)).min();
+    st.oldest = rest.filter_map(|b| b.1.acks.first().map(|a| a.at)).min();
     Some(Round {
         bufs,
         seal_unit,
@@ -172,8 +202,8 @@ pub(super) fn sealer_loop(sh: &Shared, mut m: Manifest) -> Manifest {
         let res = seal(sh, &mut m, round);
         let mut st = lock(&sh.st);
         match res {
-            Ok((bytes, out)) => {
-                st.stats.memory -= bytes.min(st.stats.memory);
+            Ok(out) => {
+                st.stats.memory -= out.bytes.min(st.stats.memory);
                 st.stats.seals += 1;
                 st.stats.segments += out.segments;
                 st.stats.points_sealed += out.points;
@@ -217,25 +247,40 @@ pub(super) fn sealer_loop(sh: &Shared, mut m: Manifest) -> Manifest {
     }
 }
 
+/// What a committed seal round did, for the writer's counters.
 struct SealOut {
+    /// Bytes of the round's buffers, no longer held.
+    bytes: usize,
+    /// Problems that cost no data (the index update's).
     warnings: Vec<String>,
+    /// Segments written.
     segments: u64,
+    /// Points written (after deduplication).
     points: u64,
+    /// Duplicates resolved.
     duplicates: u64,
+    /// Points that could not be written (a round with any is not committed).
     lost: u64,
+    /// Their reasons (up to 100 per segment).
     problems: Vec<String>,
+    /// Delay from acknowledgement to commit of the round's points.
     latency: LatencyHist,
 }
 
 /// Writes a round's buffers as segments (one per partition window and device group),
 /// commits the manifest with the new WAL state, then trims the WAL.
-fn seal(sh: &Shared, m: &mut Manifest, round: Round) -> Result<(usize, SealOut)> {
+fn seal(sh: &Shared, m: &mut Manifest, round: Round) -> Result<SealOut> {
     let unit = m.partition;
     let generation = m.generation + 1;
     let mut by_part: BTreeMap<i64, Vec<(String, Vec<BufRow>)>> = BTreeMap::new();
     let mut acks = Vec::new();
     let mut keys = Vec::new();
-    for ((dev, w), b) in round.bufs {
+    for SealBuf {
+        dev,
+        window: w,
+        buf: b,
+    } in round.bufs
+    {
         let name = round.devices[dev as usize].clone();
         keys.push((name.clone(), w));
         acks.extend(b.acks);
@@ -252,14 +297,22 @@ fn seal(sh: &Shared, m: &mut Manifest, round: Round) -> Result<(usize, SealOut)>
         let mut rows = 0usize;
         for d in devs {
             if rows > 0 && rows + d.1.len() > 16 << 20 {
-                jobs.push((w, std::mem::take(&mut group), m.alloc_seq()));
+                jobs.push(SegmentJob {
+                    window: w,
+                    devices: std::mem::take(&mut group),
+                    seq: m.alloc_seq(),
+                });
                 rows = 0;
             }
             rows += d.1.len();
             group.push(d);
         }
         if !group.is_empty() {
-            jobs.push((w, group, m.alloc_seq()));
+            jobs.push(SegmentJob {
+                window: w,
+                devices: group,
+                seq: m.alloc_seq(),
+            });
         }
     }
     let dedup = m.dedup;
@@ -270,7 +323,12 @@ fn seal(sh: &Shared, m: &mut Manifest, round: Round) -> Result<(usize, SealOut)>
     crate::archive::pending::announce(dir, generation, Vec::new())?;
     let results: Vec<Result<_>> = jobs
         .into_par_iter()
-        .map(|(w, group, seq)| {
+        .map(|job| {
+            let SegmentJob {
+                window: w,
+                devices: group,
+                seq,
+            } = job;
             let rel = segment_path(unit, w, generation, seq);
             let meta = SegMeta {
                 window: w,
@@ -282,6 +340,7 @@ fn seal(sh: &Shared, m: &mut Manifest, round: Round) -> Result<(usize, SealOut)>
         })
         .collect();
     let mut out = SealOut {
+        bytes: round.bytes,
         warnings: Vec::new(),
         segments: 0,
         points: 0,
@@ -376,9 +435,10 @@ fn seal(sh: &Shared, m: &mut Manifest, round: Round) -> Result<(usize, SealOut)>
         index::remove_stale(dir, m);
     }
     let now = Instant::now();
-    for (t, n) in acks {
-        out.latency.record(now.duration_since(t), n as u64);
+    for a in acks {
+        out.latency
+            .record(now.duration_since(a.at), a.points as u64);
     }
     lock(&sh.wal).remove_below(low)?;
-    Ok((round.bytes, out))
+    Ok(out)
 }

@@ -205,12 +205,45 @@ enum Kind {
     Str,
 }
 
+/// The buffered points of one (device, seal window).
 pub(super) struct Buf {
+    /// The points, in arrival order.
     pub(super) rows: Vec<BufRow>,
+    /// WAL seq of the first record that put a point here.
     pub(super) first_seq: u64,
+    /// Bytes accounted against `max_memory`.
     pub(super) bytes: usize,
-    /// (ack time, points) per insert, for the latency histogram.
-    pub(super) acks: Vec<(Instant, u32)>,
+    /// One per insert, for the latency histogram.
+    pub(super) acks: Vec<Ack>,
+}
+
+/// Points of one insert into a buffer and when they were acknowledged.
+#[derive(Clone, Copy)]
+pub(super) struct Ack {
+    /// Acknowledgement time.
+    pub(super) at: Instant,
+    /// Points inserted.
+    pub(super) points: u32,
+}
+
+/// What [`State::insert`] did with a batch.
+struct Inserted {
+    /// Points put into buffers.
+    inserted: u64,
+    /// Points skipped as already sealed (replay only).
+    skipped: u64,
+}
+
+/// The seal window of the previous point of a batch, for the next point of the same
+/// device, which usually falls into it.
+#[derive(Clone, Copy)]
+struct LastWindow {
+    /// Global device id.
+    dev: u32,
+    /// Window start.
+    start: i64,
+    /// Window end (exclusive).
+    end: i64,
 }
 
 impl Buf {
@@ -409,9 +442,9 @@ impl State {
         ch_ids: &[u32],
         acked: Instant,
         skip: Option<&HashMap<(u32, i64), u64>>,
-    ) -> (u64, u64) {
+    ) -> Inserted {
         let (mut inserted, mut skipped) = (0u64, 0u64);
-        let mut last: Option<((u32, i64), i64, i64)> = None;
+        let mut last: Option<LastWindow> = None;
         if self.oldest.is_none() && !batch.points.is_empty() {
             self.oldest = Some(acked);
         }
@@ -419,10 +452,14 @@ impl State {
             let dev = dev_ids[d as usize];
             let ch = ch_ids[c as usize];
             let w = match last {
-                Some(((ld, lw), ws, we)) if ld == dev && ts >= ws && ts < we => lw,
+                Some(l) if l.dev == dev && ts >= l.start && ts < l.end => l.start,
                 _ => {
                     let ws = seal_unit.window_start(ts);
-                    last = Some(((dev, ws), ws, seal_unit.window_end(ws)));
+                    last = Some(LastWindow {
+                        dev,
+                        start: ws,
+                        end: seal_unit.window_end(ws),
+                    });
                     ws
                 }
             };
@@ -443,8 +480,11 @@ impl State {
             );
             let buf = self.buf_mut(dev, w, seq);
             match buf.acks.last_mut() {
-                Some(a) if a.0 == acked => a.1 += 1,
-                _ => buf.acks.push((acked, 1)),
+                Some(a) if a.at == acked => a.points += 1,
+                _ => buf.acks.push(Ack {
+                    at: acked,
+                    points: 1,
+                }),
             }
             buf.rows.push(row);
             buf.bytes += bytes;
@@ -453,7 +493,7 @@ impl State {
             inserted += 1;
         }
         self.stats.buffered_points += inserted;
-        (inserted, skipped)
+        Inserted { inserted, skipped }
     }
 }
 
@@ -502,7 +542,7 @@ impl State {
                 }
             }
             for (_, b) in &mut out {
-                b.acks.sort_by_key(|a| a.0);
+                b.acks.sort_by_key(|a| a.at);
             }
             *list = out;
         }
@@ -672,8 +712,10 @@ impl StreamWriter {
                 // Recorded points were admitted once; re-admitting rebuilds the types.
                 let _ = st.admit(dev_ids[d as usize], ch_ids[c as usize], v);
             }
-            let (ins, skipped) =
-                st.insert(seal_unit, seq, batch, &dev_ids, &ch_ids, now, Some(&skip));
+            let Inserted {
+                inserted: ins,
+                skipped,
+            } = st.insert(seal_unit, seq, batch, &dev_ids, &ch_ids, now, Some(&skip));
             report.records += 1;
             report.points += ins;
             report.already_sealed += skipped;
