@@ -2,6 +2,7 @@
 //! time window closes, deduplication and compaction. See [`StreamWriter`].
 
 pub mod latency;
+mod sealer;
 pub mod writer;
 
 pub use crate::wal::batch::PointBatch;

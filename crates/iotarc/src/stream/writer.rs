@@ -11,13 +11,11 @@
 //! enabled, compacts.
 
 use super::latency::LatencyHist;
-use crate::archive::compact::{self, CompactOptions, CompactReport};
+use super::sealer;
+use crate::archive::compact::{CompactOptions, CompactReport};
 use crate::archive::index;
-use crate::archive::manifest::{Dedup, Manifest, PartitionUnit, SegmentEntry, WalState};
-use crate::archive::packer::{
-    auto_partition, intern, segment_path, write_segment, BufRow, Origin, PackValue, SegMeta,
-    AUTO_TARGET_VALUES,
-};
+use crate::archive::manifest::{Dedup, Manifest, PartitionUnit, WalState};
+use crate::archive::packer::{intern, BufRow, Origin, PackValue};
 use crate::error::{Error, Result};
 use crate::format::stats::TypedStats;
 use crate::format::writer::WriterOptions;
@@ -25,8 +23,7 @@ use crate::model::{Value, ValueType};
 use crate::util::fsio;
 use crate::wal::batch::PointBatch;
 use crate::wal::{self, TruncatedTail, WalOptions, WalWriter};
-use rayon::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -75,8 +72,9 @@ impl SyncPolicy {
 pub struct StreamOptions {
     /// Partition window of a new archive (an existing archive keeps its own); `None`
     /// (the default) lets the writer choose it from the rate of the first points, as the
-    /// packer does (archive.md §3.1, [`auto_partition`]). Nothing is sealed before it has
-    /// chosen: up to the first hour of data stays buffered.
+    /// packer does (archive.md §3.1, [`auto_partition`](crate::archive::auto_partition)).
+    /// Nothing is sealed before it has chosen: up to the first hour of data stays
+    /// buffered.
     ///
     /// ```
     /// use iotarc::archive::PartitionUnit;
@@ -207,12 +205,45 @@ enum Kind {
     Str,
 }
 
-struct Buf {
-    rows: Vec<BufRow>,
-    first_seq: u64,
-    bytes: usize,
-    /// (ack time, points) per insert, for the latency histogram.
-    acks: Vec<(Instant, u32)>,
+/// The buffered points of one (device, seal window).
+pub(super) struct Buf {
+    /// The points, in arrival order.
+    pub(super) rows: Vec<BufRow>,
+    /// WAL seq of the first record that put a point here.
+    pub(super) first_seq: u64,
+    /// Bytes accounted against `max_memory`.
+    pub(super) bytes: usize,
+    /// One per insert, for the latency histogram.
+    pub(super) acks: Vec<Ack>,
+}
+
+/// Points of one insert into a buffer and when they were acknowledged.
+#[derive(Clone, Copy)]
+pub(super) struct Ack {
+    /// Acknowledgement time.
+    pub(super) at: Instant,
+    /// Points inserted.
+    pub(super) points: u32,
+}
+
+/// What [`State::insert`] did with a batch.
+struct Inserted {
+    /// Points put into buffers.
+    inserted: u64,
+    /// Points skipped as already sealed (replay only).
+    skipped: u64,
+}
+
+/// The seal window of the previous point of a batch, for the next point of the same
+/// device, which usually falls into it.
+#[derive(Clone, Copy)]
+struct LastWindow {
+    /// Global device id.
+    dev: u32,
+    /// Window start.
+    start: i64,
+    /// Window end (exclusive).
+    end: i64,
 }
 
 impl Buf {
@@ -233,48 +264,48 @@ struct Pending {
     ch_ids: Vec<u32>,
 }
 
-struct State {
-    devices: Vec<String>,
+pub(super) struct State {
+    pub(super) devices: Vec<String>,
     device_idx: NameMap,
-    channels: Vec<String>,
+    pub(super) channels: Vec<String>,
     channel_idx: NameMap,
     /// Type state per device, per channel id.
     kinds: Vec<Vec<Option<Kind>>>,
     /// Buffers per device id: (seal window start, buffer), usually one or two windows.
-    bufs: Vec<Vec<(i64, Buf)>>,
+    pub(super) bufs: Vec<Vec<(i64, Buf)>>,
     /// Acknowledgement time of the oldest buffered point.
-    oldest: Option<Instant>,
+    pub(super) oldest: Option<Instant>,
     /// Partition unit; `None` while the writer has yet to choose it (archive.md §3.1).
-    unit: Option<PartitionUnit>,
+    pub(super) unit: Option<PartitionUnit>,
     /// Seal window unit the buffers are keyed by.
-    seal_unit: PartitionUnit,
+    pub(super) seal_unit: PartitionUnit,
     queue: Vec<Pending>,
     next_ticket: u64,
     done_ticket: u64,
     leader: bool,
-    max_ts: i64,
+    pub(super) max_ts: i64,
     /// Smallest timestamp inserted (for the rate while the unit is not chosen).
-    min_ts: i64,
+    pub(super) min_ts: i64,
     arrival: u64,
     /// Next WAL seq (every record below it is in the buffers or sealed).
-    next_seq: u64,
-    error: Option<String>,
-    flush_requested: u64,
-    flush_done: u64,
+    pub(super) next_seq: u64,
+    pub(super) error: Option<String>,
+    pub(super) flush_requested: u64,
+    pub(super) flush_done: u64,
     /// Producers blocked on memory.
-    waiting: usize,
-    stop: bool,
-    last_sync: Instant,
-    unsynced: bool,
-    stats: StreamStats,
+    pub(super) waiting: usize,
+    pub(super) stop: bool,
+    pub(super) last_sync: Instant,
+    pub(super) unsynced: bool,
+    pub(super) stats: StreamStats,
 }
 
-struct Shared {
-    dir: PathBuf,
-    opts: StreamOptions,
-    st: Mutex<State>,
-    cv: Condvar,
-    wal: Mutex<WalWriter>,
+pub(super) struct Shared {
+    pub(super) dir: PathBuf,
+    pub(super) opts: StreamOptions,
+    pub(super) st: Mutex<State>,
+    pub(super) cv: Condvar,
+    pub(super) wal: Mutex<WalWriter>,
 }
 
 /// A live writer into an archive. Holds the archive's writer lock until dropped.
@@ -304,7 +335,7 @@ pub struct StreamWriter {
     _lock: File,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock is a bug; the state is still consistent enough to
     // report errors, so keep going rather than poison every later call.
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -319,13 +350,6 @@ fn value_bytes(v: &Value) -> usize {
 
 /// Memory charged per buffered point: the row plus amortised vector growth.
 const POINT_BYTES: usize = std::mem::size_of::<BufRow>() + 16;
-
-/// Under auto, the unit is chosen once the buffered points span this long (µs)...
-const CHOOSE_AFTER_SPAN: i64 = 3_600_000_000;
-
-/// ...or once this many points are buffered: at a rate that reaches the day target
-/// ([`AUTO_TARGET_VALUES`] a day), an hour holds this many (archive.md §3.1).
-const CHOOSE_AFTER_POINTS: u64 = AUTO_TARGET_VALUES.div_ceil(24);
 
 /// Seal unit of the buffers while the partition unit is not chosen: hour windows nest in
 /// the windows of every unit, so buffers regroup into any seal unit once it is.
@@ -418,9 +442,9 @@ impl State {
         ch_ids: &[u32],
         acked: Instant,
         skip: Option<&HashMap<(u32, i64), u64>>,
-    ) -> (u64, u64) {
+    ) -> Inserted {
         let (mut inserted, mut skipped) = (0u64, 0u64);
-        let mut last: Option<((u32, i64), i64, i64)> = None;
+        let mut last: Option<LastWindow> = None;
         if self.oldest.is_none() && !batch.points.is_empty() {
             self.oldest = Some(acked);
         }
@@ -428,10 +452,14 @@ impl State {
             let dev = dev_ids[d as usize];
             let ch = ch_ids[c as usize];
             let w = match last {
-                Some(((ld, lw), ws, we)) if ld == dev && ts >= ws && ts < we => lw,
+                Some(l) if l.dev == dev && ts >= l.start && ts < l.end => l.start,
                 _ => {
                     let ws = seal_unit.window_start(ts);
-                    last = Some(((dev, ws), ws, seal_unit.window_end(ws)));
+                    last = Some(LastWindow {
+                        dev,
+                        start: ws,
+                        end: seal_unit.window_end(ws),
+                    });
                     ws
                 }
             };
@@ -452,8 +480,11 @@ impl State {
             );
             let buf = self.buf_mut(dev, w, seq);
             match buf.acks.last_mut() {
-                Some(a) if a.0 == acked => a.1 += 1,
-                _ => buf.acks.push((acked, 1)),
+                Some(a) if a.at == acked => a.points += 1,
+                _ => buf.acks.push(Ack {
+                    at: acked,
+                    points: 1,
+                }),
             }
             buf.rows.push(row);
             buf.bytes += bytes;
@@ -462,7 +493,7 @@ impl State {
             inserted += 1;
         }
         self.stats.buffered_points += inserted;
-        (inserted, skipped)
+        Inserted { inserted, skipped }
     }
 }
 
@@ -496,7 +527,7 @@ impl State {
     /// Re-keys every buffer by the window of `unit` holding its window. Each buffer's
     /// window must lie inside one window of `unit` (true of hour windows, which
     /// [`PROVISIONAL_SEAL_UNIT`] buffers use, for every unit).
-    fn regroup(&mut self, unit: PartitionUnit) {
+    pub(super) fn regroup(&mut self, unit: PartitionUnit) {
         for list in &mut self.bufs {
             let mut out: Vec<(i64, Buf)> = Vec::with_capacity(list.len());
             let mut at: HashMap<i64, usize> = HashMap::new();
@@ -511,7 +542,7 @@ impl State {
                 }
             }
             for (_, b) in &mut out {
-                b.acks.sort_by_key(|a| a.0);
+                b.acks.sort_by_key(|a| a.at);
             }
             *list = out;
         }
@@ -542,18 +573,6 @@ impl State {
         };
         &mut list[i].1
     }
-}
-
-/// One seal round handed from the state to the sealer.
-struct Round {
-    bufs: Vec<((u32, i64), Buf)>,
-    /// Unit of the buffers' windows.
-    seal_unit: PartitionUnit,
-    upto: u64,
-    low: u64,
-    bytes: usize,
-    devices: Vec<String>,
-    channels: Vec<String>,
 }
 
 impl StreamWriter {
@@ -693,8 +712,10 @@ impl StreamWriter {
                 // Recorded points were admitted once; re-admitting rebuilds the types.
                 let _ = st.admit(dev_ids[d as usize], ch_ids[c as usize], v);
             }
-            let (ins, skipped) =
-                st.insert(seal_unit, seq, batch, &dev_ids, &ch_ids, now, Some(&skip));
+            let Inserted {
+                inserted: ins,
+                skipped,
+            } = st.insert(seal_unit, seq, batch, &dev_ids, &ch_ids, now, Some(&skip));
             report.records += 1;
             report.points += ins;
             report.already_sealed += skipped;
@@ -715,7 +736,7 @@ impl StreamWriter {
         let sh = Arc::clone(&shared);
         let sealer = std::thread::Builder::new()
             .name("iotarc-sealer".into())
-            .spawn(move || sealer_loop(&sh, m))
+            .spawn(move || sealer::sealer_loop(&sh, m))
             .map_err(Error::from)?;
         Ok((
             StreamWriter {
@@ -1002,7 +1023,9 @@ impl Drop for StreamWriter {
     }
 }
 
-fn clamp_unit(seal: PartitionUnit, partition: PartitionUnit) -> PartitionUnit {
+/// `seal` as a seal unit of partitions of `partition`: at most the partition unit, and
+/// a day rather than a week where weeks do not nest in the partition.
+pub(super) fn clamp_unit(seal: PartitionUnit, partition: PartitionUnit) -> PartitionUnit {
     let rank = |u: PartitionUnit| match u {
         PartitionUnit::Hour => 0,
         PartitionUnit::Day => 1,
@@ -1019,348 +1042,4 @@ fn clamp_unit(seal: PartitionUnit, partition: PartitionUnit) -> PartitionUnit {
     } else {
         seal
     }
-}
-
-/// Whether the partition unit is fixed, choosing it first if the writer may now
-/// (archive.md §3.1): under auto, for a new archive, once the buffered points span
-/// [`CHOOSE_AFTER_SPAN`], number [`CHOOSE_AFTER_POINTS`], or a seal is `forced`. Nothing
-/// has been sealed before, so every point acknowledged so far is buffered and the
-/// buffers give the rate. Choosing regroups the buffers into the chosen seal windows and
-/// puts the unit and the WAL state into `m`, which the first seal commits.
-fn choose_unit(sh: &Shared, st: &mut State, m: &mut Manifest, forced: bool) -> bool {
-    if st.unit.is_some() {
-        return true;
-    }
-    let points = st.stats.buffered_points;
-    if points == 0 {
-        return false;
-    }
-    let span = st.max_ts.saturating_sub(st.min_ts);
-    if !forced && span < CHOOSE_AFTER_SPAN && points < CHOOSE_AFTER_POINTS {
-        return false;
-    }
-    let unit = auto_partition(points, span);
-    let seal_unit = clamp_unit(sh.opts.seal_unit, unit);
-    if seal_unit != st.seal_unit {
-        st.regroup(seal_unit);
-    }
-    st.unit = Some(unit);
-    st.seal_unit = seal_unit;
-    m.partition = unit;
-    m.wal = Some(WalState {
-        replay_from: 0,
-        seal_unit,
-        sealed: Vec::new(),
-    });
-    true
-}
-
-/// Which buffers to seal now, and the round's WAL bookkeeping. `None`: nothing to do.
-fn form_round(sh: &Shared, st: &mut State, all: bool) -> Option<Round> {
-    let seal_unit = st.seal_unit;
-    let lateness = sh.opts.lateness_us;
-    let watermark = st.max_ts.saturating_sub(lateness);
-    let mut bufs = Vec::new();
-    let mut bytes = 0;
-    for (dev, list) in st.bufs.iter_mut().enumerate() {
-        let mut i = 0;
-        while i < list.len() {
-            let w = list[i].0;
-            if all || seal_unit.window_end(w) <= watermark {
-                let (w, b) = list.swap_remove(i);
-                bytes += b.bytes;
-                st.stats.buffered_points -= b.rows.len() as u64;
-                bufs.push(((dev as u32, w), b));
-            } else {
-                i += 1;
-            }
-        }
-    }
-    if bufs.is_empty() {
-        return None;
-    }
-    let rest = st.bufs.iter().flatten();
-    let low = rest
-        .clone()
-        .map(|b| b.1.first_seq)
-        .min()
-        .unwrap_or(st.next_seq);
-    st.oldest = rest.filter_map(|b| b.1.acks.first().map(|a| a.0)).min();
-    Some(Round {
-        bufs,
-        seal_unit,
-        upto: st.next_seq.saturating_sub(1),
-        low,
-        bytes,
-        devices: st.devices.clone(),
-        channels: st.channels.clone(),
-    })
-}
-
-fn sealer_loop(sh: &Shared, mut m: Manifest) -> Manifest {
-    let tick = match (sh.opts.max_delay, sh.opts.sync) {
-        (Some(d), _) => (d / 4).clamp(Duration::from_millis(5), Duration::from_millis(200)),
-        (None, _) => Duration::from_millis(200),
-    };
-    let tick = match sh.opts.sync {
-        SyncPolicy::Interval(i) => tick.min(i),
-        _ => tick,
-    };
-    loop {
-        let mut st = lock(&sh.st);
-        // Interval fsync while data is unsynced and no write is coming to do it.
-        if let SyncPolicy::Interval(i) = sh.opts.sync {
-            if st.unsynced && st.last_sync.elapsed() >= i {
-                drop(st);
-                let r = lock(&sh.wal).sync();
-                st = lock(&sh.st);
-                match r {
-                    Ok(()) => {
-                        st.unsynced = false;
-                        st.last_sync = Instant::now();
-                        st.stats.syncs += 1;
-                    }
-                    Err(e) => st.error = Some(e.to_string()),
-                }
-            }
-        }
-        let flush_want = st.flush_requested;
-        let oldest = st.oldest;
-        let forced = flush_want > st.flush_done
-            || st.waiting > 0
-            || st.stats.memory > sh.opts.max_memory / 2;
-        let all = forced
-            || sh
-                .opts
-                .max_delay
-                .is_some_and(|d| oldest.is_some_and(|t| t.elapsed() >= d));
-        let round = if st.error.is_none() && choose_unit(sh, &mut st, &mut m, forced) {
-            form_round(sh, &mut st, all)
-        } else {
-            None
-        };
-        let Some(round) = round else {
-            if flush_want > st.flush_done {
-                st.flush_done = flush_want;
-                sh.cv.notify_all();
-            }
-            if st.stop {
-                return m;
-            }
-            let _ = sh.cv.wait_timeout(st, tick);
-            continue;
-        };
-        drop(st);
-        let res = seal(sh, &mut m, round);
-        let mut st = lock(&sh.st);
-        match res {
-            Ok((bytes, out)) => {
-                st.stats.memory -= bytes.min(st.stats.memory);
-                st.stats.seals += 1;
-                st.stats.segments += out.segments;
-                st.stats.points_sealed += out.points;
-                st.stats.duplicates += out.duplicates;
-                st.stats.lost += out.lost;
-                st.stats.problems.extend(out.problems);
-                st.stats.latency.merge(&out.latency);
-                // Bounded: the same warning may repeat at every seal.
-                let room = 64usize.saturating_sub(st.stats.warnings.len());
-                st.stats
-                    .warnings
-                    .extend(out.warnings.into_iter().take(room));
-            }
-            Err(e) => {
-                st.error = Some(e.to_string());
-            }
-        }
-        if all && st.error.is_none() {
-            // The round took every buffer present when it formed, so every point
-            // acknowledged before the flush request is now committed.
-            st.flush_done = st.flush_done.max(flush_want);
-        }
-        sh.cv.notify_all();
-        let failed = st.error.is_some();
-        drop(st);
-        // A failed writer commits nothing more (its error is sticky).
-        if let Some(c) = sh.opts.compact.as_ref().filter(|_| !failed) {
-            let closed_before = {
-                let st = lock(&sh.st);
-                st.max_ts.saturating_sub(sh.opts.lateness_us)
-            };
-            let copts = CompactOptions {
-                closed_before: Some(closed_before),
-                ..c.clone()
-            };
-            match compact::compact_locked(&sh.dir, &mut m, &copts) {
-                Ok(r) => lock(&sh.st).stats.compaction.add(&r),
-                Err(e) => lock(&sh.st).error = Some(format!("compaction: {e}")),
-            }
-        }
-    }
-}
-
-struct SealOut {
-    warnings: Vec<String>,
-    segments: u64,
-    points: u64,
-    duplicates: u64,
-    lost: u64,
-    problems: Vec<String>,
-    latency: LatencyHist,
-}
-
-/// Writes a round's buffers as segments (one per partition window and device group),
-/// commits the manifest with the new WAL state, then trims the WAL.
-fn seal(sh: &Shared, m: &mut Manifest, round: Round) -> Result<(usize, SealOut)> {
-    let unit = m.partition;
-    let generation = m.generation + 1;
-    let mut by_part: BTreeMap<i64, Vec<(String, Vec<BufRow>)>> = BTreeMap::new();
-    let mut acks = Vec::new();
-    let mut keys = Vec::new();
-    for ((dev, w), b) in round.bufs {
-        let name = round.devices[dev as usize].clone();
-        keys.push((name.clone(), w));
-        acks.extend(b.acks);
-        let part = by_part.entry(unit.window_start(w)).or_default();
-        match part.iter_mut().find(|(d, _)| *d == name) {
-            Some((_, rows)) => rows.extend(b.rows),
-            None => part.push((name, b.rows)),
-        }
-    }
-    let mut jobs = Vec::new();
-    for (w, mut devs) in by_part {
-        devs.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut group = Vec::new();
-        let mut rows = 0usize;
-        for d in devs {
-            if rows > 0 && rows + d.1.len() > 16 << 20 {
-                jobs.push((w, std::mem::take(&mut group), m.alloc_seq()));
-                rows = 0;
-            }
-            rows += d.1.len();
-            group.push(d);
-        }
-        if !group.is_empty() {
-            jobs.push((w, group, m.alloc_seq()));
-        }
-    }
-    let dedup = m.dedup;
-    let dir = &sh.dir;
-    let channels = &round.channels;
-    let wopts = &sh.opts.writer;
-    // Before any segment of this generation exists (archive.md §4 step 3).
-    crate::archive::pending::announce(dir, generation, Vec::new())?;
-    let results: Vec<Result<_>> = jobs
-        .into_par_iter()
-        .map(|(w, group, seq)| {
-            let rel = segment_path(unit, w, generation, seq);
-            let meta = SegMeta {
-                window: w,
-                generation,
-                seq,
-                dedup,
-            };
-            write_segment(dir, &rel, &meta, group, channels, wopts)
-        })
-        .collect();
-    let mut out = SealOut {
-        warnings: Vec::new(),
-        segments: 0,
-        points: 0,
-        duplicates: 0,
-        lost: 0,
-        problems: Vec::new(),
-        latency: LatencyHist::default(),
-    };
-    let mut entries = Vec::new();
-    let mut failed = None;
-    for r in results {
-        let j = match r {
-            Ok(j) => j,
-            Err(e) => {
-                failed.get_or_insert(e);
-                continue;
-            }
-        };
-        out.duplicates += j.duplicates;
-        out.lost += j.rejected.len() as u64;
-        out.problems
-            .extend(j.rejected.into_iter().map(|r| r.reason).take(100));
-        if let Some(e) = j.entry {
-            out.points += e.points;
-            out.segments += 1;
-            entries.push(e);
-        }
-    }
-    // This round's own files: the next writer could not tell them from a later commit's
-    // once anything else commits generation `generation` (archive.md L6), so a round
-    // that does not commit removes them itself.
-    let remove_own = |entries: &[SegmentEntry]| {
-        for e in entries {
-            let _ = fsio::remove_file(&sh.dir.join(&e.path));
-        }
-    };
-    if let Some(e) = failed {
-        remove_own(&entries);
-        return Err(e);
-    }
-    if out.lost > 0 {
-        // Never commit a seal that drops acknowledged points: remove what was written and
-        // leave the points in the WAL (the writer stops with this error).
-        remove_own(&entries);
-        return Err(Error::invalid_input(format!(
-            "sealing would drop {} acknowledged point(s), which stay in the WAL: {}",
-            out.lost,
-            out.problems.first().map_or("", String::as_str)
-        )));
-    }
-    crate::failpoint("seal-after-write");
-    let mut next = m.clone();
-    next.generation = generation;
-    let own = entries.clone();
-    next.segments.extend(entries);
-    next.segments
-        .sort_by(|a, b| (a.partition, &a.path).cmp(&(b.partition, &b.path)));
-    let ws = next.wal.get_or_insert(WalState {
-        replay_from: 0,
-        seal_unit: round.seal_unit,
-        sealed: Vec::new(),
-    });
-    let mut sealed: HashMap<(String, i64), u64> =
-        ws.sealed.drain(..).map(|(d, w, u)| ((d, w), u)).collect();
-    for k in keys {
-        sealed.insert(k, round.upto);
-    }
-    ws.replay_from = ws.replay_from.max(round.low);
-    let low = ws.replay_from;
-    ws.sealed = sealed
-        .into_iter()
-        .filter(|(_, u)| *u >= low)
-        .map(|((d, w), u)| (d, w, u))
-        .collect();
-    ws.sealed.sort();
-    let ix = index::update(dir, &mut next);
-    out.warnings = ix.warnings;
-    if let Err(e) = next.write(dir) {
-        // A failure after the rename (syncing the directory) leaves the new manifest in
-        // force: its segments stay. Otherwise they are this round's leftovers.
-        if Manifest::read(dir).is_ok_and(|d| d.generation == next.generation) {
-            *m = next;
-        } else {
-            remove_own(&own);
-        }
-        return Err(e);
-    }
-    *m = next;
-    crate::archive::pending::clear(dir);
-    crate::failpoint("seal-after-commit");
-    if ix.rebuilt {
-        index::remove_stale(dir, m);
-    }
-    let now = Instant::now();
-    for (t, n) in acks {
-        out.latency.record(now.duration_since(t), n as u64);
-    }
-    lock(&sh.wal).remove_below(low)?;
-    Ok((round.bytes, out))
 }
