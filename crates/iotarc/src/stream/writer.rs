@@ -256,7 +256,8 @@ impl Buf {
     }
 }
 
-struct Pending {
+/// A batch waiting for the group commit that logs it (its ticket orders the queue).
+struct QueuedBatch {
     ticket: u64,
     batch: PointBatch,
     /// Global ids of the batch's device and channel tables.
@@ -279,7 +280,7 @@ pub(super) struct State {
     pub(super) unit: Option<PartitionUnit>,
     /// Seal window unit the buffers are keyed by.
     pub(super) seal_unit: PartitionUnit,
-    queue: Vec<Pending>,
+    queue: Vec<QueuedBatch>,
     next_ticket: u64,
     done_ticket: u64,
     leader: bool,
@@ -844,7 +845,7 @@ impl StreamWriter {
         // One WAL record per part; the batch is acknowledged with its last part.
         let mut ticket = st.next_ticket;
         if batch.encoded_bound() <= max_record {
-            st.queue.push(Pending {
+            st.queue.push(QueuedBatch {
                 ticket,
                 batch,
                 dev_ids,
@@ -855,7 +856,7 @@ impl StreamWriter {
             for (part, devs, chans) in batch.split(max_record) {
                 ticket = st.next_ticket;
                 st.next_ticket += 1;
-                st.queue.push(Pending {
+                st.queue.push(QueuedBatch {
                     ticket,
                     batch: part,
                     dev_ids: devs.iter().map(|&k| dev_ids[k as usize]).collect(),
@@ -896,7 +897,7 @@ impl StreamWriter {
 
     /// The leader's work: one WAL write (and fsync) for the whole group, then the points
     /// go into the buffers.
-    fn commit_group(&self, group: Vec<Pending>) -> Result<()> {
+    fn commit_group(&self, group: Vec<QueuedBatch>) -> Result<()> {
         let sh = &*self.shared;
         let mut seqs = Vec::with_capacity(group.len());
         let synced;

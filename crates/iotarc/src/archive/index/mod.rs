@@ -36,7 +36,6 @@ use group::Group;
 use memmap2::Mmap;
 use std::fs::File;
 use std::path::Path;
-use std::sync::Arc;
 
 /// Prefix of index file names (`INDEX-<generation>`).
 pub const INDEX_PREFIX: &str = "INDEX-";
@@ -312,6 +311,7 @@ fn read_header(p: &Path) -> std::io::Result<FileHead> {
 /// `data` is `u32 offset | u32 length | index file`. The segment entry is made to agree
 /// with whatever group header lies at `offset`, so mutations reach the record and part
 /// decoders; every device's part is then read. Must return, never panic.
+#[cfg(feature = "internals")]
 #[doc(hidden)]
 pub fn fuzz_one(data: &[u8]) {
     if data.len() < 8 {
@@ -336,7 +336,7 @@ pub fn fuzz_one(data: &[u8]) {
             .map(|i| format!("d{i:02}"))
             .collect::<Vec<_>>()
             .into(),
-        channels: Arc::from([]),
+        channels: std::sync::Arc::from([]),
         min_ts: 0,
         max_ts: 0,
         rows: 0,

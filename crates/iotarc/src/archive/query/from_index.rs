@@ -174,7 +174,7 @@ struct StreamAcc<'q, 'a> {
     /// Whether a matching channel of the record being walked needs its blocks.
     walk: bool,
     /// Per channel of the record being walked: its held covered blocks.
-    pending: Vec<Pending>,
+    pending: Vec<Subtotal>,
     /// Device of the record being walked.
     device: String,
     /// The record's segment, made on its first edge block.
@@ -290,8 +290,8 @@ impl BlockSink for SinkWith<'_, '_, '_, '_, '_> {
             slot_of.push(wanted.then(|| a.slot(c)));
         }
         a.slot_of = slot_of;
-        a.pending.resize_with(channels.len(), Pending::default);
-        a.pending.iter_mut().for_each(Pending::reset);
+        a.pending.resize_with(channels.len(), Subtotal::default);
+        a.pending.iter_mut().for_each(Subtotal::reset);
         a.slot_of.iter().map(Option::is_some).collect()
     }
 
@@ -402,7 +402,7 @@ impl SinkWith<'_, '_, '_, '_, '_> {
 /// path (index summary, index walk, plan over opened segments) follows this one rule
 /// and the index never changes an answer.
 #[derive(Default)]
-struct Pending {
+struct Subtotal {
     /// Blocks are merged one by one from here on.
     direct: bool,
     win: i64,
@@ -410,7 +410,7 @@ struct Pending {
     stats: Vec<ColumnStats>,
 }
 
-impl Pending {
+impl Subtotal {
     fn reset(&mut self) {
         self.direct = false;
         self.vtype = None;

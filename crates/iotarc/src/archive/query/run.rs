@@ -139,7 +139,7 @@ impl<'a> Query<'a> {
 
 impl<'a> Query<'a> {
     /// The subtotal of `channel`'s blocks of `device` in `seg` when the rule of
-    /// `Pending` (in `from_index`) merges them as one: two or more blocks, one
+    /// `Subtotal` (in `from_index`) merges them as one: two or more blocks, one
     /// type, all in the range and in one window. The statistics are [`index::merge_channel`]'s, as an index summary holds.
     fn subtotal(
         &self,
