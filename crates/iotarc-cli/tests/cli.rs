@@ -46,35 +46,12 @@ fn long_csv(rows: &mut Vec<(i64, String, String, String)>) -> String {
                 } else {
                     v.clone()
                 };
-                s.push_str(&format!("{},{dev},{ch},{cell}\n", iso(ts)));
+                s.push_str(&format!("{},{dev},{ch},{cell}\n", rfc3339_us(ts)));
                 rows.push((ts, dev.to_string(), ch.to_string(), v));
             }
         }
     }
     s
-}
-
-/// RFC 3339 formatting used to build inputs (independent of the binary's own).
-fn iso(ts: i64) -> String {
-    let days = ts.div_euclid(86_400_000_000);
-    let rem = ts.rem_euclid(86_400_000_000);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    let s = rem / 1_000_000;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
-        rem % 1_000_000
-    )
 }
 
 fn parse_csv_line(line: &str) -> Vec<String> {
@@ -184,9 +161,9 @@ fn aggregates_equal_a_naive_computation() {
         "--channel",
         "temp",
         "--from",
-        &iso(from),
+        &rfc3339_us(from),
         "--to",
-        &iso(to),
+        &rfc3339_us(to),
         "--agg",
         "count,min,max,sum,avg,first,last,p50,p99",
         "--output",
@@ -329,7 +306,7 @@ fn bad_rows_fail_with_file_and_line_or_are_skipped_and_counted() {
 fn verify_catches_a_corrupted_byte() {
     let dir = tempfile::tempdir().unwrap();
     let (_rows, arch) = packed_corpus(dir.path());
-    let m: Vec<PathBuf> = walk(&arch.join("seg"));
+    let m: Vec<PathBuf> = paths_under(&arch.join("seg"));
     let seg = &m[0];
     let mut b = std::fs::read(seg).unwrap();
     b[100] ^= 0x10;
@@ -343,19 +320,6 @@ fn verify_catches_a_corrupted_byte() {
             && err.contains("checksum"),
         "{err}"
     );
-}
-
-fn walk(d: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(d).unwrap().flatten() {
-        if e.path().is_dir() {
-            out.extend(walk(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]
@@ -583,7 +547,7 @@ fn stddev_of_values_with_a_nan_is_nan() {
 fn a_truncated_segment_is_reported_as_truncated_with_its_name() {
     let dir = tempfile::tempdir().unwrap();
     let (_rows, arch) = packed_corpus(dir.path());
-    let seg = walk(&arch.join("seg"))[0].clone();
+    let seg = paths_under(&arch.join("seg"))[0].clone();
     let len = std::fs::metadata(&seg).unwrap().len();
     std::fs::OpenOptions::new()
         .write(true)
@@ -705,7 +669,7 @@ fn pack_picks_the_partition_unit_from_the_rate() {
     for i in 0..2 * 1440 {
         let ts = t0 + 12 * 3_600_000_000 + i * 60_000_000;
         for ch in ["temp", "hum", "co2"] {
-            text.push_str(&format!("{},room-1,{ch},{}\n", iso(ts), i % 50));
+            text.push_str(&format!("{},room-1,{ch},{}\n", rfc3339_us(ts), i % 50));
         }
     }
     let input = write(dir.path(), "low.csv", &text);

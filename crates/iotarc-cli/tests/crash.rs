@@ -635,13 +635,3 @@ fn second_ingest_is_locked_out() {
     expected_death(st).unwrap_or_else(|e| panic!("{e}: {err}"));
     assert_eq!(top, 1);
 }
-
-fn newest_wal(arch: &Path) -> PathBuf {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(arch.join("wal"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    files.sort();
-    files.pop().expect("a WAL file")
-}

@@ -579,17 +579,6 @@ fn scenarios(root: &Path) -> Vec<Scenario> {
     ]
 }
 
-/// The WAL file with the highest first seq.
-fn newest_wal(arch: &Path) -> PathBuf {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(arch.join("wal"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    files.sort();
-    files.pop().expect("a WAL file")
-}
-
 #[test]
 fn every_write_fault_in_pack_ingest_and_compact() {
     let start = Instant::now();

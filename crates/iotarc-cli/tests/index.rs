@@ -12,7 +12,7 @@ use iotarc::archive::{
 use iotarc::stream::{PointBatch, StreamOptions, StreamWriter};
 use iotarc::{ErrorKind, Value, WriterOptions};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 mod common;
 use common::*;
@@ -59,21 +59,6 @@ fn pack(dir: &Path, first_day: i64, days: i64) {
     }
     let st = p.commit(0).unwrap();
     assert!(st.warnings.is_empty(), "{:?}", st.warnings);
-}
-
-fn index_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.contains("INDEX"))
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 fn query(dir: &Path, from: i64, to: i64, every: Option<i64>) -> (Vec<AggRow>, QueryStats) {
@@ -241,11 +226,6 @@ fn every_flipped_byte_of_the_index_is_detected_or_harmless() {
         }
     }
     fs::write(&file, &orig).unwrap();
-}
-
-fn iotarc(args: &[&str]) -> (i32, String, String) {
-    let out = run(args);
-    (out.status.code().unwrap_or(-1), stdout(&out), stderr(&out))
 }
 
 #[test]

@@ -13,23 +13,8 @@ use iotarc::format::stats::TypedStats;
 use iotarc::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// Values in a form that compares bit-exactly (f64 as bit patterns).
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Vals {
-    F64(Vec<u64>),
-    I64(Vec<i64>),
-    Bool(Vec<bool>),
-    Str(Vec<String>),
-}
-
-fn vals(v: &Values) -> Vals {
-    match v {
-        Values::F64(x) => Vals::F64(x.iter().map(|f| f.to_bits()).collect()),
-        Values::I64(x) => Vals::I64(x.clone()),
-        Values::Bool(x) => Vals::Bool(x.clone()),
-        Values::Str(x) => Vals::Str(x.iter().map(str::to_owned).collect()),
-    }
-}
+mod common;
+use common::{vals, Vals};
 
 /// One decoded column of one block: channel index, validity bits (empty when all rows
 /// are present) and values.

@@ -16,28 +16,6 @@ use common::*;
 /// 2021-01-01T00:00:00Z.
 const T0: i64 = 1_609_459_200 * SEC;
 
-/// Seconds since the epoch as RFC 3339 UTC.
-fn rfc3339(us: i64) -> String {
-    let secs = us.div_euclid(SEC);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
 /// A wide CSV of `devices` x `channels` readings every `step` µs over `[T0, T0 + span)`,
 /// ordered by time. Values drift slowly with some noise, like sensor readings.
 fn wide_csv(path: &Path, devices: u32, channels: u32, span: i64, step: i64) -> u64 {
@@ -89,15 +67,6 @@ fn ok(args: &[&str]) -> String {
     stdout(&o)
 }
 
-fn points(dir: &Path) -> u64 {
-    Manifest::read(dir)
-        .unwrap()
-        .segments
-        .iter()
-        .map(|s| s.points)
-        .sum()
-}
-
 /// The slow corpus of (a) and (c): 12 devices x 6 channels, hourly, 3 years.
 fn slow_corpus(tmp: &Path) -> (PathBuf, u64) {
     let csv = tmp.join("slow.csv");
@@ -128,7 +97,10 @@ fn ingest_then_compact_is_as_small_as_pack() {
         PartitionUnit::Year,
         "ingest chose another unit"
     );
-    assert_eq!((points(&packed), points(&streamed)), (n, n));
+    assert_eq!(
+        (manifest_points(&packed), manifest_points(&streamed)),
+        (n, n)
+    );
     // One segment per year window after compaction, like pack.
     assert_eq!(sm.segments.len(), pm.segments.len(), "{:?}", sm.segments);
     let (p, st) = (total_bytes(&packed), total_bytes(&streamed));
@@ -148,7 +120,7 @@ fn high_rate_input_gets_day_partitions() {
     let arch = tmp.path().join("arch");
     ok(&["ingest", "-q", s(&arch), s(&csv)]);
     assert_eq!(Manifest::read(&arch).unwrap().partition, PartitionUnit::Day);
-    assert_eq!(points(&arch), n);
+    assert_eq!(manifest_points(&arch), n);
 }
 
 /// (c) §3.1: an explicit `--partition day` is used as given, for slow data too, and is
@@ -161,7 +133,7 @@ fn explicit_partition_is_honored() {
     ok(&["ingest", "-q", "--partition", "day", s(&arch), s(&csv)]);
     let m = Manifest::read(&arch).unwrap();
     assert_eq!(m.partition, PartitionUnit::Day);
-    assert_eq!(points(&arch), n);
+    assert_eq!(manifest_points(&arch), n);
     let windows: std::collections::BTreeSet<i64> = m.segments.iter().map(|e| e.partition).collect();
     assert_eq!(windows.len(), 3 * 365);
     // Ingesting more with auto keeps the existing unit.
@@ -276,9 +248,9 @@ fn replay_before_the_unit_is_fixed_loses_nothing() {
 
     let (w, rep) = StreamWriter::open(&dir, crash_opts(None)).unwrap();
     assert_eq!(rep.points, buffered, "{rep:?}");
-    assert_eq!(rep.points + points(&dir), n1 + n2, "{rep:?}");
+    assert_eq!(rep.points + manifest_points(&dir), n1 + n2, "{rep:?}");
     w.close().unwrap();
-    assert_eq!(points(&dir), n1 + n2);
+    assert_eq!(manifest_points(&dir), n1 + n2);
     assert_eq!(raw(&dir), model, "points lost or doubled");
 }
 

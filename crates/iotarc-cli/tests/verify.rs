@@ -10,7 +10,7 @@ use iotarc::archive::{
 };
 use iotarc::{Segment, WriterOptions};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,11 +61,11 @@ fn retry_locked<T>(mut f: impl FnMut() -> Result<T, String>) -> T {
     panic!("archive still locked after 2 s")
 }
 
+/// `common::iotarc`, retrying a pack or compact that found the archive locked.
 fn iotarc(args: &[&str]) -> (i32, String, String) {
     let writes = matches!(args.first(), Some(&("pack" | "compact")));
     let once = || {
-        let out = run(args);
-        let r = (out.status.code().unwrap_or(-1), stdout(&out), stderr(&out));
+        let r = common::iotarc(args);
         match writes && r.0 != 0 && r.2.contains("locked by another writer") {
             true => Err(r.2),
             false => Ok(r),
@@ -96,17 +96,6 @@ fn aggregate(arch: &Path, from: i64, to: i64) -> Vec<AggRow> {
         .run_aggregate()
         .unwrap()
         .0
-}
-
-fn index_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.file_name().unwrap().to_str().unwrap().contains("INDEX"))
-        .collect();
-    v.sort();
-    v
 }
 
 /// Issue 14, row 5; archive.md §11 rule A3. A manifest rewritten validly (checksum

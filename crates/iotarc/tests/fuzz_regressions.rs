@@ -158,6 +158,12 @@ fn fuzz_regressions_do_not_panic() {
             (target, p)
         })
         .collect();
+    // An empty or missing folder would make this test pass without replaying anything.
+    assert!(
+        !files.is_empty(),
+        "fuzz regression inputs missing in {}",
+        dir.display()
+    );
     let panicked = replay_all(&files);
     assert!(panicked.is_empty(), "panicked: {panicked:#?}");
 }

@@ -453,24 +453,6 @@ fn golden_path(version: &str, name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Values in a form that compares bit-exactly (f64 as bit patterns).
-#[derive(Debug, PartialEq, Eq)]
-enum Vals {
-    F64(Vec<u64>),
-    I64(Vec<i64>),
-    Bool(Vec<bool>),
-    Str(Vec<String>),
-}
-
-fn vals(v: &Values) -> Vals {
-    match v {
-        Values::F64(x) => Vals::F64(x.iter().map(|f| f.to_bits()).collect()),
-        Values::I64(x) => Vals::I64(x.clone()),
-        Values::Bool(x) => Vals::Bool(x.clone()),
-        Values::Str(x) => Vals::Str(x.iter().map(str::to_owned).collect()),
-    }
-}
-
 /// Timestamps of the present rows of `col`.
 fn present_ts(ts: &[i64], col: &Column) -> Vec<i64> {
     match &col.validity {

@@ -6,9 +6,9 @@ use iotarc::archive::{
 };
 use std::path::Path;
 
-const SEC: i64 = 1_000_000;
-const HOUR: i64 = 3600 * SEC;
-const DAY: i64 = 24 * HOUR;
+mod common;
+use common::{manifest_points, DAY, HOUR, SEC};
+
 /// 2024-01-01T00:00:00Z, a Monday.
 const T0: i64 = 1_704_067_200 * SEC;
 
@@ -74,15 +74,6 @@ fn check_layout(dir: &Path) -> (PartitionUnit, usize) {
     (u, windows.len())
 }
 
-fn points(dir: &Path) -> u64 {
-    Manifest::read(dir)
-        .unwrap()
-        .segments
-        .iter()
-        .map(|e| e.points)
-        .sum()
-}
-
 #[test]
 fn rule_picks_the_smallest_window_that_reaches_the_target() {
     // 4 M values a window: day at >= 4 M/day, week at >= 4/7 M/day, month at
@@ -112,7 +103,7 @@ fn low_rate_data_gets_year_windows() {
     });
     assert_eq!(u, PartitionUnit::Year);
     assert_eq!(check_layout(&dir), (PartitionUnit::Year, 1));
-    assert_eq!(points(&dir), n);
+    assert_eq!(manifest_points(&dir), n);
     // Hourly readings of a dozen stations over three calendar years.
     let dir = tmp.path().join("b");
     let (u, _) = pack(&dir, auto(), |p| {
@@ -148,7 +139,7 @@ fn rows_out_of_time_order_land_in_their_windows() {
     });
     assert_eq!(u, PartitionUnit::Year);
     assert_eq!(check_layout(&dir), (PartitionUnit::Year, 3));
-    assert_eq!(points(&dir), n);
+    assert_eq!(manifest_points(&dir), n);
 }
 
 #[test]
@@ -161,7 +152,7 @@ fn high_rate_data_gets_day_windows() {
     });
     assert_eq!(u, PartitionUnit::Day);
     assert_eq!(check_layout(&dir), (PartitionUnit::Day, 2));
-    assert_eq!(points(&dir), n);
+    assert_eq!(manifest_points(&dir), n);
 }
 
 #[test]
@@ -194,7 +185,7 @@ fn empty_cells_do_not_count() {
         n
     });
     assert_eq!(u, PartitionUnit::Week);
-    assert_eq!(points(&dir), n);
+    assert_eq!(manifest_points(&dir), n);
 }
 
 #[test]
@@ -218,7 +209,7 @@ fn mid_rate_data_gets_week_windows_across_flushes() {
     p.commit(0).unwrap();
     // 2024-01-01 and 2024-01-08 are Mondays.
     assert_eq!(check_layout(&dir), (PartitionUnit::Week, 2));
-    assert_eq!(points(&dir), n);
+    assert_eq!(manifest_points(&dir), n);
 }
 
 #[test]
@@ -297,7 +288,7 @@ fn the_generation_0_manifest_is_provisional() {
     let r = repair::rebuild_manifest(&crashed, &repair::RebuildOptions::default()).unwrap();
     assert!(r.unreadable.is_empty(), "{:?}", r.unreadable);
     assert_eq!(check_layout(&crashed), (PartitionUnit::Year, 1));
-    assert_eq!(points(&crashed), 6 * 2 * 1440);
+    assert_eq!(manifest_points(&crashed), 6 * 2 * 1440);
     // The writer that opens it next keeps year.
     let (u, _) = pack(&crashed, unit(PartitionUnit::Day), |p| {
         push_grid(p, 1, 6, T0 + 2 * DAY, DAY, 60 * SEC)
@@ -314,5 +305,5 @@ fn the_generation_0_manifest_is_provisional() {
     let (u, n) = pack(&again, auto(), |p| push_grid(p, 40, 3, T0, 2 * HOUR, SEC));
     assert_eq!(u, PartitionUnit::Day);
     assert_eq!(check_layout(&again), (PartitionUnit::Day, 1));
-    assert_eq!(points(&again), n);
+    assert_eq!(manifest_points(&again), n);
 }

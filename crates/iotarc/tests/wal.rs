@@ -896,12 +896,73 @@ fn wal_fuzz_seeds_replay() {
     }
 }
 
+const REGRESSIONS: &str = "tests/data/fuzz-regressions/wal_replay";
+
 #[test]
 fn wal_fuzz_regressions_replay() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz-regressions/wal_replay");
-    for p in fuzz_files(&dir) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(REGRESSIONS);
+    let files = fuzz_files(&dir);
+    // An empty or missing folder would make this test pass without replaying anything.
+    assert!(
+        !files.is_empty(),
+        "wal_replay regression inputs missing in {}",
+        dir.display()
+    );
+    for p in files {
         let data = fs::read(&p).unwrap();
         let _ = replay_fuzz_input(&data);
+    }
+}
+
+/// Writes the hand-built `wal_replay` regression inputs (damage a crash or a bad disk
+/// leaves: a file cut inside a record, a flipped byte, a well-framed record whose batch
+/// is garbage). Never overwrites one:
+/// `cargo test --release --test wal -- --ignored regenerate_wal_fuzz_regressions`.
+#[test]
+#[ignore]
+fn regenerate_wal_fuzz_regressions() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(REGRESSIONS);
+    fs::create_dir_all(&dir).unwrap();
+    let file = |first: u64, n: u64| {
+        let mut f = file_header().to_vec();
+        for s in first..first + n {
+            wal::encode_record(&mut f, s, &payload(s)).unwrap();
+        }
+        f
+    };
+    // Cut in the middle of the third record's payload, replayed from seq 1.
+    let mut mid_record = file(0, 4);
+    let third = record_spans(&mid_record)[2];
+    mid_record.truncate(third.0 + RECORD_HEADER_LEN + (third.1 - RECORD_HEADER_LEN) / 2);
+    // Cut inside the fourth record's header.
+    let mut mid_header = file(0, 4);
+    let fourth = record_spans(&mid_header)[3];
+    mid_header.truncate(fourth.0 + RECORD_HEADER_LEN / 2);
+    // One byte flipped in the second record's payload: its checksum no longer matches.
+    let mut flipped = file(0, 4);
+    let second = record_spans(&flipped)[1];
+    flipped[second.0 + RECORD_HEADER_LEN + 3] ^= 0x20;
+    // A record framed and checksummed correctly around a batch with a flipped byte.
+    let mut bad_batch = file(0, 1);
+    let mut p = payload(1);
+    let k = p.len() / 2;
+    p[k] ^= 0x01;
+    wal::encode_record(&mut bad_batch, 1, &p).unwrap();
+    wal::encode_record(&mut bad_batch, 2, &payload(2)).unwrap();
+    let inputs: [(&str, u8, Vec<u8>); 4] = [
+        ("truncated-mid-record.bin", 0b0000_1000, mid_record),
+        ("truncated-mid-header.bin", 0, mid_header),
+        ("flipped-byte.bin", 0, flipped),
+        ("flipped-byte-in-batch.bin", 0, bad_batch),
+    ];
+    for (name, mode, f) in inputs {
+        let path = dir.join(name);
+        if path.exists() {
+            continue;
+        }
+        let mut data = vec![mode];
+        data.extend_from_slice(&f);
+        fs::write(path, data).unwrap();
     }
 }
 

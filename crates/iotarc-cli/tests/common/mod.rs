@@ -20,6 +20,12 @@ pub fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("run iotarc")
 }
 
+/// Runs `iotarc ARGS...`: (exit code, or -1 when killed by a signal; stdout; stderr).
+pub fn iotarc(args: &[&str]) -> (i32, String, String) {
+    let out = run(args);
+    (out.status.code().unwrap_or(-1), stdout(&out), stderr(&out))
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

@@ -1,11 +1,14 @@
 //! Helpers shared by the library's and the CLI's integration tests: the time constants
-//! their corpora use, a deterministic PRNG, copying and listing an archive directory.
+//! their corpora use, a deterministic PRNG, RFC 3339 formatting of test inputs, values
+//! compared bit for bit, copying and listing an archive directory.
 //! The CLI's tests include this file (`crates/iotarc-cli/tests/common/mod.rs`) and add
 //! running the real binary. Each test crate uses a subset.
 #![allow(dead_code)]
 
+use iotarc::archive::Manifest;
+use iotarc::Values;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub const SEC: i64 = 1_000_000;
 pub const HOUR: i64 = 3600 * SEC;
@@ -91,20 +94,129 @@ impl Line {
     }
 }
 
-/// Every file under `dir` with its bytes, sorted.
-pub fn files_under(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+/// Every file under `dir` (recursively), sorted.
+pub fn paths_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
+        for e in fs::read_dir(&d).unwrap().flatten() {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
             } else {
-                out.push((p.clone(), std::fs::read(&p).unwrap()));
+                out.push(p);
             }
         }
     }
     out.sort();
     out
+}
+
+/// Every file under `dir` with its bytes, sorted.
+pub fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    paths_under(dir)
+        .into_iter()
+        .map(|p| {
+            let bytes = fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect()
+}
+
+/// The archive's index files (names containing `INDEX`), sorted.
+pub fn index_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.contains("INDEX"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The WAL file with the highest first seq.
+pub fn newest_wal(arch: &Path) -> PathBuf {
+    let mut files: Vec<PathBuf> = fs::read_dir(arch.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    files.sort();
+    files.pop().expect("a WAL file")
+}
+
+/// Points in the archive's manifest, summed over its segments.
+pub fn manifest_points(dir: &Path) -> u64 {
+    Manifest::read(dir)
+        .unwrap()
+        .segments
+        .iter()
+        .map(|e| e.points)
+        .sum()
+}
+
+/// Civil date (year, month, day) of a day number since 1970-01-01 (proleptic
+/// Gregorian), independent of the library's own.
+fn civil(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Microseconds since the epoch as RFC 3339 UTC, whole seconds (`2024-01-01T00:00:00Z`).
+pub fn rfc3339(us: i64) -> String {
+    let secs = us.div_euclid(SEC);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Microseconds since the epoch as RFC 3339 UTC with six fractional digits
+/// (`2024-01-01T00:00:00.000000Z`).
+pub fn rfc3339_us(ts: i64) -> String {
+    let days = ts.div_euclid(DAY);
+    let rem = ts.rem_euclid(DAY);
+    let (y, m, d) = civil(days);
+    let s = rem / SEC;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        rem % SEC
+    )
+}
+
+/// Values in a form that compares bit-exactly (f64 as bit patterns).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Vals {
+    F64(Vec<u64>),
+    I64(Vec<i64>),
+    Bool(Vec<bool>),
+    Str(Vec<String>),
+}
+
+pub fn vals(v: &Values) -> Vals {
+    match v {
+        Values::F64(x) => Vals::F64(x.iter().map(|f| f.to_bits()).collect()),
+        Values::I64(x) => Vals::I64(x.clone()),
+        Values::Bool(x) => Vals::Bool(x.clone()),
+        Values::Str(x) => Vals::Str(x.iter().map(str::to_owned).collect()),
+    }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Copies lines from a file to stdout at a fixed rate (lines per second), in 10 ms
-slices, for measuring a live writer: python3 tools/pace.py FILE RATE [SECONDS]."""
+slices, for measuring a live writer: python3 tools/bench/pace_lines.py FILE RATE [SECONDS]."""
 import sys, time
 
 path, rate = sys.argv[1], float(sys.argv[2])

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Timing helpers for tools/bench_issue3.sh. Every subcommand prints one JSON object.
+"""Timing helpers for the scripts in tools/bench/. Every subcommand prints one JSON object.
 
   cmd      --runs N [--rm DIR] [--label L] -- CMD...
            runs CMD N times (removing DIR before each run, outside the timing); wall from

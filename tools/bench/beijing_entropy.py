@@ -12,7 +12,7 @@ stores them. The total is what an ideal order-0 coder of each block's deltas wou
 Then, as a check on whether cross-series modelling would help, the same entropy after
 predicting each station's delta by the mean delta of the stations before it at that hour.
 
-    python3 tools/beijing_entropy.py [../shared/data/beijing]
+    python3 tools/bench/beijing_entropy.py [../shared/data/beijing]
 
 Standard library only; about a minute.
 """

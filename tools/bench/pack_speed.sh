@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Issue #3 pack benchmark on its own: `iotarc pack` vs pyarrow CSV -> Parquet (zstd) on the
-# same 1.09 GB long CSV, measured side by side in one run. The tools alternate round by
+# Pack speed on its own: `iotarc pack` vs pyarrow CSV -> Parquet (zstd) on the same long
+# CSV (about 1 GB), measured side by side in one run. The tools alternate round by
 # round (the order rotates each round), so a change in machine load hits all of them.
 #
-#   tools/bench_issue3_pack.sh [WORKDIR]        (default /tmp/iotarc-bench3, shared with
-#                                                tools/bench_issue3.sh: same corpus)
+#   tools/bench/pack_speed.sh [WORKDIR]         (default /tmp/iotarc-bench, shared with
+#                                                tools/bench/pack_and_query.sh: same corpus)
 #
 # Environment: ROUNDS (5), IOTARC=path (default: cargo build --release, copied into
 # WORKDIR so concurrent builds cannot swap it mid-run), BASELINE=path (optional: an older
@@ -12,9 +12,8 @@
 # Prints a markdown table; the per-run JSON lines are in WORKDIR/results/pack_rounds.jsonl.
 set -euo pipefail
 
-WORK=${1:-/tmp/iotarc-bench3}
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TOOLS=$REPO/tools
+WORK=${1:-/tmp/iotarc-bench}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ROUNDS=${ROUNDS:-5}
 LONG_DAYS=${LONG_DAYS:-6}
 DATA=$WORK/data
@@ -22,21 +21,13 @@ RES=$WORK/results
 CSV=$DATA/corpus.csv
 mkdir -p "$DATA" "$RES"
 
-log() { printf '== %s (load: %s)\n' "$*" "$(cut -d' ' -f1-3 /proc/loadavg)" >&2; }
-
-if [[ -z "${IOTARC:-}" ]]; then
-    log "cargo build --release"
-    (cd "$REPO" && cargo build --release -q)
-    cp "$REPO/target/release/iotarc" "$WORK/iotarc-pack-bench"
-    IOTARC=$WORK/iotarc-pack-bench
-    VERSION="$("$IOTARC" --version) $(cd "$REPO" && git rev-parse --short HEAD)$(cd "$REPO" && git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo '+dirty')"
-else
-    VERSION="$("$IOTARC" --version) ($IOTARC)"
-fi
-python3 -c 'import pyarrow' 2>/dev/null || pip install -q pyarrow
+build_iotarc "$WORK/iotarc-pack-bench"
+VERSION=$(iotarc_version "$IOTARC")
+need_python pyarrow
 if [[ ! -f $DATA/corpus.done ]]; then
     log "generating the long corpus ($LONG_DAYS days x 100 devices x 4 channels @10 s)"
-    python3 "$TOOLS/bench3_gen.py" long "$CSV" --days "$LONG_DAYS" --devices 100
+    gen_corpus --format csv-long --devices 100 --duration "${LONG_DAYS}d" --interval 10s \
+        --channels temperature,humidity,pressure,energy_wh --clean --no-jitter --start 2024-01-01 -q -o "$CSV"
     touch "$DATA/corpus.done"
 fi
 log "warming the page cache"
@@ -54,13 +45,13 @@ for ((r = 0; r < ROUNDS; r++)); do
         log "round $((r + 1))/$ROUNDS: $t"
         case $t in
         iotarc)
-            python3 "$TOOLS/bench3_time.py" cmd --runs 1 --rm "$WORK/arch_pack" --label iotarc-pack -- \
+            python3 "$BENCH/timing.py" cmd --runs 1 --rm "$WORK/arch_pack" --label iotarc-pack -- \
                 "$IOTARC" pack "$CSV" -o "$WORK/arch_pack" -q >> "$OUT" ;;
         baseline)
-            python3 "$TOOLS/bench3_time.py" cmd --runs 1 --rm "$WORK/arch_pack" --label iotarc-pack-baseline -- \
+            python3 "$BENCH/timing.py" cmd --runs 1 --rm "$WORK/arch_pack" --label iotarc-pack-baseline -- \
                 "$BASELINE" pack "$CSV" -o "$WORK/arch_pack" -q >> "$OUT" ;;
         whole | stream)
-            python3 "$TOOLS/bench3_time.py" pyarrow --mode "$t" --runs 1 "$CSV" "$WORK/pack_$t.parquet" >> "$OUT" ;;
+            python3 "$BENCH/timing.py" pyarrow --mode "$t" --runs 1 "$CSV" "$WORK/pack_$t.parquet" >> "$OUT" ;;
         esac
     done
 done

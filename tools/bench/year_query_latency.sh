@@ -1,28 +1,26 @@
 #!/usr/bin/env bash
-# Issue #3 year-query targets, side by side in one run: one device-channel, a year at 1 s
+# Year-query latency, side by side in one run: one device-channel, a year at 1 s
 # (31.5 M points), whole-range aggregate and --every 1h, iotarc (day and month partitions,
 # with the archive index) against DuckDB on the equivalent Parquet file.
 #
-#   tools/bench_issue3_year.sh [WORKDIR]     (default /tmp/iotarc-bench3)
+#   tools/bench/year_query_latency.sh [WORKDIR]     (default /tmp/iotarc-bench)
 #
-# Reuses WORKDIR/data/year.csv and year.parquet from tools/bench_issue3.sh (run that once
-# first). IOTARC=path selects the binary (default: target/release/iotarc, built).
+# Reuses WORKDIR/data/year.csv and year.parquet from tools/bench/pack_and_query.sh (run
+# that once first). IOTARC=path selects the binary (default: built and copied to WORKDIR).
 # Needs hyperfine and python3 with duckdb.
 set -euo pipefail
-W=${1:-/tmp/iotarc-bench3}
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(dirname "$HERE")
+W=${1:-/tmp/iotarc-bench}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 RUNS=${QUERY_RUNS:-30}
-if [ -z "${IOTARC:-}" ]; then
-  (cd "$ROOT" && cargo build --release -q)
-  IOTARC="${CARGO_TARGET_DIR:-$ROOT/target}/release/iotarc"
-fi
+DEV=${DEV:-sensor-0000}
 DATA="$W/data"
 [ -f "$DATA/year.csv" ] && [ -f "$DATA/year.parquet" ] || {
-  echo "run tools/bench_issue3.sh $W first (it generates data/year.csv and year.parquet)" >&2
+  echo "run tools/bench/pack_and_query.sh $W first (it generates data/year.csv and year.parquet)" >&2
   exit 2
 }
-echo "machine: $(nproc) cores, $(uptime)"
+build_iotarc "$W/iotarc-year-bench"
+need_python duckdb
+echo "machine: $(machine)"
 echo "iotarc: $("$IOTARC" --version)"
 for p in day month; do
   A="$W/year-$p"
@@ -30,7 +28,7 @@ for p in day month; do
     "$IOTARC" pack "$DATA/year.csv" -o "$A" --partition "$p" -q
   fi
 done
-Q=(--device sensor-0042 --channel temperature --agg count,min,max,avg)
+Q=(--device "$DEV" --channel temperature --agg count,min,max,avg)
 for p in day month; do
   A="$W/year-$p"
   "$IOTARC" query "$A" "${Q[@]}" --explain >/dev/null
@@ -41,5 +39,5 @@ hyperfine -N --warmup 3 --runs "$RUNS" \
   "$IOTARC query $W/year-day ${Q[*]} --every 1h" \
   "$IOTARC query $W/year-month ${Q[*]}" \
   "$IOTARC query $W/year-month ${Q[*]} --every 1h"
-python3 "$HERE/bench3_time.py" duckdb --runs "$RUNS" --slow-runs 10 "$DATA/year.parquet" sensor-0042 | tail -n 20
+python3 "$BENCH/timing.py" duckdb --runs "$RUNS" --slow-runs 10 "$DATA/year.parquet" "$DEV" | tail -n 20
 echo "load after: $(uptime)"

@@ -3,7 +3,7 @@
 each sample goes to the first bucket whose pattern occurs anywhere in its stack, checked in
 the order given. Prints the share of samples per bucket, then the top leaf functions.
 
-usage: perf script -i perf.data | bench3_perf_buckets.py [--comm iotarc] NAME=PATTERN...
+usage: perf script -i perf.data | tools/bench/perf_buckets.py [--comm iotarc] NAME=PATTERN...
   e.g. createDCtx=ZSTD_createDCtx open=Segment::open manifest=Manifest::read
 """
 import collections
