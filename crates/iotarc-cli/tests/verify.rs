@@ -98,7 +98,7 @@ fn aggregate(arch: &Path, from: i64, to: i64) -> Vec<AggRow> {
         .0
 }
 
-/// Issue 14, row 5; archive.md §11 rule A3. A manifest rewritten validly (checksum
+/// archive.md §11 rule A3. A manifest rewritten validly (checksum
 /// re-sealed) with a segment's `min_ts` 12 h late makes a query of the first half of the
 /// day prune the segment away and answer nothing; verify must name the segment, the
 /// field and both values.
@@ -258,7 +258,7 @@ fn every_field_of_a_segment_entry_is_checked_against_the_segment() {
     assert_eq!(code, 0, "{out}{err}");
 }
 
-/// Issue 14, row 11; archive.md §9.3 step 3. An INDEX cut to its 16-byte header leaves
+/// archive.md §9.3 step 3. An INDEX cut to its 16-byte header leaves
 /// every group reference pointing past the end. One compaction run that also merges
 /// segments must repair all of them.
 #[test]
@@ -304,7 +304,7 @@ fn one_compaction_repairs_an_index_truncated_to_its_header() {
     }
 }
 
-/// Issue 14, row 9; archive.md §8 and §11 rule A6, deterministically: a snapshot read
+/// archive.md §8 and §11 rule A6, deterministically: a snapshot read
 /// before a compaction lists segments the compaction deleted. The shared restart
 /// (`Archive::on_snapshot`) moves to the newer manifest, where every entry checks out.
 #[test]
@@ -335,7 +335,7 @@ fn a_check_on_a_stale_snapshot_restarts_on_the_new_manifest() {
     assert_eq!(attempts, vec![old.generation, generation]);
 }
 
-/// Issue 14, row 9; archive.md §11 rule A6: `iotarc verify` beside a process that packs
+/// archive.md §11 rule A6: `iotarc verify` beside a process that packs
 /// and compacts over and over never fails, and reports the generation it verified.
 #[test]
 fn verify_never_fails_while_compaction_runs() {
