@@ -307,6 +307,8 @@ fn walk(
             .checked_add_unsigned(span)
             .ok_or_else(|| bad(format!("ts_min {ts_min} + span {span} overflows")))?;
         if let Some(prev) = last_ts_of_device[device as usize] {
+            // C30: equality is accepted, since files of versions 1 to 5 hold it
+            // (format.md §2.2); writers no longer produce it.
             if ts_min < prev {
                 return Err(bad(format!(
                     "ts_min {ts_min} is before the end of the previous block of device {device} ({prev})"
