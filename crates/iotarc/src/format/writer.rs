@@ -493,8 +493,8 @@ mod tests {
     fn a_later_call_starting_at_the_last_timestamp_is_refused() {
         // C30: a device's next block starts strictly after the previous one's ts_max.
         let dir = tempfile::tempdir().unwrap();
-        let mut w = SegmentWriter::create(dir.path().join("a.seg"), WriterOptions::default())
-            .unwrap();
+        let mut w =
+            SegmentWriter::create(dir.path().join("a.seg"), WriterOptions::default()).unwrap();
         let x = Column::dense(Values::I64(vec![1, 2, 3]));
         w.add("d", &[0, 1, 2], &[("x", &x)]).unwrap();
         let e = w.add("d", &[2, 3, 4], &[("x", &x)]).unwrap_err();
@@ -512,8 +512,8 @@ mod tests {
     fn more_rows_at_one_timestamp_than_a_block_holds_are_refused() {
         // C30 with C22: they could only be stored split across blocks at one timestamp.
         let dir = tempfile::tempdir().unwrap();
-        let mut w = SegmentWriter::create(dir.path().join("a.seg"), WriterOptions::default())
-            .unwrap();
+        let mut w =
+            SegmentWriter::create(dir.path().join("a.seg"), WriterOptions::default()).unwrap();
         let n = MAX_BLOCK_ROWS as usize + 1;
         let mut ts = vec![7i64; n];
         ts.insert(0, 6);
