@@ -654,6 +654,7 @@ mod tests {
 
     #[test]
     fn split_is_corrupt_in_format_version_1() {
+        // C21
         let v = noisy(500);
         let mut out = Vec::new();
         let no_pco = Options {
@@ -710,6 +711,7 @@ mod tests {
 
     #[test]
     fn patched_is_corrupt_before_format_version_3() {
+        // C21
         let v = mixed_precision(600);
         let mut out = Vec::new();
         assert_eq!(encode(&v, &Options::default(), &mut out), DECIMAL_PATCHED);
@@ -774,6 +776,7 @@ mod tests {
     /// sequence, so they may not be PCO, whose payload does not delimit itself.
     #[test]
     fn pco_patch_sequences_are_corrupt() {
+        // C45
         let mut good = patched_bytes(&[], 1, 0, 25);
         // codec, e, exc_count, e2, patch_count, then the gaps' codec
         assert_eq!(good[5], int::CONST);
@@ -824,6 +827,7 @@ mod tests {
 
     #[test]
     fn bad_patches_are_corrupt() {
+        // C56
         let cases: [(Vec<u8>, &str); 6] = [
             (patched_bytes(&[], 0, 0, 1), "patch count 0"),
             (patched_bytes(&[], 5, 0, 1), "patch count"),
@@ -874,6 +878,7 @@ mod tests {
 
     #[test]
     fn bad_exponent_is_corrupt() {
+        // C44
         let bytes = [DECIMAL, 19, 0, int::CONST, 0, 0, 0, 0, 0, 0, 0, 0];
         let mut out = [0.0; 3];
         assert!(decode(&mut Cursor::new(&bytes), &mut out)

@@ -549,6 +549,7 @@ mod tests {
 
     #[test]
     fn split_kinds_are_corrupt_in_format_version_1() {
+        // C38
         let mut out = Vec::new();
         encode(&split_case(), false, &Options::default(), &mut out);
         let mut back = vec![0i64; 4000];
@@ -562,6 +563,7 @@ mod tests {
 
     #[test]
     fn bad_split_planes_are_corrupt() {
+        // C41, C55
         let mut out = Vec::new();
         encode(&split_case(), false, &Options::default(), &mut out);
         // kind, base (8), gcd (1), plane count, then plane 0's mode.

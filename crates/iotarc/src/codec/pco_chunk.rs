@@ -250,6 +250,7 @@ mod tests {
 
     #[test]
     fn wrong_pcodec_version_is_corrupt() {
+        // C58
         let mut buf = Vec::new();
         assert!(encode(&[1.0f64, 2.0, 3.0], F64_CODEC, 8, &mut buf));
         buf[2] = 5;
@@ -260,6 +261,7 @@ mod tests {
 
     #[test]
     fn a_page_of_the_wrong_length_is_corrupt() {
+        // C58
         let v: Vec<f64> = (0..1000).map(|i| (i as f64).sin()).collect();
         let mut buf = Vec::new();
         assert!(encode(&v, F64_CODEC, 8, &mut buf));
