@@ -6,6 +6,44 @@
 use std::fmt;
 use std::path::PathBuf;
 
+/// A rule of the normative specification in `format-spec/`, cited by the error that a
+/// violation of it produces: `C1`..`C58` are the segment corruption rules of `format.md`
+/// §13; the other letters are the rule families of `archive.md` (`M`, `L`) and `wal.md`
+/// (`W`, `T`, `P`, `S`). Displayed as the specification writes it, e.g. `C30`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Rule {
+    /// A segment corruption rule, `format.md` §13.
+    C(u8),
+    /// A manifest validation rule, `archive.md` §2.4.
+    M(u8),
+    /// A leftover rule, `archive.md` §4.
+    L(u8),
+    /// A WAL writer durability rule, `wal.md`.
+    W(u8),
+    /// A WAL torn-tail rule, `wal.md`.
+    T(u8),
+    /// A WAL payload or replay rule, `wal.md`.
+    P(u8),
+    /// A WAL salvage rule, `wal.md`.
+    S(u8),
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (letter, n) = match *self {
+            Rule::C(n) => ('C', n),
+            Rule::M(n) => ('M', n),
+            Rule::L(n) => ('L', n),
+            Rule::W(n) => ('W', n),
+            Rule::T(n) => ('T', n),
+            Rule::P(n) => ('P', n),
+            Rule::S(n) => ('S', n),
+        };
+        write!(f, "{letter}{n}")
+    }
+}
+
 /// What went wrong. Match on this to decide how to react; the list may grow.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -18,6 +56,8 @@ pub enum ErrorKind {
         what: String,
         /// Byte offset of the structure in its container, when known.
         offset: Option<u64>,
+        /// The specification rule the bytes break, when the check is tied to one.
+        rule: Option<Rule>,
     },
     /// The input ended before a structure was complete.
     Truncated {
@@ -71,12 +111,44 @@ impl Error {
         }
     }
 
-    /// A [`ErrorKind::Corrupt`] error.
+    /// A [`ErrorKind::Corrupt`] error that cites no rule.
     pub fn corrupt(what: impl Into<String>, offset: Option<u64>) -> Self {
         Error::new(ErrorKind::Corrupt {
             what: what.into(),
             offset,
+            rule: None,
         })
+    }
+
+    /// A [`ErrorKind::Corrupt`] error for bytes that break `rule`. The message need not
+    /// name the rule: [`Display`](fmt::Display) prints it after the message.
+    pub fn corrupt_rule(rule: Rule, what: impl Into<String>, offset: Option<u64>) -> Self {
+        Error::new(ErrorKind::Corrupt {
+            what: what.into(),
+            offset,
+            rule: Some(rule),
+        })
+    }
+
+    /// The rule a [`ErrorKind::Corrupt`] error cites, if any.
+    pub fn rule(&self) -> Option<Rule> {
+        match &self.kind {
+            ErrorKind::Corrupt { rule, .. } => *rule,
+            _ => None,
+        }
+    }
+
+    /// Makes a [`ErrorKind::Corrupt`] error without a rule cite `rule`; other errors,
+    /// and one that cites a rule already, are returned unchanged. For generic checks
+    /// (a cursor's "bytes left over") whose rule depends on the structure being read.
+    pub(crate) fn or_rule(mut self, r: Rule) -> Self {
+        if let ErrorKind::Corrupt {
+            rule: rule @ None, ..
+        } = &mut self.kind
+        {
+            *rule = Some(r);
+        }
+        self
     }
 
     /// A [`ErrorKind::Truncated`] error.
@@ -158,11 +230,16 @@ impl fmt::Display for Error {
             write!(f, "block {b}: ")?;
         }
         match &self.kind {
-            ErrorKind::Corrupt {
-                what,
-                offset: Some(o),
-            } => write!(f, "corrupt: {what} (at byte {o})"),
-            ErrorKind::Corrupt { what, offset: None } => write!(f, "corrupt: {what}"),
+            ErrorKind::Corrupt { what, offset, rule } => {
+                write!(f, "corrupt: {what}")?;
+                if let Some(r) = rule {
+                    write!(f, " ({r})")?;
+                }
+                if let Some(o) = offset {
+                    write!(f, " (at byte {o})")?;
+                }
+                Ok(())
+            }
             ErrorKind::Truncated {
                 what,
                 needed,
@@ -221,6 +298,19 @@ mod tests {
             cur = c.source();
         }
         out
+    }
+
+    #[test]
+    fn a_rule_is_printed_once_after_the_message() {
+        let e = Error::corrupt_rule(Rule::C(30), "blocks overlap", Some(7));
+        assert_eq!(e.to_string(), "corrupt: blocks overlap (C30) (at byte 7)");
+        assert_eq!(e.rule(), Some(Rule::C(30)));
+        let e = e.or_rule(Rule::C(1));
+        assert_eq!(e.rule(), Some(Rule::C(30)));
+        let e = Error::corrupt("x", None).or_rule(Rule::C(37));
+        assert_eq!(e.to_string(), "corrupt: x (C37)");
+        assert_eq!(Rule::M(4).to_string(), "M4");
+        assert_eq!(Error::invalid_input("x").rule(), None);
     }
 
     #[test]

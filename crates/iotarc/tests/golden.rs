@@ -694,6 +694,7 @@ fn decode_relabelled(from: &str, name: &str, to: u16, ch: &str) -> Error {
 /// earlier header are corrupt, reported with the block, never decoded.
 #[test]
 fn later_codecs_in_an_earlier_file_are_corrupt() {
+    // C21
     for (from, name, to, ch, codec) in [
         ("v2", "split.seg", 1, "accel", "f64 codec 5"),
         ("v3", "patched.seg", 2, "o3", "f64 codec 6"),

@@ -2,7 +2,7 @@
 
 use super::bits;
 use super::bytes::Cursor;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Rule};
 
 /// One bit per value, LSB-first.
 pub const BITPACK: u8 = 0;
@@ -42,7 +42,8 @@ pub fn decode(c: &mut Cursor, out: &mut [bool]) -> Result<u8> {
         CONST => {
             let b = c.u8("bool CONST value")?;
             if b > 1 {
-                return Err(Error::corrupt(
+                return Err(Error::corrupt_rule(
+                    Rule::C(50),
                     format!("bool CONST value {b} is not 0 or 1"),
                     Some(at),
                 ));
@@ -52,14 +53,19 @@ pub fn decode(c: &mut Cursor, out: &mut [bool]) -> Result<u8> {
         BITPACK => {
             let data = c.take(out.len().div_ceil(8), "bool bits")?;
             if !bits::padding_is_zero(data, out.len()) {
-                return Err(Error::corrupt("bool padding bits are not zero", Some(at)));
+                return Err(Error::corrupt_rule(
+                    Rule::C(49),
+                    "bool padding bits are not zero",
+                    Some(at),
+                ));
             }
             for (i, o) in out.iter_mut().enumerate() {
                 *o = data[i / 8] >> (i % 8) & 1 == 1;
             }
         }
         _ => {
-            return Err(Error::corrupt(
+            return Err(Error::corrupt_rule(
+                Rule::C(21),
                 format!("bool codec {codec} is unknown"),
                 Some(at),
             ))

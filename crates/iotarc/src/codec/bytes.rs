@@ -4,7 +4,7 @@
 //! [`Cursor`] never panics: each read checks the remaining length first and returns
 //! [`Error`] naming the field being read and the offset within the buffer.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Rule};
 use integer_encoding::VarInt;
 
 /// Longest legal varint (a u64 needs at most 10 LEB128 bytes).
@@ -127,7 +127,8 @@ impl<'a> Cursor<'a> {
     /// exceeds what is left, without converting it to `usize` first.
     pub fn take_len(&mut self, n: u64, what: &str) -> Result<&'a [u8]> {
         if n > self.remaining() as u64 {
-            return Err(Error::corrupt(
+            return Err(Error::corrupt_rule(
+                Rule::C(13),
                 format!(
                     "{what}: length {n} exceeds the {} bytes left",
                     self.remaining()
@@ -196,7 +197,8 @@ impl<'a> Cursor<'a> {
             };
             self.pos += 1;
             if i == MAX_VARINT_LEN - 1 && b > 1 {
-                return Err(Error::corrupt(
+                return Err(Error::corrupt_rule(
+                    Rule::C(12),
                     format!("{what}: varint overflows 64 bits"),
                     Some(start as u64),
                 ));
@@ -206,7 +208,8 @@ impl<'a> Cursor<'a> {
                 return Ok(v);
             }
         }
-        Err(Error::corrupt(
+        Err(Error::corrupt_rule(
+            Rule::C(12),
             format!("{what}: varint longer than 10 bytes"),
             Some(start as u64),
         ))
@@ -236,8 +239,13 @@ impl<'a> Cursor<'a> {
         let at = self.pos as u64;
         let len = self.varint(what)?;
         let b = self.take_len(len, what)?;
-        std::str::from_utf8(b)
-            .map_err(|e| Error::corrupt(format!("{what}: invalid UTF-8 ({e})"), Some(at)))
+        std::str::from_utf8(b).map_err(|e| {
+            Error::corrupt_rule(
+                Rule::C(14),
+                format!("{what}: invalid UTF-8 ({e})"),
+                Some(at),
+            )
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use super::bytes::{put_varint, Cursor};
 use super::int::{self, Allowed};
 use super::intstream;
 use super::{gorilla, pco_chunk, scratch, Options};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Rule};
 
 /// `n` little-endian bit patterns.
 pub const RAW: u8 = 0;
@@ -389,7 +389,8 @@ pub fn decode(c: &mut Cursor, out: &mut [f64]) -> Result<u8> {
             Ok::<(), Error>(())
         })?,
         _ => {
-            return Err(Error::corrupt(
+            return Err(Error::corrupt_rule(
+                Rule::C(21),
                 format!(
                     "f64 codec {codec} is unknown in format version {}",
                     c.version()
@@ -402,11 +403,12 @@ pub fn decode(c: &mut Cursor, out: &mut [f64]) -> Result<u8> {
 }
 
 /// Reads a decimal exponent (0..=18).
-fn read_exponent(c: &mut Cursor, what: &str) -> Result<usize> {
+fn read_exponent(c: &mut Cursor, rule: Rule, what: &str) -> Result<usize> {
     let at = c.pos() as u64;
     let e = c.u8(what)?;
     if e > MAX_EXPONENT {
-        return Err(Error::corrupt(
+        return Err(Error::corrupt_rule(
+            rule,
             format!("{what} {e} exceeds {MAX_EXPONENT}"),
             Some(at),
         ));
@@ -429,7 +431,13 @@ fn read_exceptions(c: &mut Cursor, n: usize) -> Result<Exceptions> {
         let pos = next
             .checked_add(gap)
             .filter(|&p| p < n as u64)
-            .ok_or_else(|| Error::corrupt("DECIMAL exception position out of range", Some(at)))?;
+            .ok_or_else(|| {
+                Error::corrupt_rule(
+                    Rule::C(46),
+                    "DECIMAL exception position out of range",
+                    Some(at),
+                )
+            })?;
         exc.push((pos as usize, c.u64("DECIMAL exception bits")?));
         next = pos + 1;
     }
@@ -441,6 +449,7 @@ fn decode_mantissas(
     c: &mut Cursor,
     allowed: Allowed,
     e: usize,
+    rule: Rule,
     what: &str,
     out: &mut [f64],
 ) -> Result<()> {
@@ -457,15 +466,26 @@ fn decode_mantissas(
         Ok::<bool, Error>(bad)
     })?;
     if bad {
-        return Err(Error::corrupt(format!("{what} exceeds 2^53"), Some(at)));
+        return Err(Error::corrupt_rule(
+            rule,
+            format!("{what} exceeds 2^53"),
+            Some(at),
+        ));
     }
     Ok(())
 }
 
 fn decode_decimal(c: &mut Cursor, out: &mut [f64]) -> Result<()> {
-    let e = read_exponent(c, "DECIMAL exponent")?;
+    let e = read_exponent(c, Rule::C(44), "DECIMAL exponent")?;
     let exc = read_exceptions(c, out.len())?;
-    decode_mantissas(c, Allowed::DECIMAL_MAIN, e, "DECIMAL mantissa", out)?;
+    decode_mantissas(
+        c,
+        Allowed::DECIMAL_MAIN,
+        e,
+        Rule::C(44),
+        "DECIMAL mantissa",
+        out,
+    )?;
     for (pos, bits) in exc {
         out[pos] = f64::from_bits(bits);
     }
@@ -474,13 +494,19 @@ fn decode_decimal(c: &mut Cursor, out: &mut [f64]) -> Result<()> {
 
 fn decode_decimal_patched(c: &mut Cursor, out: &mut [f64]) -> Result<()> {
     let n = out.len();
-    let e = read_exponent(c, "DECIMAL_PATCHED exponent")?;
+    let e = read_exponent(c, Rule::C(44), "DECIMAL_PATCHED exponent")?;
     let raw = read_exceptions(c, n)?;
-    let e2 = read_exponent(c, "DECIMAL_PATCHED patch exponent")?;
+    let e2 = read_exponent(c, Rule::C(56), "DECIMAL_PATCHED patch exponent")?;
     let at = c.pos() as u64;
-    let np = c.varint_max((n - raw.len()) as u64, "DECIMAL_PATCHED patch count")?;
+    let np = c
+        .varint_max((n - raw.len()) as u64, "DECIMAL_PATCHED patch count")
+        .map_err(|e| e.or_rule(Rule::C(56)))?;
     if np == 0 {
-        return Err(Error::corrupt("DECIMAL_PATCHED patch count 0", Some(at)));
+        return Err(Error::corrupt_rule(
+            Rule::C(56),
+            "DECIMAL_PATCHED patch count 0",
+            Some(at),
+        ));
     }
     let mut gaps = vec![0i64; np];
     int::decode(c, Allowed::DECIMAL_INNER, &mut gaps)?;
@@ -489,10 +515,18 @@ fn decode_decimal_patched(c: &mut Cursor, out: &mut [f64]) -> Result<()> {
         c,
         Allowed::DECIMAL_INNER,
         e2,
+        Rule::C(56),
         "DECIMAL_PATCHED patch mantissa",
         &mut patch,
     )?;
-    decode_mantissas(c, Allowed::DECIMAL_MAIN, e, "DECIMAL_PATCHED mantissa", out)?;
+    decode_mantissas(
+        c,
+        Allowed::DECIMAL_MAIN,
+        e,
+        Rule::C(44),
+        "DECIMAL_PATCHED mantissa",
+        out,
+    )?;
     // Patch positions, merged with the raw ones to check that no position is both.
     let mut raw_at = raw.iter().map(|r| r.0).peekable();
     let mut next = 0u64;
@@ -502,14 +536,16 @@ fn decode_decimal_patched(c: &mut Cursor, out: &mut [f64]) -> Result<()> {
             .and_then(|g| next.checked_add(g))
             .filter(|&p| p < n as u64)
             .ok_or_else(|| {
-                Error::corrupt(
+                Error::corrupt_rule(
+                    Rule::C(56),
                     format!("DECIMAL_PATCHED patch gap {gap} leads out of range"),
                     Some(at),
                 )
             })? as usize;
         while raw_at.next_if(|&r| r < pos).is_some() {}
         if raw_at.peek() == Some(&pos) {
-            return Err(Error::corrupt(
+            return Err(Error::corrupt_rule(
+                Rule::C(56),
                 format!("DECIMAL_PATCHED position {pos} is both a patch and an exception"),
                 Some(at),
             ));
@@ -618,6 +654,7 @@ mod tests {
 
     #[test]
     fn split_is_corrupt_in_format_version_1() {
+        // C21
         let v = noisy(500);
         let mut out = Vec::new();
         let no_pco = Options {
@@ -674,6 +711,7 @@ mod tests {
 
     #[test]
     fn patched_is_corrupt_before_format_version_3() {
+        // C21
         let v = mixed_precision(600);
         let mut out = Vec::new();
         assert_eq!(encode(&v, &Options::default(), &mut out), DECIMAL_PATCHED);
@@ -738,6 +776,7 @@ mod tests {
     /// sequence, so they may not be PCO, whose payload does not delimit itself.
     #[test]
     fn pco_patch_sequences_are_corrupt() {
+        // C45
         let mut good = patched_bytes(&[], 1, 0, 25);
         // codec, e, exc_count, e2, patch_count, then the gaps' codec
         assert_eq!(good[5], int::CONST);
@@ -788,6 +827,7 @@ mod tests {
 
     #[test]
     fn bad_patches_are_corrupt() {
+        // C56
         let cases: [(Vec<u8>, &str); 6] = [
             (patched_bytes(&[], 0, 0, 1), "patch count 0"),
             (patched_bytes(&[], 5, 0, 1), "patch count"),
@@ -838,6 +878,7 @@ mod tests {
 
     #[test]
     fn bad_exponent_is_corrupt() {
+        // C44
         let bytes = [DECIMAL, 19, 0, int::CONST, 0, 0, 0, 0, 0, 0, 0, 0];
         let mut out = [0.0; 3];
         assert!(decode(&mut Cursor::new(&bytes), &mut out)

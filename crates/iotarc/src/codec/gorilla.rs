@@ -8,7 +8,7 @@
 
 use super::bits::{BitReader, BitWriter};
 use super::bytes::{put_varint, unzigzag, zigzag, Cursor};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Rule};
 
 /// Delta-of-delta buckets: (prefix bits, prefix length, payload width). The prefix is a
 /// unary code written bit by bit: '0', '10', '110', '1110', '11110', '11111'.
@@ -22,13 +22,15 @@ fn finish_stream(bw: BitWriter, out: &mut Vec<u8>) {
 
 fn check_stream(br: &BitReader, len: usize, what: &str, at: u64) -> Result<()> {
     if br.overrun() {
-        return Err(Error::corrupt(
+        return Err(Error::corrupt_rule(
+            Rule::C(48),
             format!("{what}: bit stream ends early"),
             Some(at),
         ));
     }
     if br.bit_pos().div_ceil(8) != len || !super::bits::padding_is_zero(br.data(), br.bit_pos()) {
-        return Err(Error::corrupt(
+        return Err(Error::corrupt_rule(
+            Rule::C(48),
             format!(
                 "{what}: {} bytes declared, {} used",
                 len,
@@ -176,7 +178,8 @@ pub fn decode_xor(c: &mut Cursor, out: &mut [f64]) -> Result<()> {
         }
     }
     if bad {
-        return Err(Error::corrupt(
+        return Err(Error::corrupt_rule(
+            Rule::C(47),
             "GORILLA_XOR: invalid leading/length window",
             Some(at),
         ));

@@ -7,7 +7,7 @@
 use super::bits::bit_width;
 use super::bytes::{put_varint, Cursor};
 use super::{gorilla, intstream, pco_chunk, Options};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Rule};
 
 /// `n` little-endian i64 values.
 pub const RAW: u8 = 0;
@@ -94,22 +94,35 @@ pub(crate) fn decode_rle<T: Copy>(
 ) -> Result<()> {
     let at = c.pos() as u64;
     let n = out.len();
-    let runs = c.varint_max(n as u64, "RLE run count")?;
+    let runs = c
+        .varint_max(n as u64, "RLE run count")
+        .map_err(|e| e.or_rule(Rule::C(43)))?;
     if runs == 0 && n > 0 {
-        return Err(Error::corrupt("RLE run count is 0", Some(at)));
+        return Err(Error::corrupt_rule(
+            Rule::C(43),
+            "RLE run count is 0",
+            Some(at),
+        ));
     }
     let mut pos = 0usize;
     for _ in 0..runs {
         let v = f(c.u64("RLE value")?);
-        let len = c.varint_max((n - pos) as u64, "RLE run length")?;
+        let len = c
+            .varint_max((n - pos) as u64, "RLE run length")
+            .map_err(|e| e.or_rule(Rule::C(43)))?;
         if len == 0 {
-            return Err(Error::corrupt("RLE run length is 0", Some(at)));
+            return Err(Error::corrupt_rule(
+                Rule::C(43),
+                "RLE run length is 0",
+                Some(at),
+            ));
         }
         out[pos..pos + len].fill(v);
         pos += len;
     }
     if pos != n {
-        return Err(Error::corrupt(
+        return Err(Error::corrupt_rule(
+            Rule::C(43),
             format!("RLE runs cover {pos} of {n} values"),
             Some(at),
         ));
@@ -315,7 +328,11 @@ pub fn decode(c: &mut Cursor, allowed: Allowed, out: &mut [i64]) -> Result<u8> {
     let at = c.pos() as u64;
     let codec = c.u8("integer codec")?;
     if !allowed.has(codec) {
-        return Err(Error::corrupt(
+        // Only DECIMAL restricts the codecs (C45); anywhere else an id outside the
+        // set is unknown (C21).
+        let rule = if allowed.0 == Allowed::ALL.0 { 21 } else { 45 };
+        return Err(Error::corrupt_rule(
+            Rule::C(rule),
             format!("integer codec {codec} not allowed here"),
             Some(at),
         ));
@@ -368,7 +385,8 @@ pub fn decode(c: &mut Cursor, allowed: Allowed, out: &mut [i64]) -> Result<u8> {
         GORILLA_DOD => gorilla::decode_dod(c, out)?,
         PCO if c.version() >= pco_chunk::SINCE_VERSION => pco_chunk::decode(c, out)?,
         _ => {
-            return Err(Error::corrupt(
+            return Err(Error::corrupt_rule(
+                Rule::C(21),
                 format!(
                     "integer codec {codec} is unknown in format version {}",
                     c.version()

@@ -24,7 +24,7 @@
 use super::bits::{self, bit_width, packed_len};
 use super::bytes::{put_varint, unzigzag, varint_len, zigzag, Cursor};
 use super::{scratch, Options};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Rule};
 
 const BITPACK: u8 = 0;
 const PLANES_ZSTD: u8 = 1;
@@ -321,23 +321,30 @@ pub fn decode(c: &mut Cursor, out: &mut [i64]) -> Result<()> {
     let base = c.i64("IntStream base")?;
     let g = c.varint("IntStream gcd")?;
     if g == 0 {
-        return Err(Error::corrupt("IntStream gcd is 0", Some(at)));
+        return Err(Error::corrupt_rule(
+            Rule::C(39),
+            "IntStream gcd is 0",
+            Some(at),
+        ));
     }
     let map = |r: u64| base.wrapping_add(g.wrapping_mul(r) as i64);
     match kind {
         BITPACK => {
             let w = c.u8("IntStream width")? as u32;
             if w > 64 {
-                return Err(Error::corrupt(
+                return Err(Error::corrupt_rule(
+                    Rule::C(40),
                     format!("IntStream width {w} exceeds 64"),
                     Some(at),
                 ));
             }
-            let len = packed_len(n, w)
-                .ok_or_else(|| Error::corrupt("IntStream size overflows", Some(at)))?;
+            let len = packed_len(n, w).ok_or_else(|| {
+                Error::corrupt_rule(Rule::C(13), "IntStream size overflows", Some(at))
+            })?;
             let data = c.take(len, "IntStream packed values")?;
             if !bits::padding_is_zero(data, n * w as usize) {
-                return Err(Error::corrupt(
+                return Err(Error::corrupt_rule(
+                    Rule::C(49),
                     "IntStream padding bits are not zero",
                     Some(at),
                 ));
@@ -347,16 +354,17 @@ pub fn decode(c: &mut Cursor, out: &mut [i64]) -> Result<()> {
         PLANES_ZSTD | ZIGZAG_ZSTD => {
             let nbytes = c.u8("IntStream plane count")? as usize;
             if nbytes == 0 || nbytes > 8 {
-                return Err(Error::corrupt(
+                return Err(Error::corrupt_rule(
+                    Rule::C(41),
                     format!("IntStream plane count {nbytes} not in 1..=8"),
                     Some(at),
                 ));
             }
             let clen = c.varint("IntStream zstd length")?;
             let z = c.take_len(clen, "IntStream zstd frame")?;
-            let want = n
-                .checked_mul(nbytes)
-                .ok_or_else(|| Error::corrupt("IntStream size overflows", Some(at)))?;
+            let want = n.checked_mul(nbytes).ok_or_else(|| {
+                Error::corrupt_rule(Rule::C(13), "IntStream size overflows", Some(at))
+            })?;
             scratch::with_bytes(want, |planes| {
                 scratch::zstd_decompress_exact(z, planes, "IntStream", at)?;
                 // Rebuild residuals plane by plane (each pass a linear scan), in `out`.
@@ -379,7 +387,8 @@ pub fn decode(c: &mut Cursor, out: &mut [i64]) -> Result<()> {
         SPLIT | SPLIT_ZIGZAG if c.version() >= 2 => {
             let nbytes = c.u8("IntStream plane count")? as usize;
             if nbytes == 0 || nbytes > 8 {
-                return Err(Error::corrupt(
+                return Err(Error::corrupt_rule(
+                    Rule::C(41),
                     format!("IntStream plane count {nbytes} not in 1..=8"),
                     Some(at),
                 ));
@@ -413,7 +422,8 @@ pub fn decode(c: &mut Cursor, out: &mut [i64]) -> Result<()> {
                         })?;
                     }
                     m => {
-                        return Err(Error::corrupt(
+                        return Err(Error::corrupt_rule(
+                            Rule::C(55),
                             format!("IntStream plane mode {m} is unknown"),
                             Some(at),
                         ))
@@ -429,10 +439,12 @@ pub fn decode(c: &mut Cursor, out: &mut [i64]) -> Result<()> {
             for o in out.iter_mut() {
                 *o = map(vc.varint("IntStream varint")?);
             }
-            vc.finish("IntStream varints")?;
+            vc.finish("IntStream varints")
+                .map_err(|e| e.or_rule(Rule::C(42)))?;
         }
         k => {
-            return Err(Error::corrupt(
+            return Err(Error::corrupt_rule(
+                Rule::C(38),
                 format!(
                     "IntStream kind {k} is unknown in format version {}",
                     c.version()
@@ -537,6 +549,7 @@ mod tests {
 
     #[test]
     fn split_kinds_are_corrupt_in_format_version_1() {
+        // C38
         let mut out = Vec::new();
         encode(&split_case(), false, &Options::default(), &mut out);
         let mut back = vec![0i64; 4000];
@@ -550,6 +563,7 @@ mod tests {
 
     #[test]
     fn bad_split_planes_are_corrupt() {
+        // C41, C55
         let mut out = Vec::new();
         encode(&split_case(), false, &Options::default(), &mut out);
         // kind, base (8), gcd (1), plane count, then plane 0's mode.

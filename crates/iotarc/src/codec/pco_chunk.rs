@@ -10,7 +10,7 @@
 //! short blocks.
 
 use super::bytes::Cursor;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Rule};
 use ::pco::data_types::Number;
 use ::pco::wrapped::{FileCompressor, FileDecompressor};
 use ::pco::{ChunkConfig, PagingSpec};
@@ -101,16 +101,17 @@ pub fn decode<T: Number>(c: &mut Cursor, out: &mut [T]) -> Result<()> {
     let at = c.pos() as u64;
     let version = c.take(2, "PCO pcodec format version")?;
     if version != PCO_FORMAT {
-        return Err(Error::corrupt(
+        return Err(Error::corrupt_rule(
+            Rule::C(58),
             format!(
-                "PCO chunk has pcodec format version {}.{}, expected {}.{} (C58)",
+                "PCO chunk has pcodec format version {}.{}, expected {}.{}",
                 version[0], version[1], PCO_FORMAT[0], PCO_FORMAT[1]
             ),
             Some(at),
         ));
     }
     let bad = |e: ::pco::errors::PcoError| {
-        Error::corrupt(format!("PCO chunk: pcodec: {e} (C58)"), Some(at))
+        Error::corrupt_rule(Rule::C(58), format!("PCO chunk: pcodec: {e}"), Some(at))
     };
     let (fd, _) = FileDecompressor::new(&PCO_FORMAT[..]).map_err(bad)?;
     let src = c.rest();
@@ -119,9 +120,10 @@ pub fn decode<T: Number>(c: &mut Cursor, out: &mut [T]) -> Result<()> {
     let mut pd = cd.page_decompressor(rest, n).map_err(bad)?;
     let progress = pd.read(out).map_err(bad)?;
     if progress.n_processed != n || !progress.finished {
-        return Err(Error::corrupt(
+        return Err(Error::corrupt_rule(
+            Rule::C(58),
             format!(
-                "PCO chunk: page yields {} numbers, expected {n} (C58)",
+                "PCO chunk: page yields {} numbers, expected {n}",
                 progress.n_processed
             ),
             Some(at),
@@ -248,6 +250,7 @@ mod tests {
 
     #[test]
     fn wrong_pcodec_version_is_corrupt() {
+        // C58
         let mut buf = Vec::new();
         assert!(encode(&[1.0f64, 2.0, 3.0], F64_CODEC, 8, &mut buf));
         buf[2] = 5;
@@ -258,6 +261,7 @@ mod tests {
 
     #[test]
     fn a_page_of_the_wrong_length_is_corrupt() {
+        // C58
         let v: Vec<f64> = (0..1000).map(|i| (i as f64).sin()).collect();
         let mut buf = Vec::new();
         assert!(encode(&v, F64_CODEC, 8, &mut buf));

@@ -4,7 +4,7 @@
 //! zeroed vector per block costs page faults; profiles of block decode showed both
 //! (about 11 % and 14 % of decode time). Each thread keeps one of each and reuses it.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Rule};
 use std::cell::RefCell;
 
 thread_local! {
@@ -25,11 +25,13 @@ pub fn zstd_decompress_exact(src: &[u8], dst: &mut [u8], what: &str, at: u64) ->
             *slot = Some(zstd::bulk::Decompressor::new().map_err(Error::from)?);
         }
         let d = slot.as_mut().expect("initialised above");
-        d.decompress_to_buffer(src, dst)
-            .map_err(|e| Error::corrupt(format!("{what}: zstd frame: {e}"), Some(at)))
+        d.decompress_to_buffer(src, dst).map_err(|e| {
+            Error::corrupt_rule(Rule::C(15), format!("{what}: zstd frame: {e}"), Some(at))
+        })
     })?;
     if got != dst.len() {
-        return Err(Error::corrupt(
+        return Err(Error::corrupt_rule(
+            Rule::C(15),
             format!(
                 "{what}: zstd frame holds {got} bytes, expected {}",
                 dst.len()

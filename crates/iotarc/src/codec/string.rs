@@ -4,7 +4,7 @@
 use super::bits::{self, bit_width, packed_len};
 use super::bytes::{put_str, put_varint, Cursor};
 use super::{scratch, Options, StrValues};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Rule};
 use std::collections::HashMap;
 
 /// Dictionary then zstd.
@@ -62,20 +62,29 @@ pub fn decode(c: &mut Cursor, n: usize, out: &mut StrValues) -> Result<u8> {
     out.clear();
     let codec = c.u8("string codec")?;
     if codec != DICT_ZSTD {
-        return Err(Error::corrupt(
+        return Err(Error::corrupt_rule(
+            Rule::C(21),
             format!("string codec {codec} is unknown"),
             Some(at),
         ));
     }
-    let raw_len = c.varint_max(MAX_STRING_BYTES, "string raw length")?;
+    let raw_len = c
+        .varint_max(MAX_STRING_BYTES, "string raw length")
+        .map_err(|e| e.or_rule(Rule::C(51)))?;
     let zlen = c.varint("string zstd length")?;
     let z = c.take_len(zlen, "string zstd frame")?;
     let mut raw = vec![0u8; raw_len];
     scratch::zstd_decompress_exact(z, &mut raw, "string chunk", at)?;
     let mut rc = Cursor::new(&raw);
-    let nd = rc.varint_max(n as u64, "dictionary size")?;
+    let nd = rc
+        .varint_max(n as u64, "dictionary size")
+        .map_err(|e| e.or_rule(Rule::C(51)))?;
     if nd == 0 && n > 0 {
-        return Err(Error::corrupt("string dictionary is empty", Some(at)));
+        return Err(Error::corrupt_rule(
+            Rule::C(51),
+            "string dictionary is empty",
+            Some(at),
+        ));
     }
     let mut dict = Vec::with_capacity(nd);
     for _ in 0..nd {
@@ -83,7 +92,8 @@ pub fn decode(c: &mut Cursor, n: usize, out: &mut StrValues) -> Result<u8> {
     }
     let w = rc.u8("index width")? as u32;
     if w > 32 {
-        return Err(Error::corrupt(
+        return Err(Error::corrupt_rule(
+            Rule::C(51),
             format!("string index width {w} exceeds 32"),
             Some(at),
         ));
@@ -91,18 +101,21 @@ pub fn decode(c: &mut Cursor, n: usize, out: &mut StrValues) -> Result<u8> {
     let len = packed_len(n, w).unwrap_or(usize::MAX);
     let packed = rc.take(len, "string indices")?;
     if !bits::padding_is_zero(packed, n * w as usize) {
-        return Err(Error::corrupt(
+        return Err(Error::corrupt_rule(
+            Rule::C(49),
             "string index padding bits are not zero",
             Some(at),
         ));
     }
-    rc.finish("string chunk")?;
+    rc.finish("string chunk")
+        .map_err(|e| e.or_rule(Rule::C(51)))?;
     let mut ids = vec![0u64; n];
     bits::unpack(packed, w, &mut ids);
     let mut total = 0u64;
     for &id in &ids {
         let Some(s) = dict.get(id as usize) else {
-            return Err(Error::corrupt(
+            return Err(Error::corrupt_rule(
+                Rule::C(52),
                 format!("string index {id} >= dictionary size {nd}"),
                 Some(at),
             ));
@@ -110,7 +123,8 @@ pub fn decode(c: &mut Cursor, n: usize, out: &mut StrValues) -> Result<u8> {
         total += s.len() as u64;
     }
     if total > MAX_STRING_BYTES {
-        return Err(Error::corrupt(
+        return Err(Error::corrupt_rule(
+            Rule::C(51),
             format!("strings expand to {total} bytes"),
             Some(at),
         ));

@@ -4,7 +4,7 @@
 
 use super::bytes::{put_varint, Cursor};
 use super::scratch;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Rule};
 use bitvec::prelude::*;
 
 /// Raw bitmap bytes.
@@ -55,14 +55,16 @@ pub fn decode(c: &mut Cursor, n: usize, out: &mut Bitmap) -> Result<usize> {
             })?;
         }
         k => {
-            return Err(Error::corrupt(
+            return Err(Error::corrupt_rule(
+                Rule::C(33),
                 format!("validity kind {k} is unknown"),
                 Some(at),
             ))
         }
     }
     if out[n..].any() {
-        return Err(Error::corrupt(
+        return Err(Error::corrupt_rule(
+            Rule::C(33),
             "validity padding bits are not zero",
             Some(at),
         ));

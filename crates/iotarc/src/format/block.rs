@@ -7,7 +7,7 @@ use super::stats::ColumnStats;
 use crate::codec::bytes::Cursor;
 use crate::codec::validity::{self, Bitmap};
 use crate::codec::{boolean, float, int, string, Options, StrValues};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Rule};
 use crate::model::{Column, ValueType, Values};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -126,7 +126,8 @@ impl<'a> Block<'a> {
     /// Corrupt if the length differs from the footer's or the checksum does not match.
     pub fn new(meta: &'a BlockMeta, bytes: &'a [u8]) -> Result<Block<'a>> {
         if bytes.len() as u64 != meta.len {
-            return Err(Error::corrupt(
+            return Err(Error::corrupt_rule(
+                Rule::C(13),
                 format!(
                     "block holds {} bytes, footer says {}",
                     bytes.len(),
@@ -137,7 +138,8 @@ impl<'a> Block<'a> {
         }
         let sum = xxh3_64(bytes);
         if sum != meta.checksum {
-            return Err(Error::corrupt(
+            return Err(Error::corrupt_rule(
+                Rule::C(31),
                 format!(
                     "block checksum {sum:#018x} does not match footer {:#018x}",
                     meta.checksum
@@ -189,7 +191,8 @@ impl<'a> Block<'a> {
         let fail = |e: Error| e.rebase(m.offset);
         let flags = c.u8("timestamp chunk flags").map_err(fail)?;
         if flags != 0 {
-            return Err(Error::corrupt(
+            return Err(Error::corrupt_rule(
+                Rule::C(32),
                 format!("timestamp chunk flags {flags} are not 0"),
                 Some(m.offset),
             ));
@@ -197,9 +200,11 @@ impl<'a> Block<'a> {
         out.clear();
         out.resize(m.rows as usize, 0);
         let codec = int::decode(&mut c, int::Allowed::ALL, out).map_err(fail)?;
-        c.finish("timestamp chunk").map_err(fail)?;
+        c.finish("timestamp chunk")
+            .map_err(|e| fail(e.or_rule(Rule::C(37))))?;
         if codec != m.ts_codec {
-            return Err(Error::corrupt(
+            return Err(Error::corrupt_rule(
+                Rule::C(36),
                 format!(
                     "timestamp codec {codec} differs from footer's {}",
                     m.ts_codec
@@ -209,7 +214,8 @@ impl<'a> Block<'a> {
         }
         let sorted = out.windows(2).fold(true, |ok, w| ok & (w[0] <= w[1]));
         if !sorted || out.first() != Some(&m.ts_min) || out.last() != Some(&m.ts_max) {
-            return Err(Error::corrupt(
+            return Err(Error::corrupt_rule(
+                Rule::C(53),
                 "timestamps are unsorted or disagree with the footer's ts_min/ts_max",
                 Some(m.offset),
             ));
@@ -234,7 +240,8 @@ impl<'a> Block<'a> {
                 .map_err(|e| e.rebase(base));
         }
         if self.version < chunkref::VERSION {
-            return Err(Error::corrupt(
+            return Err(Error::corrupt_rule(
+                Rule::C(21),
                 format!(
                     "column codec {} (chunk reference) in a version {} file",
                     chunkref::REF,
@@ -245,6 +252,17 @@ impl<'a> Block<'a> {
         }
         let r = ChunkRef::read(chunk).map_err(|e| e.rebase(base))?;
         let target = r.resolve(self.file, m.offset, base)?;
+        if target.get(1) == Some(&chunkref::REF) {
+            return Err(Error::corrupt_rule(
+                Rule::C(57),
+                format!(
+                    "referenced chunk at offset {} has codec {} (a reference)",
+                    r.offset,
+                    chunkref::REF
+                ),
+                Some(base),
+            ));
+        }
         // The referenced chunk is decoded as this column's own (this block's row count,
         // this entry's type and count); its codec is any but REF, so it never chains.
         let c = Cursor::new(target).with_version(self.version);
@@ -264,7 +282,8 @@ fn decode_chunk(
     let mut c = start.clone();
     let flags = c.u8("column chunk flags")?;
     if flags & !FLAG_VALIDITY != 0 {
-        return Err(Error::corrupt(
+        return Err(Error::corrupt_rule(
+            Rule::C(32),
             format!("column chunk flags {flags:#04x} has reserved bits"),
             Some(0),
         ));
@@ -276,7 +295,8 @@ fn decode_chunk(
         rows
     };
     if present as u64 != cm.stats.count {
-        return Err(Error::corrupt(
+        return Err(Error::corrupt_rule(
+            Rule::C(34),
             format!(
                 "column has {present} present values, footer count is {}",
                 cm.stats.count
@@ -306,9 +326,11 @@ fn decode_chunk(
             return decode_chunk(start, rows, cm, expect, out);
         }
     };
-    c.finish("column chunk")?;
+    c.finish("column chunk")
+        .map_err(|e| e.or_rule(Rule::C(37)))?;
     if expect.is_some_and(|e| e != codec) {
-        return Err(Error::corrupt(
+        return Err(Error::corrupt_rule(
+            Rule::C(36),
             format!("chunk codec {codec} differs from footer's {}", cm.codec),
             Some(0),
         ));

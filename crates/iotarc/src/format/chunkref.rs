@@ -7,7 +7,7 @@
 
 use super::footer::BlockMeta;
 use crate::codec::bytes::{put_varint, varint_len, Cursor};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Rule};
 use std::collections::HashMap;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -72,14 +72,16 @@ impl ChunkRef {
         let mut c = Cursor::new(chunk);
         let flags = c.u8("reference chunk flags")?;
         if flags != 0 {
-            return Err(Error::corrupt(
+            return Err(Error::corrupt_rule(
+                Rule::C(57),
                 format!("reference chunk flags {flags:#04x} are not 0"),
                 Some(0),
             ));
         }
         let codec = c.u8("reference chunk codec")?;
         if codec != REF {
-            return Err(Error::corrupt(
+            return Err(Error::corrupt_rule(
+                Rule::C(36),
                 format!("chunk codec {codec} differs from footer's {REF}"),
                 Some(1),
             ));
@@ -87,7 +89,8 @@ impl ChunkRef {
         let offset = c.varint("reference offset")?;
         let len = c.varint("reference length")?;
         let check = c.u64("reference checksum")?;
-        c.finish("reference chunk")?;
+        c.finish("reference chunk")
+            .map_err(|e| e.or_rule(Rule::C(37)))?;
         Ok(ChunkRef { offset, len, check })
     }
 
@@ -110,7 +113,8 @@ impl ChunkRef {
             || self.offset < DATA_START
             || end.is_none_or(|e| e > block_offset || e > file.len() as u64)
         {
-            return Err(Error::corrupt(
+            return Err(Error::corrupt_rule(
+                Rule::C(57),
                 format!(
                     "chunk reference to {} bytes at offset {} is not inside [16, {block_offset}), \
                      the data before its block",
@@ -123,7 +127,8 @@ impl ChunkRef {
         let bytes = &file[self.offset as usize..(self.offset + self.len) as usize];
         let sum = xxh3_64(bytes);
         if sum != self.check {
-            return Err(Error::corrupt(
+            return Err(Error::corrupt_rule(
+                Rule::C(57),
                 format!(
                     "referenced chunk at offset {} has checksum {sum:#018x}, reference says {:#018x}",
                     self.offset, self.check

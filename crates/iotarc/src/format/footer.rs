@@ -5,7 +5,7 @@
 use super::header::HEADER_LEN;
 use super::stats::{self, ColumnStats};
 use crate::codec::bytes::{put_str, put_svarint, put_varint, Cursor};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Rule};
 use crate::model::ValueType;
 use std::collections::HashSet;
 
@@ -261,27 +261,45 @@ fn walk(
 ) -> Result<(Vec<String>, Vec<String>)> {
     let mut c = Cursor::new(bytes);
     let remaining = |c: &Cursor| c.remaining() as u64;
-    let nd = c.varint_max(remaining(&c), "device count")?;
+    let nd = c
+        .varint_max(remaining(&c), "device count")
+        .map_err(|e| e.or_rule(Rule::C(13)))?;
     if nd == 0 {
-        return Err(Error::corrupt("device count is 0", Some(0)));
+        return Err(Error::corrupt_rule(
+            Rule::C(17),
+            "device count is 0",
+            Some(0),
+        ));
     }
     let devices = read_names(&mut c, nd, "device name")?;
-    let nc = c.varint_max(remaining(&c), "channel count")?;
+    let nc = c
+        .varint_max(remaining(&c), "channel count")
+        .map_err(|e| e.or_rule(Rule::C(13)))?;
     let channels = read_names(&mut c, nc, "channel name")?;
     let mut keep = sink.select(&channels);
     keep.resize(nc, false);
     let at = c.pos() as u64;
-    let nb = c.varint_max(remaining(&c), "block count")?;
+    let nb = c
+        .varint_max(remaining(&c), "block count")
+        .map_err(|e| e.or_rule(Rule::C(13)))?;
     if nb == 0 {
-        return Err(Error::corrupt("block count is 0", Some(at)));
+        return Err(Error::corrupt_rule(
+            Rule::C(19),
+            "block count is 0",
+            Some(at),
+        ));
     }
     let mut expect_offset = HEADER_LEN as u64;
     let mut last_ts_of_device: Vec<Option<i64>> = vec![None; nd];
     let mut b = BlockMeta::empty();
     for bi in 0..nb {
         let at = c.pos() as u64;
-        let bad = |what: String| Error::corrupt(format!("block {bi}: {what}"), Some(at));
-        let device = c.varint_max(nd as u64 - 1, "block device")? as u32;
+        let bad = |rule: u8, what: String| {
+            Error::corrupt_rule(Rule::C(rule), format!("block {bi}: {what}"), Some(at))
+        };
+        let device = c
+            .varint_max(nd as u64 - 1, "block device")
+            .map_err(|e| e.or_rule(Rule::C(20)))? as u32;
         let offset = c.varint("block offset")?;
         let len = c.varint("block length")?;
         let checksum = c.u64("block checksum")?;
@@ -291,53 +309,71 @@ fn walk(
         let ts_chunk_len = c.varint("timestamp chunk length")?;
         let ts_codec = c.u8("timestamp codec")?;
         if (tile && offset != expect_offset) || offset < expect_offset {
-            return Err(bad(format!(
-                "offset {offset}, expected {expect_offset} (blocks must tile the data region)"
-            )));
+            return Err(bad(
+                29,
+                format!(
+                    "offset {offset}, expected {expect_offset} (blocks must tile the data region)"
+                ),
+            ));
         }
-        if len == 0 || offset.checked_add(len).is_none_or(|e| e > data_end) {
-            return Err(bad(format!(
-                "length {len} at offset {offset} passes the footer at {data_end}"
-            )));
+        if len == 0 {
+            return Err(bad(22, format!("length 0 at offset {offset}")));
+        }
+        if offset.checked_add(len).is_none_or(|e| e > data_end) {
+            return Err(bad(
+                29,
+                format!("length {len} at offset {offset} passes the footer at {data_end}"),
+            ));
         }
         if rows == 0 || rows > MAX_BLOCK_ROWS {
-            return Err(bad(format!("row count {rows} not in 1..={MAX_BLOCK_ROWS}")));
+            return Err(bad(
+                22,
+                format!("row count {rows} not in 1..={MAX_BLOCK_ROWS}"),
+            ));
         }
         let ts_max = ts_min
             .checked_add_unsigned(span)
-            .ok_or_else(|| bad(format!("ts_min {ts_min} + span {span} overflows")))?;
+            .ok_or_else(|| bad(23, format!("ts_min {ts_min} + span {span} overflows")))?;
         if let Some(prev) = last_ts_of_device[device as usize] {
+            // C30: equality is accepted, since files of versions 1 to 5 hold it
+            // (format.md §2.2); writers no longer produce it.
             if ts_min < prev {
-                return Err(bad(format!(
-                    "ts_min {ts_min} is before the end of the previous block of device {device} ({prev})"
+                return Err(bad(
+                    30,
+                    format!("ts_min {ts_min} is before the end of the previous block of device {device} ({prev})"
                 )));
             }
         }
         last_ts_of_device[device as usize] = Some(ts_max);
-        let ncol = c.varint_max(remaining(&c), "column count")?;
+        let ncol = c
+            .varint_max(remaining(&c), "column count")
+            .map_err(|e| e.or_rule(Rule::C(13)))?;
         b.columns.clear();
         let mut chunk_offset = ts_chunk_len;
         let mut prev_channel = None;
         for _ in 0..ncol {
-            let channel = c.varint_max(nc.saturating_sub(1) as u64, "column channel")?;
+            let channel = c
+                .varint_max(nc.saturating_sub(1) as u64, "column channel")
+                .map_err(|e| e.or_rule(Rule::C(20)))?;
             if nc == 0 {
-                return Err(bad("column present but channel count is 0".into()));
+                return Err(bad(20, "column present but channel count is 0".into()));
             }
             let channel = channel as u32;
             if prev_channel.is_some_and(|p| p >= channel) {
-                return Err(bad(format!("channel {channel} out of order")));
+                return Err(bad(24, format!("channel {channel} out of order")));
             }
             prev_channel = Some(channel);
             let tid = c.u8("column type")?;
             let vtype = ValueType::from_id(tid)
-                .ok_or_else(|| bad(format!("value type {tid} is unknown")))?;
+                .ok_or_else(|| bad(21, format!("value type {tid} is unknown")))?;
             let codec = c.u8("column codec")?;
             let chunk_len = c.varint("column chunk length")?;
             let stats = stats::read(&mut c, vtype, rows, ts_min, span)?;
             if stats.count == 0 {
-                return Err(bad(format!(
-                    "channel {channel} has count 0 (writers omit empty columns)"
-                )));
+                return Err(bad(
+                    35,
+                    format!("channel {channel} has count 0 (writers omit empty columns)"),
+                ));
             }
             if keep[channel as usize] {
                 b.columns.push(ColumnMeta {
@@ -351,12 +387,13 @@ fn walk(
             }
             chunk_offset = chunk_offset
                 .checked_add(chunk_len)
-                .ok_or_else(|| bad("chunk lengths overflow".into()))?;
+                .ok_or_else(|| bad(25, "chunk lengths overflow".into()))?;
         }
         if chunk_offset != len {
-            return Err(bad(format!(
-                "chunk lengths add up to {chunk_offset}, block length is {len}"
-            )));
+            return Err(bad(
+                25,
+                format!("chunk lengths add up to {chunk_offset}, block length is {len}"),
+            ));
         }
         expect_offset = offset + len;
         b.device = device;
@@ -371,18 +408,22 @@ fn walk(
         sink.block(&mut b)?;
     }
     if tile && expect_offset != data_end {
-        return Err(Error::corrupt(
+        return Err(Error::corrupt_rule(
+            Rule::C(29),
             format!("blocks end at {expect_offset}, footer starts at {data_end}"),
             Some(c.pos() as u64),
         ));
     }
-    let nsec = c.varint_max(remaining(&c), "section count")?;
+    let nsec = c
+        .varint_max(remaining(&c), "section count")
+        .map_err(|e| e.or_rule(Rule::C(13)))?;
     let mut tags = HashSet::new();
     for _ in 0..nsec {
         let at = c.pos() as u64;
         let tag = c.varint("section tag")?;
         if !tags.insert(tag) {
-            return Err(Error::corrupt(
+            return Err(Error::corrupt_rule(
+                Rule::C(27),
                 format!("footer section tag {tag} occurs twice"),
                 Some(at),
             ));
@@ -395,7 +436,7 @@ fn walk(
             ))));
         }
     }
-    c.finish("footer")?;
+    c.finish("footer").map_err(|e| e.or_rule(Rule::C(27)))?;
     Ok((devices, channels))
 }
 
@@ -406,7 +447,11 @@ fn read_names(c: &mut Cursor, n: usize, what: &str) -> Result<Vec<String>> {
         let at = c.pos() as u64;
         let s = c.str(what)?;
         if !seen.insert(s) {
-            return Err(Error::corrupt(format!("duplicate {what} {s:?}"), Some(at)));
+            return Err(Error::corrupt_rule(
+                Rule::C(18),
+                format!("duplicate {what} {s:?}"),
+                Some(at),
+            ));
         }
         names.push(s.to_owned());
     }

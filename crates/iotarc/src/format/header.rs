@@ -1,7 +1,7 @@
 //! Segment header (16 bytes) and trailer (48 bytes).
 
 use crate::codec::bytes::Cursor;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, Rule};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// First and last 8 bytes of every segment file. The high first byte and the trailing
@@ -38,7 +38,11 @@ pub fn write_header(version: u16) -> [u8; HEADER_LEN] {
 
 fn check_version(v: u16, at: u64) -> Result<()> {
     if v == 0 {
-        return Err(Error::corrupt("format version 0", Some(at)));
+        return Err(Error::corrupt_rule(
+            Rule::C(4),
+            "format version 0",
+            Some(at),
+        ));
     }
     if v > VERSION {
         return Err(Error::new(ErrorKind::UnsupportedVersion {
@@ -57,7 +61,8 @@ pub fn read_header(file: &[u8]) -> Result<u16> {
     let mut c = Cursor::new(file);
     let h = c.take(HEADER_LEN, "segment header")?;
     if h[..8] != MAGIC {
-        return Err(Error::corrupt(
+        return Err(Error::corrupt_rule(
+            Rule::C(2),
             "header magic does not match (not an iotarc segment?)",
             Some(0),
         ));
@@ -66,7 +71,11 @@ pub fn read_header(file: &[u8]) -> Result<u16> {
     let flags = u16::from_le_bytes([h[10], h[11]]);
     let check = u32::from_le_bytes([h[12], h[13], h[14], h[15]]);
     if check != check32(&h[..12]) {
-        return Err(Error::corrupt("header check value mismatch", Some(12)));
+        return Err(Error::corrupt_rule(
+            Rule::C(3),
+            "header check value mismatch",
+            Some(12),
+        ));
     }
     check_version(version, 8)?;
     if flags != 0 {
@@ -133,16 +142,19 @@ impl Trailer {
             return Err(Error::truncated("segment (header + trailer)", min, len));
         }
         let at = len - TRAILER_LEN as u64;
-        let bad = |what: String, off: u64| Error::corrupt(what, Some(at + off));
+        let bad = |rule: u8, what: String, off: u64| {
+            Error::corrupt_rule(Rule::C(rule), what, Some(at + off))
+        };
         if t[40..48] != MAGIC {
             return Err(bad(
+                6,
                 "trailer magic does not match (truncated or not a segment)".into(),
                 40,
             ));
         }
         let check = u32::from_le_bytes([t[36], t[37], t[38], t[39]]);
         if check != check32(&t[..36]) {
-            return Err(bad("trailer check value mismatch".into(), 36));
+            return Err(bad(7, "trailer check value mismatch".into(), 36));
         }
         let mut c = Cursor::new(t);
         let tr = Trailer {
@@ -153,10 +165,11 @@ impl Trailer {
             footer_encoding: c.u8("footer_encoding")?,
         };
         if t[33..36] != [0, 0, 0] {
-            return Err(bad("trailer reserved bytes are not 0".into(), 33));
+            return Err(bad(8, "trailer reserved bytes are not 0".into(), 33));
         }
         if tr.footer_encoding > FOOTER_ZSTD {
             return Err(bad(
+                9,
                 format!("footer encoding {} is unknown", tr.footer_encoding),
                 32,
             ));
@@ -165,6 +178,7 @@ impl Trailer {
             || tr.footer_offset.checked_add(tr.footer_stored_len) != Some(at)
         {
             return Err(bad(
+                10,
                 format!(
                     "footer at {} length {} does not end where the trailer starts ({at})",
                     tr.footer_offset, tr.footer_stored_len
@@ -176,6 +190,7 @@ impl Trailer {
             || (tr.footer_encoding == FOOTER_PLAIN && tr.footer_raw_len != tr.footer_stored_len)
         {
             return Err(bad(
+                11,
                 format!("footer_raw_len {} is invalid", tr.footer_raw_len),
                 16,
             ));

@@ -6,7 +6,7 @@ use super::footer::{BlockMeta, Footer};
 use super::header::{self, Trailer, FOOTER_ZSTD, HEADER_LEN, TRAILER_LEN};
 use super::stats::ColumnStats;
 use crate::codec::StrValues;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Rule};
 use crate::model::{TimeRange, ValueType, Values};
 use memmap2::Mmap;
 use std::borrow::Cow;
@@ -307,7 +307,8 @@ impl Segment {
         let stored = &stored_cow[..];
         let sum = xxh3_64(stored);
         if sum != trailer.footer_checksum {
-            return Err(Error::corrupt(
+            return Err(Error::corrupt_rule(
+                Rule::C(16),
                 format!(
                     "footer checksum {sum:#018x} does not match trailer {:#018x}",
                     trailer.footer_checksum

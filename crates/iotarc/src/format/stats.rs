@@ -6,7 +6,7 @@
 
 use crate::codec::bytes::{put_str, put_svarint, put_varint, Cursor};
 use crate::codec::StrValues;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Rule};
 use crate::model::{Value, ValueType, Values};
 use std::cmp::Ordering;
 
@@ -663,7 +663,7 @@ pub fn read(
     span: u64,
 ) -> Result<ColumnStats> {
     let at = c.pos() as u64;
-    let bad = |what: String| Error::corrupt(what, Some(at));
+    let bad = |what: String| Error::corrupt_rule(Rule::C(26), what, Some(at));
     let count = c.varint("stats count")?;
     if count > rows {
         return Err(bad(format!("stats count {count} exceeds row count {rows}")));

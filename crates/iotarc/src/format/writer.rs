@@ -63,7 +63,9 @@ impl Default for WriterOptions {
     }
 }
 
-/// Splits sorted timestamps into block row ranges on the time grid.
+/// Splits sorted timestamps into block row ranges on the time grid. Rows with equal
+/// timestamps stay in one block unless more than [`MAX_BLOCK_ROWS`] of them share a
+/// timestamp, which [`SegmentWriter::add`] refuses before cutting (format.md §2.2, C30).
 pub fn cut_blocks(ts: &[i64], target_rows: usize) -> Vec<(usize, usize)> {
     let n = ts.len();
     if n == 0 {
@@ -89,12 +91,24 @@ pub fn cut_blocks(ts: &[i64], target_rows: usize) -> Vec<(usize, usize)> {
         let mut end = start + ts[start..].partition_point(|t| t.div_euclid(grid) == w);
         if end - start > 2 * target {
             // Split an over-full window into near-equal pieces, never between equal
-            // timestamps (blocks of one device must not overlap).
+            // timestamps (format.md §2.2, C30): the cut moves past the rows sharing the
+            // timestamp before it, or, if the block would then exceed MAX_BLOCK_ROWS,
+            // back before them. Only a run of equal timestamps longer than a block is
+            // split (callers refuse those first).
             let pieces = (end - start).div_ceil(target);
             let mut e = start + (end - start).div_ceil(pieces);
             let limit = (start + MAX_BLOCK_ROWS as usize).min(end);
-            while e < limit && ts[e] == ts[e - 1] {
-                e += 1;
+            if ts[e] == ts[e - 1] {
+                let t = ts[e - 1];
+                let run_end = e + ts[e..end].partition_point(|&x| x == t);
+                let run_start = start + ts[start..e].partition_point(|&x| x < t);
+                e = if run_end <= limit {
+                    run_end
+                } else if run_start > start {
+                    run_start
+                } else {
+                    limit
+                };
             }
             end = e;
         }
@@ -237,13 +251,17 @@ impl SegmentWriter {
         i
     }
 
-    /// Adds rows of one device. `ts` must be non-decreasing, and later calls for the same
-    /// device must not start before the previous call's last timestamp. Each column spans
-    /// `ts.len()` rows.
+    /// Adds rows of one device. `ts` must be non-decreasing, and a later call for the
+    /// same device must start strictly after the previous call's last timestamp: the
+    /// blocks of a call are sealed, and a device's next block must start after the
+    /// previous one ends (format.md §2.2, C30), so rows sharing a timestamp are given in
+    /// one call. Each column spans `ts.len()` rows.
     ///
     /// # Errors
-    /// [`crate::ErrorKind::InvalidInput`] for unsorted timestamps, overlapping calls,
-    /// duplicate channel names or columns whose lengths disagree; I/O errors.
+    /// [`crate::ErrorKind::InvalidInput`] for unsorted timestamps, a call that starts at
+    /// or before the device's last timestamp so far, more than [`MAX_BLOCK_ROWS`] rows
+    /// sharing one timestamp (they cannot be kept in one block), duplicate channel names
+    /// or columns whose lengths disagree; I/O errors.
     pub fn add(&mut self, device: &str, ts: &[i64], columns: &[(&str, &Column)]) -> Result<()> {
         self.add_many(&[(device, ts, columns)])
     }
@@ -320,6 +338,20 @@ impl SegmentWriter {
                 ts[i + 1]
             )));
         }
+        // Rows sharing a timestamp must stay in one block (format.md §2.2, C30), and a
+        // block holds at most MAX_BLOCK_ROWS rows (C22).
+        let mut run = 1u64;
+        for (i, w) in ts.windows(2).enumerate() {
+            run = if w[0] == w[1] { run + 1 } else { 1 };
+            if run > MAX_BLOCK_ROWS {
+                return Err(Error::invalid_input(format!(
+                    "device {device:?}: more than {MAX_BLOCK_ROWS} rows share timestamp {} \
+                     (up to row {}); one block cannot hold them",
+                    w[1],
+                    i + 1
+                )));
+            }
+        }
         for (i, (name, col)) in columns.iter().enumerate() {
             col.check(ts.len(), name)?;
             if columns[..i].iter().any(|(n, _)| n == name) {
@@ -331,7 +363,9 @@ impl SegmentWriter {
         let dev = Self::intern(&mut self.device_idx, &mut self.footer.devices, device);
         if dev as usize == self.last_ts.len() {
             self.last_ts.push(i64::MIN);
-        } else if ts[0] < self.last_ts[dev as usize] {
+        } else if ts[0] <= self.last_ts[dev as usize] {
+            // Equal is refused too: the previous rows' blocks are cut already, and a
+            // device's next block must start after the previous one ends (C30).
             return Err(Error::invalid_input(format!(
                 "device {device:?}: rows starting at {} overlap rows already added (up to {})",
                 ts[0], self.last_ts[dev as usize]
@@ -453,6 +487,49 @@ mod tests {
         let cuts = cut_blocks(&dense, 1000);
         assert!(cuts.iter().all(|(a, b)| b - a <= 2000 && b > a));
         assert_eq!(cuts.last().unwrap().1, 100_000);
+    }
+
+    #[test]
+    fn a_later_call_starting_at_the_last_timestamp_is_refused() {
+        // C30: a device's next block starts strictly after the previous one's ts_max.
+        let dir = tempfile::tempdir().unwrap();
+        let mut w =
+            SegmentWriter::create(dir.path().join("a.seg"), WriterOptions::default()).unwrap();
+        let x = Column::dense(Values::I64(vec![1, 2, 3]));
+        w.add("d", &[0, 1, 2], &[("x", &x)]).unwrap();
+        let e = w.add("d", &[2, 3, 4], &[("x", &x)]).unwrap_err();
+        assert!(
+            matches!(e.kind(), crate::ErrorKind::InvalidInput { .. }),
+            "{e}"
+        );
+        w.add("d", &[3, 4, 5], &[("x", &x)]).unwrap();
+        // Another device may reuse the timestamp.
+        w.add("e", &[2, 2, 2], &[("x", &x)]).unwrap();
+        w.finish().unwrap();
+    }
+
+    #[test]
+    fn more_rows_at_one_timestamp_than_a_block_holds_are_refused() {
+        // C30 with C22: they could only be stored split across blocks at one timestamp.
+        let dir = tempfile::tempdir().unwrap();
+        let mut w =
+            SegmentWriter::create(dir.path().join("a.seg"), WriterOptions::default()).unwrap();
+        let n = MAX_BLOCK_ROWS as usize + 1;
+        let mut ts = vec![7i64; n];
+        ts.insert(0, 6);
+        let x = Column::dense(Values::I64(vec![0; n + 1]));
+        let e = w.add("d", &ts, &[("x", &x)]).unwrap_err();
+        assert!(e.to_string().contains("share timestamp 7"), "{e}");
+        // One row fewer fits, though not in a block with the row before it.
+        ts.truncate(n);
+        let x = Column::dense(Values::I64(vec![0; n]));
+        w.add("d", &ts, &[("x", &x)]).unwrap();
+        let s = w.finish().unwrap();
+        assert_eq!(s.rows, n as u64);
+        let seg = crate::format::reader::Segment::open(&s.path).unwrap();
+        let b = &seg.footer().blocks;
+        assert_eq!(b.len(), 2);
+        assert_eq!((b[0].ts_max, b[1].ts_min, b[1].rows), (6, 7, n as u64 - 1));
     }
 
     #[test]

@@ -763,7 +763,7 @@ mod tests {
 
     fn corrupt_at(bytes: &[u8]) -> (String, Option<u64>) {
         match PointBatch::decode(bytes).unwrap_err().kind() {
-            ErrorKind::Corrupt { what, offset } => (what.clone(), *offset),
+            ErrorKind::Corrupt { what, offset, .. } => (what.clone(), *offset),
             ErrorKind::Truncated { what, .. } => (format!("truncated {what}"), None),
             k => panic!("unexpected {k:?}"),
         }
