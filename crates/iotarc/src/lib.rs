@@ -54,7 +54,7 @@ pub mod wal;
 
 pub use codec::validity::Bitmap;
 pub use codec::StrValues;
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Result, Rule};
 pub use format::block::{Block, ColumnBuf};
 pub use format::footer::{BlockMeta, ColumnMeta, Footer};
 pub use format::reader::{Aggregate, Segment, Series};
