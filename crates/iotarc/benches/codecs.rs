@@ -789,12 +789,12 @@ fn bench_points<M: Measurement>(c: &mut Criterion<M>) {
             })
         });
 
-        let (bytes, meta, _) = block::encode(0, &p.ts, &[(0, as_column(&p.vals))], &opts);
+        let (bytes, meta, version) = block::encode(0, &p.ts, &[(0, as_column(&p.vals))], &opts);
         let mut ts = Vec::with_capacity(N);
         let mut col = ColumnBuf::default();
         // Sanity check once, outside timing.
         {
-            let blk = Block::new(&meta, &bytes).unwrap();
+            let blk = Block::new(&meta, &bytes, version).unwrap();
             blk.timestamps(&mut ts).unwrap();
             blk.column(0, &mut col).unwrap();
             assert_eq!(ts, p.ts);
@@ -802,7 +802,7 @@ fn bench_points<M: Measurement>(c: &mut Criterion<M>) {
         }
         g.bench_function(BenchmarkId::new("block/pt16B", &id), |b| {
             b.iter(|| {
-                let blk = Block::new(&meta, black_box(&bytes)).unwrap();
+                let blk = Block::new(&meta, black_box(&bytes), version).unwrap();
                 blk.timestamps(&mut ts).unwrap();
                 blk.column(0, &mut col).unwrap();
             })

@@ -53,7 +53,7 @@ pub fn varint_len(v: u64) -> usize {
 pub struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
-    version: u16,
+    version: super::FormatVersion,
 }
 
 impl<'a> Cursor<'a> {
@@ -69,14 +69,14 @@ impl<'a> Cursor<'a> {
 
     /// Restricts the codecs accepted to those of format `version`: a codec or IntStream
     /// kind introduced later is corrupt in an older file (format.md §10.1).
-    pub fn with_version(mut self, version: u16) -> Self {
+    pub fn with_version(mut self, version: super::FormatVersion) -> Self {
         self.version = version;
         self
     }
 
     /// The format version whose codecs this cursor accepts.
     #[inline]
-    pub fn version(&self) -> u16 {
+    pub fn version(&self) -> super::FormatVersion {
         self.version
     }
 

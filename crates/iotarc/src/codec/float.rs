@@ -1,6 +1,7 @@
 //! f64 codecs. All are bit-exact: values are handled as their IEEE 754 bit patterns, and
 //! DECIMAL only maps a value to an integer when decoding reproduces the original bits.
 
+use super::FormatVersion;
 use super::bytes::{put_varint, Cursor};
 use super::int::{self, Allowed};
 use super::intstream;
@@ -219,9 +220,14 @@ enum Rest<'a> {
 }
 
 /// The DECIMAL or DECIMAL_PATCHED encoding and the format version it needs.
-fn write_decimal(e: usize, mant: &[i64], rest: Rest, opts: &Options) -> (Vec<u8>, u16) {
+fn write_decimal(
+    e: usize,
+    mant: &[i64],
+    rest: Rest,
+    opts: &Options,
+) -> (Vec<u8>, FormatVersion) {
     let mut out = Vec::with_capacity(mant.len() + 16);
-    let mut version = 1;
+    let mut version = FormatVersion::V1;
     match rest {
         Rest::Raw(exc) => {
             out.push(DECIMAL);
@@ -239,7 +245,7 @@ fn write_decimal(e: usize, mant: &[i64], rest: Rest, opts: &Options) -> (Vec<u8>
                     int::encode_versioned(s, Allowed::DECIMAL_INNER, false, opts, &mut out);
                 version = version.max(v);
             }
-            version = version.max(3);
+            version = version.max(FormatVersion::V3);
         }
     }
     let (_, v) = int::encode_versioned(mant, Allowed::DECIMAL_MAIN, false, opts, &mut out);
@@ -251,7 +257,7 @@ fn write_decimal(e: usize, mant: &[i64], rest: Rest, opts: &Options) -> (Vec<u8>
 /// winner is encoded, unless it has patches: their estimate is coarse for short patch
 /// streams (a few rain readings), so then the best plain candidate is encoded too and the
 /// smaller kept, and patches never cost bytes.
-fn encode_decimal(v: &[f64], opts: &Options) -> Option<(Vec<u8>, u16)> {
+fn encode_decimal(v: &[f64], opts: &Options) -> Option<(Vec<u8>, FormatVersion)> {
     /// (estimate, e, mantissas, exceptions or patches)
     type Plain = (usize, usize, Vec<i64>, Exceptions);
     type Patched = (usize, usize, Vec<i64>, Patches);
@@ -298,17 +304,17 @@ pub fn encode(v: &[f64], opts: &Options, out: &mut Vec<u8>) -> u8 {
 
 /// [`encode`], also returning the lowest format version that can decode what was
 /// written (a writer stamps its file with the highest of these, format.md §14).
-pub fn encode_versioned(v: &[f64], opts: &Options, out: &mut Vec<u8>) -> (u8, u16) {
+pub fn encode_versioned(v: &[f64], opts: &Options, out: &mut Vec<u8>) -> (u8, FormatVersion) {
     let n = v.len();
     let bits: Vec<u64> = v.iter().map(|x| x.to_bits()).collect();
     if n == 0 || bits.iter().all(|&b| b == bits[0]) {
         out.push(CONST);
         out.extend_from_slice(&bits.first().copied().unwrap_or(0).to_le_bytes());
-        return (CONST, 1);
+        return (CONST, FormatVersion::V1);
     }
     // (bytes, format version); the codec is bytes[0].
-    let mut best: Option<(Vec<u8>, u16)> = None;
-    fn consider(best: &mut Option<(Vec<u8>, u16)>, bytes: Vec<u8>, version: u16) {
+    let mut best: Option<(Vec<u8>, FormatVersion)> = None;
+    fn consider(best: &mut Option<(Vec<u8>, FormatVersion)>, bytes: Vec<u8>, version: FormatVersion) {
         if best.as_ref().is_none_or(|b| bytes.len() < b.0.len()) {
             *best = Some((bytes, version));
         }
@@ -316,7 +322,7 @@ pub fn encode_versioned(v: &[f64], opts: &Options, out: &mut Vec<u8>) -> (u8, u1
     if int::run_count(&bits) <= n / 8 {
         let mut buf = vec![RLE];
         int::encode_rle_bits(&bits, &mut buf);
-        consider(&mut best, buf, 1);
+        consider(&mut best, buf, FormatVersion::V1);
     }
     let mut decimal_small = false;
     if let Some((buf, version)) = encode_decimal(v, opts) {
@@ -327,14 +333,14 @@ pub fn encode_versioned(v: &[f64], opts: &Options, out: &mut Vec<u8>) -> (u8, u1
     if !decimal_small || opts.exhaustive {
         let mut buf = vec![GORILLA_XOR];
         gorilla::encode_xor(&bits, &mut buf);
-        consider(&mut best, buf, 1);
+        consider(&mut best, buf, FormatVersion::V1);
         // Byte planes of the bit patterns: high-entropy floats (every mantissa bit
         // noise) cost Gorilla its control bits plus every mantissa bit; split planes store
         // the random low planes raw and entropy-code the sign/exponent plane.
         let mut buf = vec![SPLIT];
         let as_int: Vec<i64> = bits.iter().map(|&b| b as i64).collect();
         intstream::encode(&as_int, false, opts, &mut buf);
-        consider(&mut best, buf, 2);
+        consider(&mut best, buf, FormatVersion::V2);
     }
     let best_len = best.as_ref().map_or(usize::MAX, |b| b.0.len());
     if let Some(level) = opts.pco_level {
@@ -351,7 +357,7 @@ pub fn encode_versioned(v: &[f64], opts: &Options, out: &mut Vec<u8>) -> (u8, u1
         for b in &bits {
             buf.extend_from_slice(&b.to_le_bytes());
         }
-        consider(&mut best, buf, 1);
+        consider(&mut best, buf, FormatVersion::V1);
     }
     let (bytes, version) = best.expect("at least one candidate");
     out.extend_from_slice(&bytes);
@@ -379,9 +385,9 @@ pub fn decode(c: &mut Cursor, out: &mut [f64]) -> Result<u8> {
         RLE => int::decode_rle(c, out, f64::from_bits)?,
         GORILLA_XOR => gorilla::decode_xor(c, out)?,
         DECIMAL => decode_decimal(c, out)?,
-        DECIMAL_PATCHED if c.version() >= 3 => decode_decimal_patched(c, out)?,
+        DECIMAL_PATCHED if c.version() >= FormatVersion::V3 => decode_decimal_patched(c, out)?,
         PCO if c.version() >= pco_chunk::SINCE_VERSION => pco_chunk::decode(c, out)?,
-        SPLIT if c.version() >= 2 => scratch::with_ints(n, |ints| {
+        SPLIT if c.version() >= FormatVersion::V2 => scratch::with_ints(n, |ints| {
             intstream::decode(c, ints)?;
             for (o, &b) in out.iter_mut().zip(ints.iter()) {
                 *o = f64::from_bits(b as u64);
@@ -663,7 +669,7 @@ mod tests {
         };
         assert_eq!(encode(&v, &no_pco, &mut out), SPLIT);
         let mut back = vec![0.0; v.len()];
-        let e = decode(&mut Cursor::new(&out).with_version(1), &mut back).unwrap_err();
+        let e = decode(&mut Cursor::new(&out).with_version(FormatVersion::V1), &mut back).unwrap_err();
         assert!(e.is_corruption());
         assert!(e.to_string().contains("f64 codec 5 is unknown"), "{e}");
     }
@@ -716,7 +722,7 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(encode(&v, &Options::default(), &mut out), DECIMAL_PATCHED);
         let mut back = vec![0.0; v.len()];
-        for version in [1, 2] {
+        for version in [FormatVersion::V1, FormatVersion::V2] {
             let e = decode(&mut Cursor::new(&out).with_version(version), &mut back).unwrap_err();
             assert!(e.to_string().contains("f64 codec 6 is unknown"), "{e}");
         }
@@ -757,7 +763,7 @@ mod tests {
         let (_, version) = encode_versioned(&v, &Options::default(), &mut out);
         // DECIMAL, e = 1, no exceptions, then the inner codec.
         assert_eq!(out[..4], [DECIMAL, 1, 0, int::PCO]);
-        assert_eq!(version, 5);
+        assert_eq!(version, FormatVersion::V5);
         let no_pco = Options {
             pco_level: None,
             ..Options::default()
@@ -767,7 +773,7 @@ mod tests {
         // Measured 1913 bytes against 2111 without PCO.
         assert!(len * 100 < plain.len() * 95, "{len} vs {}", plain.len());
         let mut back = vec![0.0; v.len()];
-        let e = decode(&mut Cursor::new(&out).with_version(4), &mut back).unwrap_err();
+        let e = decode(&mut Cursor::new(&out).with_version(FormatVersion::V4), &mut back).unwrap_err();
         assert!(e.is_corruption());
         assert!(e.to_string().contains("integer codec 8 is unknown"), "{e}");
     }
@@ -782,7 +788,7 @@ mod tests {
         assert_eq!(good[5], int::CONST);
         good[5] = int::PCO;
         let mut back = [0.0; 4];
-        let e = decode(&mut Cursor::new(&good).with_version(5), &mut back).unwrap_err();
+        let e = decode(&mut Cursor::new(&good).with_version(FormatVersion::V5), &mut back).unwrap_err();
         assert!(e.is_corruption());
         assert!(e.to_string().contains("not allowed here"), "{e}");
     }

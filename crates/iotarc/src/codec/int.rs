@@ -4,6 +4,7 @@
 //! enclosing structure. The encoder tries the transforms that fit the data and keeps the
 //! smallest result.
 
+use super::FormatVersion;
 use super::bits::bit_width;
 use super::bytes::{put_varint, Cursor};
 use super::{gorilla, intstream, pco_chunk, Options};
@@ -202,13 +203,13 @@ pub fn encode_versioned(
     timestamps: bool,
     opts: &Options,
     out: &mut Vec<u8>,
-) -> (u8, u16) {
+) -> (u8, FormatVersion) {
     let n = v.len();
     if (n == 0 || v.iter().all(|&x| x == v[0])) && allowed.has(CONST) {
         {
             out.push(CONST);
             out.extend_from_slice(&v.first().copied().unwrap_or(0).to_le_bytes());
-            return (CONST, 1);
+            return (CONST, FormatVersion::V1);
         }
     }
     if n >= 2 && allowed.has(LINEAR) {
@@ -217,13 +218,18 @@ pub fn encode_versioned(
             out.push(LINEAR);
             out.extend_from_slice(&v[0].to_le_bytes());
             out.extend_from_slice(&step.to_le_bytes());
-            return (LINEAR, 1);
+            return (LINEAR, FormatVersion::V1);
         }
     }
 
     // (codec, format version, bytes)
-    let mut best: Option<(u8, u16, Vec<u8>)> = None;
-    fn consider(best: &mut Option<(u8, u16, Vec<u8>)>, codec: u8, version: u16, bytes: Vec<u8>) {
+    let mut best: Option<(u8, FormatVersion, Vec<u8>)> = None;
+    fn consider(
+        best: &mut Option<(u8, FormatVersion, Vec<u8>)>,
+        codec: u8,
+        version: FormatVersion,
+        bytes: Vec<u8>,
+    ) {
         if best.as_ref().is_none_or(|(_, _, b)| bytes.len() < b.len()) {
             *best = Some((codec, version, bytes));
         }
@@ -291,14 +297,14 @@ pub fn encode_versioned(
         let bits: Vec<u64> = v.iter().map(|&x| x as u64).collect();
         let mut buf = vec![RLE];
         encode_rle(&bits, &mut buf);
-        consider(&mut best, RLE, 1, buf);
+        consider(&mut best, RLE, FormatVersion::V1, buf);
     }
     // Gorilla's buckets lose to DOD with zstd planes on every corpus we measured, so it
     // is tried only where zstd is off or the block too small for zstd to pay.
     if timestamps && allowed.has(GORILLA_DOD) && !trial_all {
         let mut buf = vec![GORILLA_DOD];
         gorilla::encode_dod(v, &mut buf);
-        consider(&mut best, GORILLA_DOD, 1, buf);
+        consider(&mut best, GORILLA_DOD, FormatVersion::V1, buf);
     }
     let best_len = best.as_ref().map_or(usize::MAX, |b| b.2.len());
     if allowed.has(PCO) && pco_chunk::promising(v, best_len, opts.pco_level) {
@@ -313,7 +319,7 @@ pub fn encode_versioned(
         for x in v {
             buf.extend_from_slice(&x.to_le_bytes());
         }
-        consider(&mut best, RAW, 1, buf);
+        consider(&mut best, RAW, FormatVersion::V1, buf);
     }
     let (codec, version, bytes) = best.expect("FOR is always a candidate");
     out.extend_from_slice(&bytes);

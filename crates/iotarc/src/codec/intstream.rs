@@ -21,6 +21,7 @@
 //!
 //! The element count is not stored: it always comes from the enclosing structure.
 
+use super::FormatVersion;
 use super::bits::{self, bit_width, packed_len};
 use super::bytes::{put_varint, unzigzag, varint_len, zigzag, Cursor};
 use super::{scratch, Options};
@@ -215,7 +216,7 @@ pub fn estimate(values: &[i64], signed: bool, opts: &Options) -> usize {
 /// scattered around zero (deltas), for which the zstd stage uses zigzag planes; otherwise
 /// it uses planes of offsets from the minimum. (Trying both costs a second zstd pass and
 /// rarely wins.) Returns the lowest format version that defines the kind written.
-pub fn encode(values: &[i64], signed: bool, opts: &Options, out: &mut Vec<u8>) -> u16 {
+pub fn encode(values: &[i64], signed: bool, opts: &Options, out: &mut Vec<u8>) -> FormatVersion {
     let mut res = Vec::new();
     let (base, g, max) = residuals(values, &mut res);
     let w = bit_width(max);
@@ -276,7 +277,11 @@ pub fn encode(values: &[i64], signed: bool, opts: &Options, out: &mut Vec<u8>) -
                     put_varint(out, z.len() as u64);
                 }
                 out.extend_from_slice(&z);
-                return if is_split { 2 } else { 1 };
+                return if is_split {
+                    FormatVersion::V2
+                } else {
+                    FormatVersion::V1
+                };
             }
         }
     }
@@ -286,12 +291,12 @@ pub fn encode(values: &[i64], signed: bool, opts: &Options, out: &mut Vec<u8>) -
         for &r in &res {
             put_varint(out, r);
         }
-        return 1;
+        return FormatVersion::V1;
     }
     header(out, BITPACK);
     out.push(w as u8);
     bits::pack(&res, w, out);
-    1
+    FormatVersion::V1
 }
 
 /// Turns residuals assembled from byte planes (in `out`, as u64 bits) into values:
@@ -384,7 +389,7 @@ pub fn decode(c: &mut Cursor, out: &mut [i64]) -> Result<()> {
                 Ok::<(), Error>(())
             })?;
         }
-        SPLIT | SPLIT_ZIGZAG if c.version() >= 2 => {
+        SPLIT | SPLIT_ZIGZAG if c.version() >= FormatVersion::V2 => {
             let nbytes = c.u8("IntStream plane count")? as usize;
             if nbytes == 0 || nbytes > 8 {
                 return Err(Error::corrupt_rule(
@@ -553,7 +558,7 @@ mod tests {
         let mut out = Vec::new();
         encode(&split_case(), false, &Options::default(), &mut out);
         let mut back = vec![0i64; 4000];
-        let e = decode(&mut Cursor::new(&out).with_version(1), &mut back).unwrap_err();
+        let e = decode(&mut Cursor::new(&out).with_version(FormatVersion::V1), &mut back).unwrap_err();
         assert!(
             e.to_string()
                 .contains("kind 4 is unknown in format version 1"),

@@ -28,7 +28,56 @@ internal_mod!(validity);
 /// | 3 | f64 codec `DECIMAL_PATCHED` (6) |
 /// | 4 | chunk references (`REF`, 255), a file-layer feature: `crate::format::chunkref` |
 /// | 5 | `PCO`: f64 codec 7, integer codec 8 ([`pco_chunk`]) |
-pub const FORMAT_VERSION: u16 = 5;
+pub const FORMAT_VERSION: FormatVersion = FormatVersion::LATEST;
+
+/// A segment format version (format.md's version table): which codecs a file may use.
+/// Files are stamped with the lowest version whose codecs they use (format.md §14), and
+/// a decoder given a version refuses the codecs of later ones.
+///
+/// ```
+/// use iotarc::codec::FormatVersion;
+/// assert!(FormatVersion::V4 < FormatVersion::LATEST);
+/// assert_eq!(FormatVersion::from_u16(3), Some(FormatVersion::V3));
+/// assert_eq!(FormatVersion::from_u16(0), None);
+/// assert_eq!(FormatVersion::LATEST.to_string(), "5");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FormatVersion(u16);
+
+impl FormatVersion {
+    /// The initial format.
+    pub const V1: FormatVersion = FormatVersion(1);
+    /// Adds SPLIT byte planes.
+    pub const V2: FormatVersion = FormatVersion(2);
+    /// Adds DECIMAL_PATCHED.
+    pub const V3: FormatVersion = FormatVersion(3);
+    /// Adds chunk references.
+    pub const V4: FormatVersion = FormatVersion(4);
+    /// Adds PCO.
+    pub const V5: FormatVersion = FormatVersion(5);
+    /// The newest version this library reads and writes.
+    pub const LATEST: FormatVersion = FormatVersion::V5;
+
+    /// The version numbered `v`, if this library knows it (1 to [`Self::LATEST`]).
+    pub const fn from_u16(v: u16) -> Option<FormatVersion> {
+        if v >= 1 && v <= Self::LATEST.0 {
+            Some(FormatVersion(v))
+        } else {
+            None
+        }
+    }
+
+    /// The number stored in a segment header.
+    pub const fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for FormatVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// Codec id reserved for a chunk reference, for every value type (format.md §8.6): no
 /// codec of this layer uses it, and the file layer (`crate::format::chunkref`) resolves

@@ -9,6 +9,7 @@
 //! candidates and keep the smaller; its chunk metadata (20 to 700 bytes) decides for
 //! short blocks.
 
+use super::FormatVersion;
 use super::bytes::Cursor;
 use crate::error::{Error, Result, Rule};
 use ::pco::data_types::Number;
@@ -20,7 +21,7 @@ pub const F64_CODEC: u8 = 7;
 /// Codec id of `PCO` among the integer codecs.
 pub const INT_CODEC: u8 = 8;
 /// The format version that introduced `PCO`.
-pub const SINCE_VERSION: u16 = 5;
+pub const SINCE_VERSION: FormatVersion = FormatVersion::V5;
 /// The pcodec format version (major, minor) a v5 `PCO` chunk carries (C58).
 pub const PCO_FORMAT: [u8; 2] = [4, 1];
 

@@ -4,6 +4,7 @@
 use super::chunkref::{self, ChunkRef};
 use super::footer::{BlockMeta, ColumnMeta};
 use super::stats::ColumnStats;
+use crate::codec::FormatVersion;
 use crate::codec::bytes::Cursor;
 use crate::codec::validity::{self, Bitmap};
 use crate::codec::{boolean, float, int, string, Options, StrValues};
@@ -22,7 +23,7 @@ pub fn encode(
     ts: &[i64],
     columns: &[(u32, Column)],
     opts: &Options,
-) -> (Vec<u8>, BlockMeta, u16) {
+) -> (Vec<u8>, BlockMeta, FormatVersion) {
     let mut out = Vec::with_capacity(ts.len() * (1 + columns.len()) + 64);
     out.push(0);
     let (ts_codec, mut version) =
@@ -48,8 +49,8 @@ pub fn encode(
         let (codec, v) = match &col.values {
             Values::F64(v) => float::encode_versioned(v, opts, &mut out),
             Values::I64(v) => int::encode_versioned(v, int::Allowed::ALL, false, opts, &mut out),
-            Values::Bool(v) => (boolean::encode(v, &mut out), 1),
-            Values::Str(v) => (string::encode(v, opts, &mut out), 1),
+            Values::Bool(v) => (boolean::encode(v, &mut out), FormatVersion::V1),
+            Values::Str(v) => (string::encode(v, opts, &mut out), FormatVersion::V1),
         };
         version = version.max(v);
         metas.push(ColumnMeta {
@@ -113,18 +114,21 @@ pub struct Block<'a> {
     meta: &'a BlockMeta,
     bytes: &'a [u8],
     /// Format version of the file, which bounds the codecs its chunks may use.
-    version: u16,
+    version: FormatVersion,
     /// The whole segment, in which chunk references (format.md §8.6) are resolved; empty
     /// when the caller has only the block.
     file: &'a [u8],
 }
 
 impl<'a> Block<'a> {
-    /// Wraps the bytes of a block after checking their length and checksum.
+    /// Wraps the bytes of a block of a file of format `version`, after checking their
+    /// length and checksum. Its chunks may use only the codecs of that version: there is
+    /// no default, so a block of an old file cannot be decoded with newer codecs by
+    /// omission.
     ///
     /// # Errors
     /// Corrupt if the length differs from the footer's or the checksum does not match.
-    pub fn new(meta: &'a BlockMeta, bytes: &'a [u8]) -> Result<Block<'a>> {
+    pub fn new(meta: &'a BlockMeta, bytes: &'a [u8], version: FormatVersion) -> Result<Block<'a>> {
         if bytes.len() as u64 != meta.len {
             return Err(Error::corrupt_rule(
                 Rule::C(13),
@@ -150,15 +154,9 @@ impl<'a> Block<'a> {
         Ok(Block {
             meta,
             bytes,
-            version: crate::codec::FORMAT_VERSION,
+            version,
             file: &[],
         })
-    }
-
-    /// The same block in a file of format `version`, whose chunks may only use the
-    /// codecs of that version (`Block::new` assumes the newest).
-    pub fn with_version(self, version: u16) -> Block<'a> {
-        Block { version, ..self }
     }
 
     /// The same block, able to resolve chunk references in `file`, the whole segment

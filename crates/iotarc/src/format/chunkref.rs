@@ -5,6 +5,7 @@
 //! the reader side ([`ChunkRef::read`], [`ChunkRef::resolve`]) turns a reference back into
 //! the bytes it names, checked, so the block layer decodes them as an ordinary chunk.
 
+use crate::codec::FormatVersion;
 use super::footer::BlockMeta;
 use crate::codec::bytes::{put_varint, varint_len, Cursor};
 use crate::error::{Error, Result, Rule};
@@ -15,7 +16,7 @@ use xxhash_rust::xxh3::xxh3_64;
 /// value type.
 pub use crate::codec::REF;
 /// First segment format version with chunk references.
-pub const VERSION: u16 = 4;
+pub const VERSION: FormatVersion = FormatVersion::V4;
 /// Offset of the first byte a reference may name: the data region starts after the
 /// 16-byte header.
 const DATA_START: u64 = 16;
@@ -329,11 +330,8 @@ mod tests {
         let m0 = &f.blocks[0];
         let target = (m0.offset + m0.columns[0].chunk_offset) as usize;
         let tlen = m0.columns[0].chunk_len as usize;
-        let decode = |meta: &BlockMeta, bytes: &[u8], file: &[u8], version: u16| {
-            let b = Block::new(meta, bytes)
-                .unwrap()
-                .with_version(version)
-                .with_file(file);
+        let decode = |meta: &BlockMeta, bytes: &[u8], file: &[u8], version: FormatVersion| {
+            let b = Block::new(meta, bytes, version).unwrap().with_file(file);
             b.column(0, &mut ColumnBuf::default()).unwrap_err()
         };
         let refer = |offset: usize, len: usize, file: &[u8]| {
@@ -353,15 +351,14 @@ mod tests {
 
         // The original reference, rebuilt, decodes; and only in a version 4 file.
         let (meta, bytes) = with_chunk(&seg, &file, 1, &refer(target, tlen, &file));
-        let b = Block::new(&meta, &bytes)
+        let b = Block::new(&meta, &bytes, FormatVersion::V4)
             .unwrap()
-            .with_version(4)
             .with_file(&file);
         b.column(0, &mut got).unwrap();
         assert_eq!(got.values, want.values);
-        corrupt(decode(&meta, &bytes, &file, 3), "version 3");
+        corrupt(decode(&meta, &bytes, &file, FormatVersion::V3), "version 3");
         // No file to resolve in.
-        let e = decode(&meta, &bytes, &[], 4);
+        let e = decode(&meta, &bytes, &[], FormatVersion::V4);
         assert!(
             matches!(e.kind(), crate::ErrorKind::InvalidInput { .. }),
             "{e}"
@@ -369,30 +366,30 @@ mod tests {
         // A flipped byte in the referenced chunk.
         let mut bad = file.clone();
         bad[target + tlen / 2] ^= 0x10;
-        corrupt(decode(&meta, &bytes, &bad, 4), "checksum");
+        corrupt(decode(&meta, &bytes, &bad, FormatVersion::V4), "checksum");
         // A reference to its own block, or past it.
         let m1 = &f.blocks[1];
         let own = refer(m1.offset as usize, 8, &file);
         let (meta, bytes) = with_chunk(&seg, &file, 1, &own);
-        corrupt(decode(&meta, &bytes, &file, 4), "not inside");
+        corrupt(decode(&meta, &bytes, &file, FormatVersion::V4), "not inside");
         // A reference into the header.
         let (meta, bytes) = with_chunk(&seg, &file, 1, &refer(0, 20, &file));
-        corrupt(decode(&meta, &bytes, &file, 4), "not inside");
+        corrupt(decode(&meta, &bytes, &file, FormatVersion::V4), "not inside");
         // A chain: block 2 referring to block 1's reference chunk.
         let r1 = (m1.offset + m1.columns[0].chunk_offset) as usize;
         let chain = refer(r1, m1.columns[0].chunk_len as usize, &file);
         let (meta, bytes) = with_chunk(&seg, &file, 2, &chain);
-        corrupt(decode(&meta, &bytes, &file, 4), "codec 255");
+        corrupt(decode(&meta, &bytes, &file, FormatVersion::V4), "codec 255");
         // A referenced range that is not a whole chunk (cut short, or a chunk's tail).
         let (meta, bytes) = with_chunk(&seg, &file, 1, &refer(target, tlen - 1, &file));
-        assert!(decode(&meta, &bytes, &file, 4).is_corruption());
+        assert!(decode(&meta, &bytes, &file, FormatVersion::V4).is_corruption());
         let (meta, bytes) = with_chunk(&seg, &file, 1, &refer(target + 1, tlen - 1, &file));
-        assert!(decode(&meta, &bytes, &file, 4).is_corruption());
+        assert!(decode(&meta, &bytes, &file, FormatVersion::V4).is_corruption());
         // Flags on the reference chunk.
         let mut flagged = refer(target, tlen, &file);
         flagged[0] = 1;
         let (meta, bytes) = with_chunk(&seg, &file, 1, &flagged);
-        corrupt(decode(&meta, &bytes, &file, 4), "flags");
+        corrupt(decode(&meta, &bytes, &file, FormatVersion::V4), "flags");
     }
 
     /// A candidate is used only when the bytes read back equal the chunk: equal hashes

@@ -8,7 +8,7 @@ use xxhash_rust::xxh3::xxh3_64;
 /// newline catch transfers that mangle binary files as text (as PNG's magic does).
 pub const MAGIC: [u8; 8] = *b"\x89IOTSEG\n";
 /// Newest format version this library reads and the one it writes.
-pub const VERSION: u16 = crate::codec::FORMAT_VERSION;
+pub const VERSION: u16 = crate::codec::FORMAT_VERSION.get();
 /// Header size in bytes.
 pub const HEADER_LEN: usize = 16;
 /// Trailer size in bytes.

@@ -1,6 +1,7 @@
 //! Segment reader: opens a segment (memory-mapped or from bytes), validates its header,
 //! trailer and footer, and answers block lookups, series reads and aggregates.
 
+use crate::codec::FormatVersion;
 use super::block::{Block, ColumnBuf};
 use super::footer::{BlockMeta, Footer};
 use super::header::{self, Trailer, FOOTER_ZSTD, HEADER_LEN, TRAILER_LEN};
@@ -465,9 +466,10 @@ impl Segment {
         let bytes = &all[meta.offset as usize..(meta.offset + meta.len) as usize];
         // The header at bytes 0..16 was validated when the file was opened or mapped
         // (`build`, `check_deferred`): its version decides which codecs the blocks may use.
-        let version = u16::from_le_bytes([all[8], all[9]]);
-        Block::new(meta, bytes)
-            .map(|b| b.with_version(version).with_file(all))
+        let version = FormatVersion::from_u16(u16::from_le_bytes([all[8], all[9]]))
+            .ok_or_else(|| ctx(Error::corrupt("header version changed after open", Some(8))))?;
+        Block::new(meta, bytes, version)
+            .map(|b| b.with_file(all))
             .map_err(ctx)
     }
 

@@ -2,6 +2,7 @@
 //! blocks in parallel, streams them to a temporary file, and on `finish` writes the footer
 //! and trailer, fsyncs, renames into place and fsyncs the directory.
 
+use crate::codec::FormatVersion;
 use super::block;
 use super::chunkref::{self, RepeatFinder};
 use super::footer::{BlockMeta, Footer, MAX_BLOCK_ROWS};
@@ -180,7 +181,7 @@ pub struct SegmentWriter {
     opts: WriterOptions,
     rows: u64,
     /// Highest format version a block needed so far; stamped in the header by `finish`.
-    version: u16,
+    version: FormatVersion,
     /// Finds repeated column chunks (`None` if `opts.chunk_refs` is off).
     dedup: Option<RepeatFinder>,
 }
@@ -237,7 +238,7 @@ impl SegmentWriter {
                 .then(|| RepeatFinder::new(chunkref::DEFAULT_MAX_CHUNKS)),
             opts,
             rows: 0,
-            version: 1,
+            version: FormatVersion::V1,
         })
     }
 
@@ -286,7 +287,7 @@ impl SegmentWriter {
                 inputs.iter().map(move |(a, b, bc)| (*dev, *ts, *a, *b, bc))
             })
             .collect();
-        let encoded: Vec<(Vec<u8>, BlockMeta, u16)> = work
+        let encoded: Vec<(Vec<u8>, BlockMeta, FormatVersion)> = work
             .par_iter()
             .map(|&(dev, ts, a, b, bc)| block::encode(dev, &ts[a..b], bc, codec))
             .collect();
@@ -432,9 +433,9 @@ impl SegmentWriter {
         file.write_all(&stored).map_err(io)?;
         file.write_all(&trailer.write()).map_err(io)?;
         let mut f = file.into_inner().map_err(|e| io(e.into_error()))?;
-        if self.version > 1 {
+        if self.version > FormatVersion::V1 {
             f.seek(SeekFrom::Start(0)).map_err(io)?;
-            f.write_all(&header::write_header(self.version))
+            f.write_all(&header::write_header(self.version.get()))
                 .map_err(io)?;
         }
         f.sync_all().map_err(io)?;
