@@ -40,16 +40,92 @@ const POW10: [f64; 19] = [
 
 /// Human-readable codec name.
 pub fn name(codec: u8) -> &'static str {
-    match codec {
-        RAW => "raw",
-        CONST => "const",
-        RLE => "rle",
-        GORILLA_XOR => "gorilla-xor",
-        DECIMAL => "decimal",
-        SPLIT => "split",
-        DECIMAL_PATCHED => "decimal-patched",
-        PCO => "pco",
-        _ => "unknown",
+    FloatCodec::from_id(codec).map_or("unknown", FloatCodec::name)
+}
+
+/// An f64 codec (format.md §10.1), typed like [`int::IntCodec`]: decoding dispatches on
+/// it exhaustively, and each codec knows the format version that introduced it.
+///
+/// ```
+/// use iotarc::codec::float::FloatCodec;
+/// use iotarc::codec::FormatVersion;
+/// assert_eq!(FloatCodec::from_id(6), Some(FloatCodec::DecimalPatched));
+/// assert_eq!(FloatCodec::Split.since(), FormatVersion::V2);
+/// assert_eq!(FloatCodec::from_id(8), None);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FloatCodec {
+    /// [`RAW`].
+    Raw,
+    /// [`CONST`].
+    Const,
+    /// [`RLE`].
+    Rle,
+    /// [`GORILLA_XOR`].
+    GorillaXor,
+    /// [`DECIMAL`].
+    Decimal,
+    /// [`SPLIT`].
+    Split,
+    /// [`DECIMAL_PATCHED`].
+    DecimalPatched,
+    /// [`PCO`].
+    Pco,
+}
+
+impl FloatCodec {
+    /// The codec with id `id`, if any version defines one.
+    pub const fn from_id(id: u8) -> Option<FloatCodec> {
+        Some(match id {
+            RAW => FloatCodec::Raw,
+            CONST => FloatCodec::Const,
+            RLE => FloatCodec::Rle,
+            GORILLA_XOR => FloatCodec::GorillaXor,
+            DECIMAL => FloatCodec::Decimal,
+            SPLIT => FloatCodec::Split,
+            DECIMAL_PATCHED => FloatCodec::DecimalPatched,
+            PCO => FloatCodec::Pco,
+            _ => return None,
+        })
+    }
+
+    /// The id stored in a chunk and a ColumnEntry.
+    pub const fn id(self) -> u8 {
+        match self {
+            FloatCodec::Raw => RAW,
+            FloatCodec::Const => CONST,
+            FloatCodec::Rle => RLE,
+            FloatCodec::GorillaXor => GORILLA_XOR,
+            FloatCodec::Decimal => DECIMAL,
+            FloatCodec::Split => SPLIT,
+            FloatCodec::DecimalPatched => DECIMAL_PATCHED,
+            FloatCodec::Pco => PCO,
+        }
+    }
+
+    /// The first format version that defines the codec.
+    pub const fn since(self) -> FormatVersion {
+        match self {
+            FloatCodec::Split => FormatVersion::V2,
+            FloatCodec::DecimalPatched => FormatVersion::V3,
+            FloatCodec::Pco => pco_chunk::SINCE_VERSION,
+            _ => FormatVersion::V1,
+        }
+    }
+
+    /// Human-readable name (for stats and errors).
+    pub const fn name(self) -> &'static str {
+        match self {
+            FloatCodec::Raw => "raw",
+            FloatCodec::Const => "const",
+            FloatCodec::Rle => "rle",
+            FloatCodec::GorillaXor => "gorilla-xor",
+            FloatCodec::Decimal => "decimal",
+            FloatCodec::Split => "split",
+            FloatCodec::DecimalPatched => "decimal-patched",
+            FloatCodec::Pco => "pco",
+        }
     }
 }
 
@@ -372,8 +448,18 @@ pub fn decode(c: &mut Cursor, out: &mut [f64]) -> Result<u8> {
     let at = c.pos() as u64;
     let codec = c.u8("f64 codec")?;
     let n = out.len();
-    match codec {
-        RAW => {
+    let Some(kind) = FloatCodec::from_id(codec).filter(|k| k.since() <= c.version()) else {
+        return Err(Error::corrupt_rule(
+            Rule::C(21),
+            format!(
+                "f64 codec {codec} is unknown in format version {}",
+                c.version()
+            ),
+            Some(at),
+        ));
+    };
+    match kind {
+        FloatCodec::Raw => {
             let bytes = c.take(n.saturating_mul(8), "RAW f64 values")?;
             for (o, b) in out.iter_mut().zip(bytes.chunks_exact(8)) {
                 let mut a = [0u8; 8];
@@ -381,29 +467,19 @@ pub fn decode(c: &mut Cursor, out: &mut [f64]) -> Result<u8> {
                 *o = f64::from_bits(u64::from_le_bytes(a));
             }
         }
-        CONST => out.fill(f64::from_bits(c.u64("CONST f64")?)),
-        RLE => int::decode_rle(c, out, f64::from_bits)?,
-        GORILLA_XOR => gorilla::decode_xor(c, out)?,
-        DECIMAL => decode_decimal(c, out)?,
-        DECIMAL_PATCHED if c.version() >= FormatVersion::V3 => decode_decimal_patched(c, out)?,
-        PCO if c.version() >= pco_chunk::SINCE_VERSION => pco_chunk::decode(c, out)?,
-        SPLIT if c.version() >= FormatVersion::V2 => scratch::with_ints(n, |ints| {
+        FloatCodec::Const => out.fill(f64::from_bits(c.u64("CONST f64")?)),
+        FloatCodec::Rle => int::decode_rle(c, out, f64::from_bits)?,
+        FloatCodec::GorillaXor => gorilla::decode_xor(c, out)?,
+        FloatCodec::Decimal => decode_decimal(c, out)?,
+        FloatCodec::DecimalPatched => decode_decimal_patched(c, out)?,
+        FloatCodec::Pco => pco_chunk::decode(c, out)?,
+        FloatCodec::Split => scratch::with_ints(n, |ints| {
             intstream::decode(c, ints)?;
             for (o, &b) in out.iter_mut().zip(ints.iter()) {
                 *o = f64::from_bits(b as u64);
             }
             Ok::<(), Error>(())
         })?,
-        _ => {
-            return Err(Error::corrupt_rule(
-                Rule::C(21),
-                format!(
-                    "f64 codec {codec} is unknown in format version {}",
-                    c.version()
-                ),
-                Some(at),
-            ))
-        }
     }
     Ok(codec)
 }

@@ -29,19 +29,99 @@ pub const GORILLA_DOD: u8 = 7;
 /// pcodec chunk (format.md §10.6), format version 5; not a DECIMAL inner codec.
 pub const PCO: u8 = super::pco_chunk::INT_CODEC;
 
-/// Human-readable codec name (for stats and errors).
+/// Human-readable codec name (for stats and errors); "unknown" for an id no version
+/// defines.
 pub fn name(codec: u8) -> &'static str {
-    match codec {
-        RAW => "raw",
-        CONST => "const",
-        LINEAR => "linear",
-        FOR => "for",
-        DELTA => "delta",
-        DOD => "dod",
-        RLE => "rle",
-        GORILLA_DOD => "gorilla-dod",
-        PCO => "pco",
-        _ => "unknown",
+    IntCodec::from_id(codec).map_or("unknown", IntCodec::name)
+}
+
+/// An integer codec (format.md §10.1), typed: decoding dispatches on it exhaustively,
+/// and each codec knows the format version that introduced it, so an id a file's
+/// version does not define is refused in one place.
+///
+/// ```
+/// use iotarc::codec::int::IntCodec;
+/// use iotarc::codec::FormatVersion;
+/// assert_eq!(IntCodec::from_id(8), Some(IntCodec::Pco));
+/// assert_eq!(IntCodec::Pco.since(), FormatVersion::V5);
+/// assert_eq!(IntCodec::from_id(9), None);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IntCodec {
+    /// [`RAW`].
+    Raw,
+    /// [`CONST`].
+    Const,
+    /// [`LINEAR`].
+    Linear,
+    /// [`FOR`].
+    For,
+    /// [`DELTA`].
+    Delta,
+    /// [`DOD`].
+    Dod,
+    /// [`RLE`].
+    Rle,
+    /// [`GORILLA_DOD`].
+    GorillaDod,
+    /// [`PCO`].
+    Pco,
+}
+
+impl IntCodec {
+    /// The codec with id `id`, if any version defines one.
+    pub const fn from_id(id: u8) -> Option<IntCodec> {
+        Some(match id {
+            RAW => IntCodec::Raw,
+            CONST => IntCodec::Const,
+            LINEAR => IntCodec::Linear,
+            FOR => IntCodec::For,
+            DELTA => IntCodec::Delta,
+            DOD => IntCodec::Dod,
+            RLE => IntCodec::Rle,
+            GORILLA_DOD => IntCodec::GorillaDod,
+            PCO => IntCodec::Pco,
+            _ => return None,
+        })
+    }
+
+    /// The id stored in a chunk and a ColumnEntry.
+    pub const fn id(self) -> u8 {
+        match self {
+            IntCodec::Raw => RAW,
+            IntCodec::Const => CONST,
+            IntCodec::Linear => LINEAR,
+            IntCodec::For => FOR,
+            IntCodec::Delta => DELTA,
+            IntCodec::Dod => DOD,
+            IntCodec::Rle => RLE,
+            IntCodec::GorillaDod => GORILLA_DOD,
+            IntCodec::Pco => PCO,
+        }
+    }
+
+    /// The first format version that defines the codec.
+    pub const fn since(self) -> FormatVersion {
+        match self {
+            IntCodec::Pco => pco_chunk::SINCE_VERSION,
+            _ => FormatVersion::V1,
+        }
+    }
+
+    /// Human-readable name (for stats and errors).
+    pub const fn name(self) -> &'static str {
+        match self {
+            IntCodec::Raw => "raw",
+            IntCodec::Const => "const",
+            IntCodec::Linear => "linear",
+            IntCodec::For => "for",
+            IntCodec::Delta => "delta",
+            IntCodec::Dod => "dod",
+            IntCodec::Rle => "rle",
+            IntCodec::GorillaDod => "gorilla-dod",
+            IntCodec::Pco => "pco",
+        }
     }
 }
 
@@ -344,8 +424,18 @@ pub fn decode(c: &mut Cursor, allowed: Allowed, out: &mut [i64]) -> Result<u8> {
         ));
     }
     let n = out.len();
-    match codec {
-        RAW => {
+    let Some(kind) = IntCodec::from_id(codec).filter(|k| k.since() <= c.version()) else {
+        return Err(Error::corrupt_rule(
+            Rule::C(21),
+            format!(
+                "integer codec {codec} is unknown in format version {}",
+                c.version()
+            ),
+            Some(at),
+        ));
+    };
+    match kind {
+        IntCodec::Raw => {
             let bytes = c.take(n.saturating_mul(8), "RAW values")?;
             for (o, b) in out.iter_mut().zip(bytes.chunks_exact(8)) {
                 let mut a = [0u8; 8];
@@ -353,8 +443,8 @@ pub fn decode(c: &mut Cursor, allowed: Allowed, out: &mut [i64]) -> Result<u8> {
                 *o = i64::from_le_bytes(a);
             }
         }
-        CONST => out.fill(c.i64("CONST value")?),
-        LINEAR => {
+        IntCodec::Const => out.fill(c.i64("CONST value")?),
+        IntCodec::Linear => {
             let first = c.i64("LINEAR first")?;
             let step = c.i64("LINEAR step")?;
             let mut x = first;
@@ -363,8 +453,8 @@ pub fn decode(c: &mut Cursor, allowed: Allowed, out: &mut [i64]) -> Result<u8> {
                 x = x.wrapping_add(step);
             }
         }
-        FOR => intstream::decode(c, out)?,
-        DELTA => {
+        IntCodec::For => intstream::decode(c, out)?,
+        IntCodec::Delta => {
             if n > 0 {
                 out[0] = c.i64("DELTA first")?;
                 intstream::decode(c, &mut out[1..])?;
@@ -373,7 +463,7 @@ pub fn decode(c: &mut Cursor, allowed: Allowed, out: &mut [i64]) -> Result<u8> {
                 }
             }
         }
-        DOD => {
+        IntCodec::Dod => {
             if n > 0 {
                 out[0] = c.i64("DOD first")?;
             }
@@ -387,19 +477,9 @@ pub fn decode(c: &mut Cursor, allowed: Allowed, out: &mut [i64]) -> Result<u8> {
                 }
             }
         }
-        RLE => decode_rle(c, out, |b| b as i64)?,
-        GORILLA_DOD => gorilla::decode_dod(c, out)?,
-        PCO if c.version() >= pco_chunk::SINCE_VERSION => pco_chunk::decode(c, out)?,
-        _ => {
-            return Err(Error::corrupt_rule(
-                Rule::C(21),
-                format!(
-                    "integer codec {codec} is unknown in format version {}",
-                    c.version()
-                ),
-                Some(at),
-            ))
-        }
+        IntCodec::Rle => decode_rle(c, out, |b| b as i64)?,
+        IntCodec::GorillaDod => gorilla::decode_dod(c, out)?,
+        IntCodec::Pco => pco_chunk::decode(c, out)?,
     }
     Ok(codec)
 }
