@@ -34,6 +34,38 @@ const ZIGZAG_ZSTD: u8 = 3;
 const SPLIT: u8 = 4;
 const SPLIT_ZIGZAG: u8 = 5;
 
+/// An IntStream kind, typed: decoding dispatches on it exhaustively, and each kind knows
+/// the format version that introduced it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Bitpack,
+    PlanesZstd,
+    Varint,
+    ZigzagZstd,
+    Split,
+    SplitZigzag,
+}
+
+impl Kind {
+    /// The kind with id `id`, if the format version `v` defines one.
+    fn from_id(id: u8, v: FormatVersion) -> Option<Kind> {
+        let k = match id {
+            BITPACK => Kind::Bitpack,
+            PLANES_ZSTD => Kind::PlanesZstd,
+            VARINT => Kind::Varint,
+            ZIGZAG_ZSTD => Kind::ZigzagZstd,
+            SPLIT => Kind::Split,
+            SPLIT_ZIGZAG => Kind::SplitZigzag,
+            _ => return None,
+        };
+        let since = match k {
+            Kind::Split | Kind::SplitZigzag => FormatVersion::V2,
+            _ => FormatVersion::V1,
+        };
+        (since <= v).then_some(k)
+    }
+}
+
 /// Plane modes of the SPLIT kinds.
 const PLANE_RAW: u8 = 0;
 const PLANE_CONST: u8 = 1;
@@ -333,8 +365,18 @@ pub fn decode(c: &mut Cursor, out: &mut [i64]) -> Result<()> {
         ));
     }
     let map = |r: u64| base.wrapping_add(g.wrapping_mul(r) as i64);
+    let Some(kind) = Kind::from_id(kind, c.version()) else {
+        return Err(Error::corrupt_rule(
+            Rule::C(38),
+            format!(
+                "IntStream kind {kind} is unknown in format version {}",
+                c.version()
+            ),
+            Some(at),
+        ));
+    };
     match kind {
-        BITPACK => {
+        Kind::Bitpack => {
             let w = c.u8("IntStream width")? as u32;
             if w > 64 {
                 return Err(Error::corrupt_rule(
@@ -356,7 +398,7 @@ pub fn decode(c: &mut Cursor, out: &mut [i64]) -> Result<()> {
             }
             bits::unpack_map(data, w, out, map);
         }
-        PLANES_ZSTD | ZIGZAG_ZSTD => {
+        Kind::PlanesZstd | Kind::ZigzagZstd => {
             let nbytes = c.u8("IntStream plane count")? as usize;
             if nbytes == 0 || nbytes > 8 {
                 return Err(Error::corrupt_rule(
@@ -385,11 +427,11 @@ pub fn decode(c: &mut Cursor, out: &mut [i64]) -> Result<()> {
                         *o |= (b as i64) << sh;
                     }
                 }
-                map_residuals(out, kind == ZIGZAG_ZSTD, base, g);
+                map_residuals(out, kind == Kind::ZigzagZstd, base, g);
                 Ok::<(), Error>(())
             })?;
         }
-        SPLIT | SPLIT_ZIGZAG if c.version() >= FormatVersion::V2 => {
+        Kind::Split | Kind::SplitZigzag => {
             let nbytes = c.u8("IntStream plane count")? as usize;
             if nbytes == 0 || nbytes > 8 {
                 return Err(Error::corrupt_rule(
@@ -435,9 +477,9 @@ pub fn decode(c: &mut Cursor, out: &mut [i64]) -> Result<()> {
                     }
                 }
             }
-            map_residuals(out, kind == SPLIT_ZIGZAG, base, g);
+            map_residuals(out, kind == Kind::SplitZigzag, base, g);
         }
-        VARINT => {
+        Kind::Varint => {
             let len = c.varint("IntStream varint length")?;
             let data = c.take_len(len, "IntStream varints")?;
             let mut vc = Cursor::new(data);
@@ -446,16 +488,6 @@ pub fn decode(c: &mut Cursor, out: &mut [i64]) -> Result<()> {
             }
             vc.finish("IntStream varints")
                 .map_err(|e| e.or_rule(Rule::C(42)))?;
-        }
-        k => {
-            return Err(Error::corrupt_rule(
-                Rule::C(38),
-                format!(
-                    "IntStream kind {k} is unknown in format version {}",
-                    c.version()
-                ),
-                Some(at),
-            ))
         }
     }
     Ok(())

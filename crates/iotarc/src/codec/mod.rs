@@ -2,7 +2,7 @@
 //! files, blocks or checksums; it sees byte slices and value slices.
 //!
 //! Each submodule mirrors one section of `format-spec/format.md`. Every decoder takes a
-//! [`bytes::Cursor`] and the value count from its caller, never panics, and reports bad
+//! `bytes::Cursor` and the value count from its caller, never panics, and reports bad
 //! bytes as [`crate::Error`].
 
 internal_mod!(bits);
@@ -19,7 +19,7 @@ internal_mod!(validity);
 
 /// The newest segment format version whose codecs this layer writes and reads. Encoders
 /// always write it; decoders accept the codecs of the version their
-/// [`bytes::Cursor`] carries.
+/// `bytes::Cursor` carries.
 ///
 /// | version | adds |
 /// |---------|------|
@@ -27,7 +27,7 @@ internal_mod!(validity);
 /// | 2 | f64 codec `SPLIT` (5); IntStream kinds `SPLIT` (4) and `SPLIT_ZIGZAG` (5) |
 /// | 3 | f64 codec `DECIMAL_PATCHED` (6) |
 /// | 4 | chunk references (`REF`, 255), a file-layer feature: `crate::format::chunkref` |
-/// | 5 | `PCO`: f64 codec 7, integer codec 8 ([`pco_chunk`]) |
+/// | 5 | `PCO`: f64 codec 7, integer codec 8 (`pco_chunk`) |
 pub const FORMAT_VERSION: FormatVersion = FormatVersion::LATEST;
 
 /// A segment format version (format.md's version table): which codecs a file may use.

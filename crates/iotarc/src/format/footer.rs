@@ -200,8 +200,8 @@ impl Footer {
     }
 
     /// Validates a footer part exactly as [`Footer::read_part`] does, without building
-    /// it: [`BlockSink::select`] gets the part's channel names and returns which to keep;
-    /// [`BlockSink::block`] sees each block in file order, with only the kept channels'
+    /// it: `BlockSink::select` gets the part's channel names and returns which to keep;
+    /// `BlockSink::block` sees each block in file order, with only the kept channels'
     /// columns (their `chunk_offset`s as in the full entry). Returns the device and
     /// channel names.
     ///

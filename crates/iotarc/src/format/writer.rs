@@ -260,7 +260,7 @@ impl SegmentWriter {
     ///
     /// # Errors
     /// [`crate::ErrorKind::InvalidInput`] for unsorted timestamps, a call that starts at
-    /// or before the device's last timestamp so far, more than [`MAX_BLOCK_ROWS`] rows
+    /// or before the device's last timestamp so far, more than `MAX_BLOCK_ROWS` rows
     /// sharing one timestamp (they cannot be kept in one block), duplicate channel names
     /// or columns whose lengths disagree; I/O errors.
     pub fn add(&mut self, device: &str, ts: &[i64], columns: &[(&str, &Column)]) -> Result<()> {

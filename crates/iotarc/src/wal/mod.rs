@@ -10,7 +10,7 @@
 //! file can end in a torn record (files are fully synced before the writer moves on to
 //! a new one), so a defect there that a crash explains is truncated, while any other
 //! defect, in any file, is reported as [`Corrupt`](crate::ErrorKind::Corrupt) and left
-//! for [`wal_damage::salvage_file`](damage::salvage_file).
+//! for `wal_damage::salvage_file`.
 
 pub mod batch;
 internal_mod!(damage);

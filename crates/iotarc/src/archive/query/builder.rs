@@ -71,7 +71,7 @@ impl<'a> Query<'a> {
     }
 
     /// Answers percentiles from DDSketches with relative error
-    /// [`sketch::RELATIVE_ERROR`](crate::archive::sketch::RELATIVE_ERROR) instead of exactly.
+    /// `sketch::RELATIVE_ERROR` instead of exactly.
     pub fn approx(mut self, approx: bool) -> Self {
         self.approx = approx;
         self
