@@ -275,9 +275,19 @@ impl SegmentWriter {
     /// already added.
     pub fn add_many(&mut self, tables: &[DeviceRows<'_>]) -> Result<()> {
         let mut jobs = Vec::with_capacity(tables.len());
+        // A table refused part-way leaves the writer as it was before the call: the
+        // earlier tables' devices, channels and last timestamps are rolled back, since
+        // none of their blocks is written.
+        let (devices, channels) = (self.footer.devices.len(), self.footer.channels.len());
+        let mut previous_last = Vec::new();
         for &(device, ts, columns) in tables {
-            if let Some(job) = self.prepare(device, ts, columns)? {
-                jobs.push((ts, job));
+            match self.prepare(device, ts, columns, &mut previous_last) {
+                Ok(Some(job)) => jobs.push((ts, job)),
+                Ok(None) => {}
+                Err(e) => {
+                    self.roll_back(devices, channels, &previous_last);
+                    return Err(e);
+                }
             }
         }
         let codec = &self.opts.codec;
@@ -322,11 +332,32 @@ impl SegmentWriter {
     }
 
     /// Validates one device's rows and cuts them into block inputs.
+    /// Undoes the interning and last timestamps of a refused [`Self::add_many`] call:
+    /// names from index `devices` and `channels` on are forgotten, and each recorded
+    /// `(device, last timestamp before)` is restored, latest first.
+    fn roll_back(&mut self, devices: usize, channels: usize, previous_last: &[(u32, i64)]) {
+        for &(dev, last) in previous_last.iter().rev() {
+            if let Some(t) = self.last_ts.get_mut(dev as usize) {
+                *t = last;
+            }
+        }
+        self.last_ts.truncate(devices);
+        for name in self.footer.devices.drain(devices..) {
+            self.device_idx.remove(&name);
+        }
+        for name in self.footer.channels.drain(channels..) {
+            self.channel_idx.remove(&name);
+        }
+    }
+
+    /// Checks one device's rows and cuts them into block inputs, recording in
+    /// `previous_last` the device's last timestamp before this call.
     fn prepare(
         &mut self,
         device: &str,
         ts: &[i64],
         columns: &[(&str, &Column)],
+        previous_last: &mut Vec<(u32, i64)>,
     ) -> Result<Option<BlockInputs>> {
         if ts.is_empty() {
             return Ok(None);
@@ -372,6 +403,7 @@ impl SegmentWriter {
                 ts[0], self.last_ts[dev as usize]
             )));
         }
+        previous_last.push((dev, self.last_ts[dev as usize]));
         self.last_ts[dev as usize] = ts[ts.len() - 1];
         let mut cols: Vec<(u32, &Column)> = columns
             .iter()
@@ -507,6 +539,32 @@ mod tests {
         // Another device may reuse the timestamp.
         w.add("e", &[2, 2, 2], &[("x", &x)]).unwrap();
         w.finish().unwrap();
+    }
+
+    #[test]
+    fn a_refused_batch_leaves_the_writer_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.seg");
+        let mut w = SegmentWriter::create(&path, WriterOptions::default()).unwrap();
+        let x = Column::dense(Values::I64(vec![1, 2, 3]));
+        w.add("kept", &[0, 1, 2], &[("x", &x)]).unwrap();
+        let y = Column::dense(Values::F64(vec![1.0, 2.0, 3.0]));
+        // The third table is unsorted: nothing of the batch may stick.
+        let e = w
+            .add_many(&[
+                ("kept", &[5, 6, 7], &[("x", &x)]),
+                ("new", &[0, 1, 2], &[("y", &y)]),
+                ("bad", &[2, 1, 0], &[("x", &x)]),
+            ])
+            .unwrap_err();
+        assert!(e.to_string().contains("not sorted"), "{e}");
+        // The same rows of `kept` are still accepted, and the refused devices and
+        // channel are not in the file.
+        w.add("kept", &[5, 6, 7], &[("x", &x)]).unwrap();
+        w.finish().unwrap();
+        let seg = crate::Segment::open(&path).unwrap();
+        assert_eq!(seg.devices(), ["kept"]);
+        assert_eq!(seg.channels(), ["x"]);
     }
 
     #[test]
