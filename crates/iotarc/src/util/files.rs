@@ -35,6 +35,15 @@ pub fn sync_dir(path: &Path) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    sync_directory(dir)
+}
+
+/// fsyncs the directory `dir` itself, so that file creations, renames and deletions in
+/// it are durable.
+///
+/// # Errors
+/// I/O errors, with the directory's path.
+pub fn sync_directory(dir: &Path) -> Result<()> {
     fsio::sync_dir(dir).map_err(|e| Error::from(e).with_path(dir))
 }
 
@@ -49,7 +58,7 @@ pub fn create_dir_durably(dir: &Path, sub: &Path) -> Result<()> {
     let mut p = sub;
     while p != dir {
         let Some(parent) = p.parent() else { break };
-        fsio::sync_dir(parent).map_err(|e| Error::from(e).with_path(parent))?;
+        sync_directory(parent)?;
         p = parent;
     }
     Ok(())

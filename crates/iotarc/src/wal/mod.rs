@@ -16,6 +16,7 @@ pub mod batch;
 internal_mod!(damage);
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::util::files::sync_directory;
 use crate::util::fsio;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
@@ -178,7 +179,7 @@ impl WalWriter {
         if !dir.is_dir() {
             fsio::create_dir_all(dir).map_err(|e| Error::from(e).with_path(dir))?;
             if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                sync_dir(parent)?;
+                sync_directory(parent)?;
             }
         }
         for (first, path) in list_files(dir)? {
@@ -302,7 +303,7 @@ impl WalWriter {
             removed += 1;
         }
         if removed > 0 {
-            sync_dir(&self.dir)?;
+            sync_directory(&self.dir)?;
         }
         Ok(removed)
     }
@@ -408,13 +409,8 @@ fn new_file(dir: &Path, first_seq: u64, exclusive: bool) -> Result<(fsio::File, 
     let mut file = fsio::File::open(&o, &path).map_err(io)?;
     file.write_all(&file_header()).map_err(io)?;
     file.sync_all().map_err(io)?;
-    sync_dir(dir)?;
+    sync_directory(dir)?;
     Ok((file, path))
-}
-
-/// fsyncs a directory so that file creations, renames and deletions in it are durable.
-fn sync_dir(dir: &Path) -> Result<()> {
-    fsio::sync_dir(dir).map_err(|e| Error::from(e).with_path(dir))
 }
 
 /// The WAL files in `dir`, sorted by first seq. A missing directory has none; files
@@ -891,7 +887,7 @@ fn truncate_tail(dir: &Path, path: &Path, offset: u64) -> Result<()> {
     let io = |e: io::Error| Error::from(e).with_path(path);
     if offset < HEADER_LEN as u64 {
         fsio::remove_file(path).map_err(io)?;
-        return sync_dir(dir);
+        return sync_directory(dir);
     }
     let file = fsio::File::open(OpenOptions::new().write(true), path).map_err(io)?;
     file.set_len(offset).map_err(io)?;
