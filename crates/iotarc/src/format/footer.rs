@@ -139,44 +139,29 @@ impl Footer {
     /// their original order), and its blocks, with every index renumbered. Offsets,
     /// checksums and statistics are unchanged, so the part locates and verifies the
     /// device's blocks in the original file. `None` if `d` is out of range.
+    ///
+    /// Costs a pass over every block; use [`Footer::device_parts`] for all devices.
     pub fn device_part(&self, d: u32) -> Option<Footer> {
         let name = self.devices.get(d as usize)?;
-        let mut used = vec![false; self.channels.len()];
-        for b in self.blocks.iter().filter(|b| b.device == d) {
-            for c in &b.columns {
-                if let Some(u) = used.get_mut(c.channel as usize) {
-                    *u = true;
-                }
+        let blocks: Vec<&BlockMeta> = self.blocks.iter().filter(|b| b.device == d).collect();
+        Some(part_of(name, &self.channels, &blocks))
+    }
+
+    /// [`Footer::device_part`] of every device, in device order, in one pass over the
+    /// blocks: O(blocks + devices), where calling `device_part` per device would be
+    /// O(blocks × devices).
+    pub fn device_parts(&self) -> Vec<Footer> {
+        let mut by_device: Vec<Vec<&BlockMeta>> = vec![Vec::new(); self.devices.len()];
+        for b in &self.blocks {
+            if let Some(v) = by_device.get_mut(b.device as usize) {
+                v.push(b);
             }
         }
-        let mut remap = vec![u32::MAX; self.channels.len()];
-        let mut channels = Vec::new();
-        for (i, _) in used.iter().enumerate().filter(|(_, &u)| u) {
-            remap[i] = channels.len() as u32;
-            channels.push(self.channels[i].clone());
-        }
-        let blocks = self
-            .blocks
+        self.devices
             .iter()
-            .filter(|b| b.device == d)
-            .map(|b| BlockMeta {
-                device: 0,
-                columns: b
-                    .columns
-                    .iter()
-                    .map(|c| ColumnMeta {
-                        channel: remap[c.channel as usize],
-                        ..c.clone()
-                    })
-                    .collect(),
-                ..b.clone()
-            })
-            .collect();
-        Some(Footer {
-            devices: vec![name.clone()],
-            channels,
-            blocks,
-        })
+            .zip(&by_device)
+            .map(|(name, blocks)| part_of(name, &self.channels, blocks))
+            .collect()
     }
 
     fn read_with(bytes: &[u8], data_end: u64, tile: bool) -> Result<Footer> {
@@ -253,6 +238,39 @@ impl BlockMeta {
 /// Parses and validates a footer (or, `tile` off, a footer part), handing each block to
 /// `sink` with the columns of the channels it selects. Every rule is checked on every
 /// column, kept or not.
+/// The part of one device (see [`Footer::device_part`]) from its blocks, in file order.
+/// Costs O(the blocks' columns · log), not O(all channels).
+fn part_of(name: &str, all_channels: &[String], blocks: &[&BlockMeta]) -> Footer {
+    let mut used: Vec<u32> = blocks
+        .iter()
+        .flat_map(|b| b.columns.iter().map(|c| c.channel))
+        .filter(|&c| (c as usize) < all_channels.len())
+        .collect();
+    used.sort_unstable();
+    used.dedup();
+    let remap = |c: u32| used.binary_search(&c).map_or(u32::MAX, |i| i as u32);
+    let blocks = blocks
+        .iter()
+        .map(|b| BlockMeta {
+            device: 0,
+            columns: b
+                .columns
+                .iter()
+                .map(|c| ColumnMeta {
+                    channel: remap(c.channel),
+                    ..c.clone()
+                })
+                .collect(),
+            ..(*b).clone()
+        })
+        .collect();
+    Footer {
+        devices: vec![name.to_string()],
+        channels: used.iter().map(|&c| all_channels[c as usize].clone()).collect(),
+        blocks,
+    }
+}
+
 fn walk(
     bytes: &[u8],
     data_end: u64,

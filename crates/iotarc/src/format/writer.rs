@@ -646,5 +646,9 @@ mod tests {
         }
         assert_eq!(blocks, f.blocks.len());
         assert!(f.device_part(f.devices.len() as u32).is_none());
+        let one_by_one: Vec<Footer> = (0..f.devices.len() as u32)
+            .map(|d| f.device_part(d).unwrap())
+            .collect();
+        assert_eq!(f.device_parts(), one_by_one);
     }
 }

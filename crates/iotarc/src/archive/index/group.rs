@@ -298,13 +298,13 @@ impl GroupView<'_> {
 /// [`crate::ErrorKind::InvalidInput`] if the segment's devices are not those of `e` or a
 /// record is larger than the format allows.
 pub fn encode_group(seg: &Segment, e: &SegmentEntry, out: &mut Vec<u8>) -> Result<()> {
-    let footer = seg.footer();
+    let parts = seg.footer().device_parts();
     let mut records = Vec::new();
     let mut ends = Vec::with_capacity(e.devices.len());
     for name in e.devices.iter() {
         let part = seg
             .device_id(name)
-            .and_then(|d| footer.device_part(d))
+            .and_then(|d| parts.get(d as usize))
             .ok_or_else(|| {
                 Error::invalid_input(format!("segment {} has no device {name:?}", e.path))
             })?;
@@ -314,7 +314,7 @@ pub fn encode_group(seg: &Segment, e: &SegmentEntry, out: &mut Vec<u8>) -> Resul
         } else {
             Vec::new()
         };
-        let summary = summarize(&part)?;
+        let summary = summarize(part)?;
         let start = records.len();
         let zstd = !z.is_empty() && z.len() < raw.len();
         records.push(match (zstd, summary.is_some()) {

@@ -222,9 +222,10 @@ impl Index {
                 Some(off),
             )));
         }
+        let parts = seg.footer().device_parts();
         for (i, d) in e.devices.iter().enumerate() {
             let got = g.part(i, d).map_err(ctx)?;
-            let want = seg.device_id(d).and_then(|k| seg.footer().device_part(k));
+            let want = seg.device_id(d).and_then(|k| parts.get(k as usize));
             // Compared as serialized bytes: statistics may hold NaN, which `==` on the
             // parsed structs would call unequal to itself.
             let want_summary = match &want {
