@@ -40,7 +40,7 @@ pub use manifest::{Dedup, Manifest, PartitionUnit, SegmentEntry};
 pub use packer::{
     auto_partition, Origin, PackOptions, PackStats, PackValue, Packer, Rejected, AUTO_TARGET_VALUES,
 };
-pub use query::{Agg, AggRow, AggRowRef, Query, QueryStats};
+pub use query::{Agg, AggRow, AggRowRef, Query, QueryStats, DEFAULT_QUERY_MEMORY};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::reader::Segment;

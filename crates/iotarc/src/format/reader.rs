@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// Where a segment's bytes live. A file is opened by reading only its header, trailer and
@@ -30,21 +30,47 @@ enum Data {
         map: OnceLock<Mmap>,
     },
     /// A segment known from an archive INDEX record (archive.md §9): not opened until a
-    /// block is needed, and then checked to be the file the record describes.
-    Deferred {
-        path: PathBuf,
-        len: u64,
-        footer_offset: u64,
-        footer_checksum: u64,
-        map: OnceLock<Mmap>,
-    },
+    /// block is needed, and then checked to be the file the record describes. Shared by
+    /// every device part of one file, so the file is mapped and checked once.
+    Deferred(DeferredFile),
+}
+
+/// A segment file known from archive INDEX records (archive.md §9), shared by the
+/// [`Segment::from_shared_part`] views of its devices: it is opened, mapped and checked
+/// once, when the first of them needs a block. (Mapping it per device cost a thousand
+/// mappings of one file for a 1,000-device query, each faulting in its own header and
+/// trailer pages.)
+#[derive(Clone)]
+pub struct DeferredFile(Arc<DeferredInner>);
+
+struct DeferredInner {
+    path: PathBuf,
+    len: u64,
+    footer_offset: u64,
+    footer_checksum: u64,
+    map: OnceLock<Mmap>,
+}
+
+impl DeferredFile {
+    /// The file at `path` as an INDEX record describes it: `len` bytes, with the footer
+    /// at `footer_offset` hashing to `footer_checksum`.
+    pub fn new(path: PathBuf, len: u64, footer_offset: u64, footer_checksum: u64) -> Self {
+        DeferredFile(Arc::new(DeferredInner {
+            path,
+            len,
+            footer_offset,
+            footer_checksum,
+            map: OnceLock::new(),
+        }))
+    }
 }
 
 impl Data {
     fn len(&self) -> u64 {
         match self {
             Data::Owned(v) => v.len() as u64,
-            Data::File { len, .. } | Data::Deferred { len, .. } => *len,
+            Data::File { len, .. } => *len,
+            Data::Deferred(d) => d.0.len,
         }
     }
 
@@ -75,7 +101,7 @@ impl Data {
                     Err(e) => Err(e.into()),
                 }
             }
-            Data::Deferred { .. } => Ok(Cow::Borrowed(
+            Data::Deferred(_) => Ok(Cow::Borrowed(
                 &self.all()?[off as usize..off as usize + len],
             )),
         }
@@ -103,13 +129,14 @@ impl Data {
                 }
                 Ok(map.get().map(|m| &m[..]).unwrap_or(&[]))
             }
-            Data::Deferred {
-                path,
-                len,
-                footer_offset,
-                footer_checksum,
-                map,
-            } => {
+            Data::Deferred(d) => {
+                let DeferredInner {
+                    path,
+                    len,
+                    footer_offset,
+                    footer_checksum,
+                    map,
+                } = &*d.0;
                 if map.get().is_none() {
                     let file = File::open(path)?;
                     // SAFETY: as for `Data::File` above: sealed segments are never
@@ -365,14 +392,16 @@ impl Segment {
         footer_checksum: u64,
         footer: Footer,
     ) -> Segment {
-        let data = Data::Deferred {
-            path: path.clone(),
-            len,
-            footer_offset,
-            footer_checksum,
-            map: OnceLock::new(),
-        };
-        Self::assemble(data, footer, Some(path), footer_offset, footer_checksum)
+        let file = DeferredFile::new(path, len, footer_offset, footer_checksum);
+        Self::from_shared_part(&file, footer)
+    }
+
+    /// As [`Segment::from_part`], for one of several device parts of `file`: the views
+    /// share its mapping.
+    pub fn from_shared_part(file: &DeferredFile, footer: Footer) -> Segment {
+        let d = &file.0;
+        let (path, fo, fc) = (d.path.clone(), d.footer_offset, d.footer_checksum);
+        Self::assemble(Data::Deferred(file.clone()), footer, Some(path), fo, fc)
     }
 
     fn assemble(

@@ -19,7 +19,11 @@ pub struct Query<'a> {
     pub(super) aggs: Vec<Agg>,
     pub(super) every: Option<i64>,
     pub(super) approx: bool,
+    pub(super) memory_limit: u64,
 }
+
+/// Default of [`Query::memory_limit`]: 512 MiB.
+pub const DEFAULT_QUERY_MEMORY: u64 = 512 << 20;
 
 impl<'a> Query<'a> {
     pub(crate) fn new(archive: &'a Archive) -> Query<'a> {
@@ -31,6 +35,7 @@ impl<'a> Query<'a> {
             aggs: Vec::new(),
             every: None,
             approx: false,
+            memory_limit: DEFAULT_QUERY_MEMORY,
         }
     }
 
@@ -74,6 +79,34 @@ impl<'a> Query<'a> {
     /// `sketch::RELATIVE_ERROR` instead of exactly.
     pub fn approx(mut self, approx: bool) -> Self {
         self.approx = approx;
+        self
+    }
+
+    /// Bounds the memory an aggregate holds for values (default
+    /// [`DEFAULT_QUERY_MEMORY`]). Exact percentiles of series whose values do not fit are
+    /// found by narrowing passes over the blocks (one more read of the series per pass,
+    /// at most nine), not by holding them; the answers are the same.
+    ///
+    /// ```
+    /// # use iotarc::archive::{Agg, Archive, PackOptions, PackValue, Packer, Origin};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("arch");
+    /// # let mut p = Packer::open(&path, PackOptions::default())?;
+    /// # for s in 0..10_000i64 {
+    /// #     p.push("pump-1", "rpm", s * 1_000_000, PackValue::I64(s), Origin { input: 0, line: s as u64 + 2 });
+    /// # }
+    /// # p.commit(0)?;
+    /// let arch = Archive::open(&path)?;
+    /// let (rows, _) = arch
+    ///     .query()
+    ///     .aggregates(&[Agg::Percentile(99.0)])
+    ///     .memory_limit(1 << 10)
+    ///     .run_aggregate()?;
+    /// assert_eq!(rows[0].values[0], Some(iotarc::Value::I64(9_899)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit = bytes;
         self
     }
 

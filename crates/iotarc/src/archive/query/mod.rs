@@ -20,7 +20,7 @@ mod run;
 mod select;
 mod window;
 
-pub use builder::Query;
+pub use builder::{Query, DEFAULT_QUERY_MEMORY};
 
 use crate::model::Value;
 use std::time::Duration;

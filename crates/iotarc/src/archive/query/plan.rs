@@ -8,7 +8,7 @@ use crate::archive::index::Index;
 use crate::archive::manifest::{Dedup, Manifest};
 use crate::error::{Error, Result};
 use crate::format::block::ColumnBuf;
-use crate::format::reader::{append_rows, rows_in_range, Segment, Series};
+use crate::format::reader::{append_rows, rows_in_range, DeferredFile, Segment, Series};
 use crate::model::{TimeRange, ValueType, Values};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,9 +26,17 @@ pub(super) struct Plan {
     pub(super) seq_of: Vec<u64>,
     pub(super) dedup: Dedup,
     pub(super) stats: QueryStats,
-    /// Decode buffers, reused across blocks.
+}
+
+/// Decode buffers, reused across blocks, and counters: one per thread of a query.
+#[derive(Default)]
+pub(super) struct Scratch {
     pub(super) ts: Vec<i64>,
     pub(super) col: ColumnBuf,
+    /// Blocks decoded.
+    pub(super) decoded: usize,
+    /// Blocks answered from footer statistics.
+    pub(super) from_footer: usize,
 }
 
 /// A block holding the queried channel for the queried device.
@@ -75,18 +83,16 @@ impl<'a> Query<'a> {
                 // then opened and checked itself (`verify` reports the group).
                 if let Ok(Some(list)) = ix.parts(e, &matched[k]) {
                     let path = self.archive.dir().join(&e.path);
-                    let views = matched[k].iter().zip(list).map(|(&d, p)| {
-                        let seg = Segment::from_part(
-                            path.clone(),
-                            e.bytes,
-                            p.footer_offset,
-                            p.footer_checksum,
-                            p.footer,
-                        );
-                        DeviceView {
+                    // One group records one footer location for all its parts.
+                    let file = list.first().map(|p| {
+                        DeferredFile::new(path, e.bytes, p.footer_offset, p.footer_checksum)
+                    });
+                    let views = matched[k].iter().zip(list).filter_map(|(&d, p)| {
+                        let seg = Segment::from_shared_part(file.as_ref()?, p.footer);
+                        Some(DeviceView {
                             device: e.devices[d].clone(),
                             seg,
-                        }
+                        })
                     });
                     parts[k] = Some(views.collect());
                 }
@@ -164,8 +170,6 @@ impl<'a> Query<'a> {
             seq_of,
             dedup: m.dedup,
             stats,
-            ts: Vec::new(),
-            col: ColumnBuf::default(),
         })
     }
 }
@@ -225,16 +229,21 @@ impl Plan {
     }
 
     /// Decodes one block's column and returns its present values in `range`.
-    pub(super) fn decode_block(&mut self, b: &BlockRef, range: TimeRange) -> Result<Series> {
+    pub(super) fn decode_block(
+        &self,
+        sc: &mut Scratch,
+        b: &BlockRef,
+        range: TimeRange,
+    ) -> Result<Series> {
         let s = decode_column(
             &self.segments[b.seg],
             b.block,
             b.col,
             range,
-            &mut self.ts,
-            &mut self.col,
+            &mut sc.ts,
+            &mut sc.col,
         )?;
-        self.stats.blocks_decoded += 1;
+        sc.decoded += 1;
         Ok(s)
     }
 
@@ -243,10 +252,15 @@ impl Plan {
     ///
     /// # Errors
     /// Corrupt blocks; a channel whose type differs between the blocks.
-    pub(super) fn merge(&mut self, refs: &[BlockRef], range: TimeRange) -> Result<Series> {
+    pub(super) fn merge(
+        &self,
+        sc: &mut Scratch,
+        refs: &[BlockRef],
+        range: TimeRange,
+    ) -> Result<Series> {
         let mut parts = Vec::with_capacity(refs.len());
         for b in refs {
-            let s = self.decode_block(b, range)?;
+            let s = self.decode_block(sc, b, range)?;
             parts.push((self.seq_of[b.seg], s));
         }
         // Integers and floats of one channel merge as floats.

@@ -2,7 +2,8 @@
 //! records when they can be and otherwise over a plan, merging footer statistics where a
 //! block lies inside the range and one window and decoding the others.
 
-use super::plan::Run;
+use super::percentile::Narrowing;
+use super::plan::{Plan, Run, Scratch};
 use super::window::{Aggregated, SeriesWindows, WinAcc, Window, Windows};
 use super::{Agg, AggRow, AggRowRef, Query, QueryStats};
 use crate::archive::index::{self, Index};
@@ -10,6 +11,7 @@ use crate::archive::manifest::Manifest;
 use crate::error::{Error, Result};
 use crate::format::reader::Segment;
 use crate::model::{TimeRange, Value};
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -27,6 +29,7 @@ impl<'a> Query<'a> {
         // Raw output goes out as it is read and cannot be restarted, so every segment
         // is opened (and held open) while planning.
         let mut plan = self.on_snapshot(|m, _| self.plan_on(m, None, self.select(m)))?;
+        let mut sc = Scratch::default();
         let mut blocks = Vec::new();
         let by_device = std::mem::take(&mut plan.by_device);
         let channels = std::mem::take(&mut plan.channels);
@@ -35,8 +38,8 @@ impl<'a> Query<'a> {
                 let runs = plan.runs(device, channel, self.range, segs, &mut blocks);
                 for run in runs {
                     let series = match run {
-                        Run::Single(b) => plan.decode_block(&b, self.range)?,
-                        Run::Merge(refs) => plan.merge(&refs, self.range)?,
+                        Run::Single(b) => plan.decode_block(&mut sc, &b, self.range)?,
+                        Run::Merge(refs) => plan.merge(&mut sc, &refs, self.range)?,
                     };
                     for (i, &t) in series.timestamps.iter().enumerate() {
                         let v = series.values.get(i).unwrap_or(Value::I64(0));
@@ -47,6 +50,7 @@ impl<'a> Query<'a> {
                 }
             }
         }
+        plan.stats.blocks_decoded += sc.decoded;
         plan.stats.elapsed = start.elapsed();
         Ok(plan.stats)
     }
@@ -163,7 +167,9 @@ impl<'a> Query<'a> {
             .filter(|m| self.range.covers(m.ts_min, m.ts_max) && win(m.ts_min) == win(m.ts_max)))
     }
 
-    /// The per-window accumulators of every (device, channel), in that order.
+    /// The per-window accumulators of every (device, channel), in that order. Devices
+    /// are aggregated in parallel; each one's series in order, so the rows and the
+    /// counts are those of a serial run.
     fn aggregate_on(&self, m: &Manifest, index: Option<&Index>) -> Result<Aggregated> {
         let need_values = self.aggs.iter().any(|a| matches!(a, Agg::Percentile(_)));
         // Selected once: a walk that gives up hands the same selection to the plan.
@@ -176,89 +182,201 @@ impl<'a> Query<'a> {
             }
         }
         let mut plan = self.plan_on(m, index, sel)?;
-        let mut series = Vec::new();
-        let win = |t: i64| {
-            self.every
-                .map_or(i64::MIN, |e| t.div_euclid(e).saturating_mul(e))
-        };
-        let mut blocks = Vec::new();
         let by_device = std::mem::take(&mut plan.by_device);
         let channels = std::mem::take(&mut plan.channels);
-        for (device, segs) in &by_device {
+        let devices: Vec<(&String, &Vec<usize>)> = by_device.iter().collect();
+        let per_device = |&(device, segs): &(&String, &Vec<usize>)| -> Result<_> {
+            let mut sc = Scratch::default();
+            let mut out = Vec::new();
             for channel in &channels[device] {
-                let mut acc = Windows::default();
-                let runs = plan.runs(device, channel, self.range, segs, &mut blocks);
-                let mut span: BTreeMap<usize, SingleRuns> = BTreeMap::new();
-                for (i, r) in runs.iter().enumerate() {
-                    if let Run::Single(b) = r {
-                        let e = span.entry(b.seg).or_insert(SingleRuns {
-                            first: i,
-                            last: i,
-                            count: 0,
-                        });
-                        e.last = i;
-                        e.count += 1;
-                    }
-                }
-                let mut skip_to = 0;
-                for (i, run) in runs.into_iter().enumerate() {
-                    if i < skip_to {
-                        continue;
-                    }
-                    if let (Run::Single(b), false) = (&run, need_values) {
-                        let SingleRuns {
-                            first,
-                            last,
-                            count: n,
-                        } = span[&b.seg];
-                        if i == first {
-                            if let Some(m) =
-                                self.subtotal(&plan.segments[b.seg], device, channel)?
-                            {
-                                let whole = m.blocks as usize == n && last + 1 - first == n;
-                                if whole {
-                                    let a = acc.get(win(m.ts_min), || WinAcc::new(m.vtype, false));
-                                    a.stats
-                                        .merge(&m.stats)
-                                        .map_err(plan.segments[b.seg].ctx(b.block))?;
-                                    plan.stats.blocks_from_footer += n;
-                                    skip_to = last + 1;
-                                    continue;
-                                }
-                            }
-                        }
-                    }
-                    let series = match run {
-                        Run::Merge(refs) => plan.merge(&refs, self.range)?,
-                        Run::Single(b) => {
-                            let seg = &plan.segments[b.seg];
-                            let meta = &seg.footer().blocks[b.block];
-                            let cm = &meta.columns[b.col];
-                            if !need_values
-                                && self.range.covers(meta.ts_min, meta.ts_max)
-                                && win(meta.ts_min) == win(meta.ts_max)
-                            {
-                                let a = acc.get(win(meta.ts_min), || WinAcc::new(cm.vtype, false));
-                                a.stats.merge(&cm.stats).map_err(seg.ctx(b.block))?;
-                                plan.stats.blocks_from_footer += 1;
-                                continue;
-                            }
-                            plan.decode_block(&b, self.range)?
-                        }
-                    };
-                    self.accumulate(&mut acc, &series, need_values)?;
-                }
-                series.push(SeriesWindows {
+                let windows = self.aggregate_series(&plan, &mut sc, device, segs, channel)?;
+                out.push(SeriesWindows {
                     device: device.clone(),
                     channel: channel.clone(),
-                    windows: acc,
+                    windows,
                 });
             }
+            Ok((out, sc.decoded, sc.from_footer))
+        };
+        let done: Vec<(Vec<SeriesWindows>, usize, usize)> = if devices.len() > 1 {
+            devices.par_iter().map(per_device).collect::<Result<_>>()?
+        } else {
+            devices.iter().map(per_device).collect::<Result<_>>()?
+        };
+        let mut series = Vec::new();
+        for (s, decoded, from_footer) in done {
+            series.extend(s);
+            plan.stats.blocks_decoded += decoded;
+            plan.stats.blocks_from_footer += from_footer;
         }
         Ok(Aggregated {
             series,
             stats: plan.stats,
         })
+    }
+
+    /// The window start of timestamp `t`.
+    fn window_of(&self, t: i64) -> i64 {
+        self.every
+            .map_or(i64::MIN, |e| t.div_euclid(e).saturating_mul(e))
+    }
+
+    /// The per-window accumulators of one (device, channel), percentiles resolved.
+    fn aggregate_series(
+        &self,
+        plan: &Plan,
+        sc: &mut Scratch,
+        device: &str,
+        segs: &[usize],
+        channel: &str,
+    ) -> Result<Windows> {
+        let percentiles: Vec<f64> = self
+            .aggs
+            .iter()
+            .filter_map(|a| match a {
+                Agg::Percentile(p) => Some(*p),
+                _ => None,
+            })
+            .collect();
+        let need_values = !percentiles.is_empty();
+        // Values held for exact percentiles, at most: each costs 8 bytes held and 8 more
+        // while selected, and every thread holds one series.
+        let threads = rayon::current_num_threads().max(1) as u64;
+        let budget = self.memory_limit / 2 / threads;
+        let max_held = (budget / 16) as usize;
+        let mut held = 0usize;
+        let mut spilled = false;
+        let mut acc = Windows::default();
+        let mut blocks = Vec::new();
+        let runs = plan.runs(device, channel, self.range, segs, &mut blocks);
+        let mut span: BTreeMap<usize, SingleRuns> = BTreeMap::new();
+        for (i, r) in runs.iter().enumerate() {
+            if let Run::Single(b) = r {
+                let e = span.entry(b.seg).or_insert(SingleRuns {
+                    first: i,
+                    last: i,
+                    count: 0,
+                });
+                e.last = i;
+                e.count += 1;
+            }
+        }
+        let mut skip_to = 0;
+        for (i, run) in runs.iter().enumerate() {
+            if i < skip_to {
+                continue;
+            }
+            if let (Run::Single(b), false) = (run, need_values) {
+                let SingleRuns {
+                    first,
+                    last,
+                    count: n,
+                } = span[&b.seg];
+                if i == first {
+                    if let Some(m) = self.subtotal(&plan.segments[b.seg], device, channel)? {
+                        let whole = m.blocks as usize == n && last + 1 - first == n;
+                        if whole {
+                            let a =
+                                acc.get(self.window_of(m.ts_min), || WinAcc::new(m.vtype, false));
+                            a.stats
+                                .merge(&m.stats)
+                                .map_err(plan.segments[b.seg].ctx(b.block))?;
+                            sc.from_footer += n;
+                            skip_to = last + 1;
+                            continue;
+                        }
+                    }
+                }
+            }
+            let series = match run {
+                Run::Merge(refs) => plan.merge(sc, refs, self.range)?,
+                Run::Single(b) => {
+                    let seg = &plan.segments[b.seg];
+                    let meta = &seg.footer().blocks[b.block];
+                    let cm = &meta.columns[b.col];
+                    if !need_values
+                        && self.range.covers(meta.ts_min, meta.ts_max)
+                        && self.window_of(meta.ts_min) == self.window_of(meta.ts_max)
+                    {
+                        let a =
+                            acc.get(self.window_of(meta.ts_min), || WinAcc::new(cm.vtype, false));
+                        a.stats.merge(&cm.stats).map_err(seg.ctx(b.block))?;
+                        sc.from_footer += 1;
+                        continue;
+                    }
+                    plan.decode_block(sc, b, self.range)?
+                }
+            };
+            self.accumulate(&mut acc, &series, need_values && !spilled)?;
+            if need_values && !self.approx && !spilled {
+                held += series.timestamps.len();
+                if held > max_held {
+                    spilled = true;
+                    acc.0.iter_mut().for_each(|w| w.acc.pct.drop_values());
+                }
+            }
+        }
+        if need_values && !self.approx {
+            if spilled {
+                self.narrow(plan, sc, &runs, &mut acc, &percentiles, budget)?;
+            } else {
+                acc.0
+                    .iter_mut()
+                    .for_each(|w| w.acc.pct.resolve(&percentiles));
+            }
+        }
+        Ok(acc)
+    }
+
+    /// Exact percentiles of a series whose values did not fit: narrowing passes over
+    /// its runs (see `percentile`), skipping single blocks whose footer min/max lie
+    /// outside every interval still open.
+    fn narrow(
+        &self,
+        plan: &Plan,
+        sc: &mut Scratch,
+        runs: &[Run],
+        acc: &mut Windows,
+        percentiles: &[f64],
+        budget: u64,
+    ) -> Result<()> {
+        let mut nw = Narrowing::new(
+            acc.0.iter().map(|w| (w.start, &w.acc.stats)),
+            percentiles,
+            budget,
+        );
+        while !nw.finished() {
+            nw.begin_pass();
+            for run in runs {
+                let series = match run {
+                    Run::Merge(refs) => plan.merge(sc, refs, self.range)?,
+                    Run::Single(b) => {
+                        let seg = &plan.segments[b.seg];
+                        let cm = &seg.footer().blocks[b.block].columns[b.col];
+                        if !nw.wanted(&cm.stats) {
+                            continue;
+                        }
+                        plan.decode_block(sc, b, self.range)?
+                    }
+                };
+                let ts = &series.timestamps;
+                let mut r = 0;
+                while r < ts.len() {
+                    let w = self.window_of(ts[r]);
+                    let e = match self.every {
+                        None => ts.len(),
+                        Some(len) => r + ts[r..].partition_point(|&t| t < w.saturating_add(len)),
+                    };
+                    nw.feed(w, &series.values, r, e);
+                    r = e;
+                }
+            }
+            nw.end_pass();
+        }
+        for w in &mut acc.0 {
+            w.acc.pct.resolve_from(nw.answers(w.start));
+        }
+        Ok(())
     }
 }
 

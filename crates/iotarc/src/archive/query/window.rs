@@ -30,7 +30,7 @@ pub(super) struct Aggregated {
 
 pub(super) struct WinAcc {
     pub(super) stats: ColumnStats,
-    pct: PctStore,
+    pub(super) pct: PctStore,
 }
 
 impl<'a> Query<'a> {
