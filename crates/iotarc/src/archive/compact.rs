@@ -9,7 +9,9 @@
 
 use super::index;
 use super::manifest::{Manifest, PartitionUnit, SegmentEntry};
-use super::packer::{pivot, segment_path, BufRow, Origin, PackValue, SegMeta, SegmentBuilder};
+use super::packer::{
+    pivot, segment_path, BufRow, Origin, PackValue, Pivoted, SegMeta, SegmentBuilder, Table,
+};
 use crate::error::{Error, Result};
 use crate::format::block::ColumnBuf;
 use crate::format::reader::Segment;
@@ -17,6 +19,7 @@ use crate::format::writer::WriterOptions;
 use crate::model::{TimeRange, Values};
 use crate::util::files::sync_dir;
 use crate::util::fsio;
+use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
@@ -248,12 +251,6 @@ fn merge(
         seq,
         dedup: m.dedup,
     };
-    let devices: BTreeSet<&str> = inputs
-        .iter()
-        .flat_map(|s| s.devices.iter().map(String::as_str))
-        .collect();
-    let mut channels: Vec<String> = Vec::new();
-    let mut channel_idx: HashMap<String, u32> = HashMap::new();
     // Before the merged file exists, and naming the inputs this commit drops, so that
     // whichever side of the commit a crash falls on, the next writer deletes exactly
     // the right files (archive.md §8, L3 and L4).
@@ -262,65 +259,15 @@ fn merge(
         generation,
         inputs.iter().map(|e| e.path.clone()).collect(),
     )?;
-    let mut builder = SegmentBuilder::create(dir, &rel, wopts)?;
-    let mut ts = Vec::new();
-    let mut col = ColumnBuf::default();
-    for device in devices {
-        let mut rows = Vec::new();
-        for (rank, seg) in segs.iter().enumerate() {
-            let ids: Vec<u32> = seg
-                .channels()
-                .iter()
-                .map(|c| {
-                    *channel_idx.entry(c.clone()).or_insert_with(|| {
-                        channels.push(c.clone());
-                        channels.len() as u32 - 1
-                    })
-                })
-                .collect();
-            let mut pos = 0u64;
-            for &bi in seg.blocks_for(device, TimeRange::ALL) {
-                let block = seg.block(bi)?;
-                block.timestamps(&mut ts).map_err(seg.ctx(bi))?;
-                for (ci, cm) in block.meta().columns.iter().enumerate() {
-                    block.column(ci, &mut col).map_err(seg.ctx(bi))?;
-                    let ch = ids[cm.channel as usize];
-                    let mut k = 0;
-                    for (i, &t) in ts.iter().enumerate() {
-                        if !col.is_present(i) {
-                            continue;
-                        }
-                        let v = match &col.values {
-                            Values::F64(v) => PackValue::F64(v[k]),
-                            Values::I64(v) => PackValue::I64(v[k]),
-                            Values::Bool(v) => PackValue::Bool(v[k]),
-                            Values::Str(v) => PackValue::Str(v.get(k).unwrap_or("").into()),
-                        };
-                        k += 1;
-                        pos += 1;
-                        let origin = Origin {
-                            input: rank as u32,
-                            line: pos,
-                        };
-                        rows.push(BufRow::new(t, ch, origin, v));
-                    }
-                }
-            }
-        }
-        let (table, _dups, rejected) = pivot(&mut rows, &channels, device, meta.dedup);
-        if let Some(r) = rejected.first() {
-            // Never drop a point to make a merge fit: leave the group as it is.
-            drop(builder);
-            let _ = fsio::remove_file(&dir.join(&rel));
+    let entry = match merge_files(dir, &inputs, segs, &rel, &meta, wopts)? {
+        Ok(out) => out.entry,
+        Err(why) => {
             return Ok(Err(format!(
-                "segments {} not merged: {}",
-                paths.join(", "),
-                r.reason
-            )));
+                "segments {} not merged: {why}",
+                paths.join(", ")
+            )))
         }
-        builder.add(device.to_owned(), &table, &channels)?;
-    }
-    let entry = builder.finish(&meta, &channels)?;
+    };
     crate::failpoint("compact-after-write");
     let mut next = m.clone();
     next.generation = generation;
@@ -348,7 +295,6 @@ fn merge(
     if ix.rebuilt {
         index::remove_stale(dir, m);
     }
-    drop(segs);
     for e in &inputs {
         let p = dir.join(&e.path);
         match fsio::remove_file(&p) {
@@ -360,4 +306,152 @@ fn merge(
     sync_dir(&dir.join(&rel))?;
     super::pending::clear(dir);
     Ok(Ok(report))
+}
+
+/// What [`merge_files`] wrote.
+pub(crate) struct MergedFiles {
+    /// The merged segment; `None` when the inputs held no rows.
+    pub(crate) entry: Option<SegmentEntry>,
+    /// Copies of a (device, channel, timestamp) the dedup policy resolved.
+    pub(crate) duplicates: u64,
+}
+
+/// Values decoded at once while merging: devices are merged in batches of about this
+/// many values, each batch decoded and pivoted in parallel, then encoded in parallel.
+/// At about 64 bytes a buffered value, 1 M values keep a batch near 64 MB.
+const MERGE_BATCH_VALUES: u64 = 1 << 20;
+
+/// Segment bytes read through one set of mappings before they are remapped: a mapped
+/// page read once stays in the process's resident set until it is unmapped, so a merge
+/// of gigabytes would otherwise count them all.
+const REMAP_BYTES: u64 = 64 << 20;
+
+/// Merges the segments `inputs` (opened as `segs`, both in arrival order) into the new
+/// file `rel`: every device's points, sorted and deduplicated by `meta.dedup` with
+/// arrival order by input position. Does not touch the manifest or the inputs. The
+/// inner `Err` is why the inputs cannot be merged (a channel's types conflict); the
+/// partial output is then removed.
+///
+/// # Errors
+/// Corrupt inputs; I/O errors.
+pub(crate) fn merge_files(
+    dir: &Path,
+    inputs: &[SegmentEntry],
+    mut segs: Vec<Segment>,
+    rel: &str,
+    meta: &SegMeta,
+    wopts: &WriterOptions,
+) -> Result<std::result::Result<MergedFiles, String>> {
+    // One channel numbering for the output; per input, its channel ids in it.
+    let mut channels: Vec<String> = Vec::new();
+    let mut channel_idx: HashMap<String, u32> = HashMap::new();
+    let ids: Vec<Vec<u32>> = segs
+        .iter()
+        .map(|seg| {
+            seg.channels()
+                .iter()
+                .map(|c| {
+                    *channel_idx.entry(c.clone()).or_insert_with(|| {
+                        channels.push(c.clone());
+                        channels.len() as u32 - 1
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    // Devices with the values each holds (from the footers), in name order.
+    let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
+    for seg in &segs {
+        let f = seg.footer();
+        for b in &f.blocks {
+            let n = b.rows * b.columns.len() as u64;
+            *sizes
+                .entry(f.devices[b.device as usize].clone())
+                .or_default() += n;
+        }
+    }
+    let mut batches: Vec<Vec<(String, u64)>> = Vec::new();
+    let mut in_batch = 0u64;
+    for (d, n) in sizes {
+        if batches.is_empty() || in_batch + n > MERGE_BATCH_VALUES && in_batch > 0 {
+            batches.push(Vec::new());
+            in_batch = 0;
+        }
+        in_batch += n;
+        batches.last_mut().expect("pushed above").push((d, n));
+    }
+    let mut builder = SegmentBuilder::create(dir, rel, wopts)?;
+    let mut duplicates = 0u64;
+    let mut since_remap = 0u64;
+    for batch in batches {
+        let batch_bytes: u64 = batch.iter().map(|d| d.1).sum::<u64>() * 2;
+        if since_remap + batch_bytes > REMAP_BYTES && since_remap > 0 {
+            segs = inputs
+                .iter()
+                .map(|e| super::open_listed(dir, e))
+                .collect::<Result<_>>()?;
+            since_remap = 0;
+        }
+        since_remap += batch_bytes;
+        let pivoted: Vec<(String, Pivoted)> = batch
+            .into_par_iter()
+            .map(|(device, _)| {
+                let mut rows = device_rows(&segs, &ids, &device)?;
+                let p = pivot(&mut rows, &channels, &device, meta.dedup);
+                Ok((device, p))
+            })
+            .collect::<Result<_>>()?;
+        if let Some(r) = pivoted.iter().find_map(|(_, p)| p.2.first()) {
+            // Never drop a point to make a merge fit: leave the inputs as they are.
+            let why = r.reason.clone();
+            drop(builder);
+            let _ = fsio::remove_file(&dir.join(rel));
+            return Ok(Err(why));
+        }
+        duplicates += pivoted.iter().map(|(_, p)| p.1).sum::<u64>();
+        let tables: Vec<(String, &Table)> =
+            pivoted.iter().map(|(d, p)| (d.clone(), &p.0)).collect();
+        builder.add_many(tables, &channels)?;
+    }
+    let entry = builder.finish(meta, &channels)?;
+    Ok(Ok(MergedFiles { entry, duplicates }))
+}
+
+/// Every present value of `device` in `segs`, as buffered rows whose origin is (input
+/// position, running count): the pivot's arrival order.
+fn device_rows(segs: &[Segment], ids: &[Vec<u32>], device: &str) -> Result<Vec<BufRow>> {
+    let mut rows = Vec::new();
+    let mut ts = Vec::new();
+    let mut col = ColumnBuf::default();
+    for (rank, seg) in segs.iter().enumerate() {
+        let mut pos = 0u64;
+        for &bi in seg.blocks_for(device, TimeRange::ALL) {
+            let block = seg.block(bi)?;
+            block.timestamps(&mut ts).map_err(seg.ctx(bi))?;
+            for (ci, cm) in block.meta().columns.iter().enumerate() {
+                block.column(ci, &mut col).map_err(seg.ctx(bi))?;
+                let ch = ids[rank][cm.channel as usize];
+                let mut k = 0;
+                for (i, &t) in ts.iter().enumerate() {
+                    if !col.is_present(i) {
+                        continue;
+                    }
+                    let v = match &col.values {
+                        Values::F64(v) => PackValue::F64(v[k]),
+                        Values::I64(v) => PackValue::I64(v[k]),
+                        Values::Bool(v) => PackValue::Bool(v[k]),
+                        Values::Str(v) => PackValue::Str(v.get(k).unwrap_or("").into()),
+                    };
+                    k += 1;
+                    pos += 1;
+                    let origin = Origin {
+                        input: rank as u32,
+                        line: pos,
+                    };
+                    rows.push(BufRow::new(t, ch, origin, v));
+                }
+            }
+        }
+    }
+    Ok(rows)
 }

@@ -7,11 +7,12 @@
 use super::manifest::{ChannelInfo, Dedup, Manifest, PartitionUnit, SegmentEntry};
 use crate::codec::validity::Bitmap;
 use crate::error::{Error, Result};
+use crate::format::reader::Segment;
 use crate::format::writer::{SegmentWriter, WriterOptions};
 use crate::model::{Column, ValueType, Values};
 use crate::util::fsio;
 use rayon::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
@@ -566,6 +567,7 @@ impl Packer {
     /// crash at that moment), and the new segments are kept.
     pub fn commit(mut self, input_bytes: u64) -> Result<PackStats> {
         self.flush()?;
+        self.merge_flushes()?;
         let mut m = self.manifest.clone();
         m.generation += 1;
         m.input_bytes += input_bytes;
@@ -590,6 +592,82 @@ impl Packer {
             super::index::remove_stale(&self.dir, &m);
         }
         Ok(self.stats.clone())
+    }
+
+    /// Merges the segments of each partition window that several flushes wrote for the
+    /// same devices (archive.md §3.2): a flush holds what fits the buffer, so with many
+    /// devices each flush leaves short blocks per device, and their footer and `INDEX`
+    /// entries grow to a large share of the archive. The merged file is written like the
+    /// others (this commit's generation, a new seq), so an interrupted commit leaves it
+    /// as a leftover too; its inputs were never published and are deleted here.
+    ///
+    /// A window whose segments cannot merge (a channel's types conflict) keeps them.
+    fn merge_flushes(&mut self) -> Result<()> {
+        let mut by_window: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+        for (i, e) in self.written.iter().enumerate() {
+            by_window.entry(e.partition).or_default().push(i);
+        }
+        let generation = self.manifest.generation + 1;
+        // (inputs, index of the merged entry in `written`, duplicates resolved).
+        let mut merged: Vec<(Vec<SegmentEntry>, usize, u64)> = Vec::new();
+        for (w, mut idx) in by_window {
+            let mut seen = HashSet::new();
+            let shared = idx
+                .iter()
+                .flat_map(|&i| self.written[i].devices.iter())
+                .any(|d| !seen.insert(d.as_str()));
+            if idx.len() < 2 || !shared {
+                continue;
+            }
+            idx.sort_by_key(|&i| self.written[i].seq);
+            let inputs: Vec<SegmentEntry> = idx.iter().map(|&i| self.written[i].clone()).collect();
+            let segs: Vec<Segment> = inputs
+                .iter()
+                .map(|e| super::open_listed(&self.dir, e))
+                .collect::<Result<_>>()?;
+            let seq = self.seq;
+            self.seq += 1;
+            let rel = segment_path(self.manifest.partition, w, generation, seq);
+            let meta = SegMeta {
+                window: w,
+                generation,
+                seq,
+                dedup: self.manifest.dedup,
+            };
+            let wopts = &self.opts.writer;
+            if let Ok(out) =
+                super::compact::merge_files(&self.dir, &inputs, segs, &rel, &meta, wopts)?
+            {
+                if let Some(e) = out.entry {
+                    // Listed at once, so that an error below still cleans it up.
+                    self.written.push(e);
+                    merged.push((inputs, self.written.len() - 1, out.duplicates));
+                }
+            }
+        }
+        let mut replaced: HashSet<String> = HashSet::new();
+        for (inputs, at, duplicates) in merged {
+            let e = &self.written[at];
+            let (points_in, bytes_in) = inputs
+                .iter()
+                .fold((0, 0), |(p, b), x| (p + x.points, b + x.bytes));
+            let st = &mut self.stats;
+            st.duplicates += duplicates;
+            st.points_written = st.points_written - points_in + e.points;
+            st.bytes = st.bytes - bytes_in + e.bytes;
+            st.segments = st.segments + 1 - inputs.len() as u64;
+            replaced.extend(inputs.into_iter().map(|x| x.path));
+        }
+        self.written.retain(|x| !replaced.contains(&x.path));
+        for rel in &replaced {
+            let p = self.dir.join(rel);
+            match fsio::remove_file(&p) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(Error::from(err).with_path(&p)),
+            }
+        }
+        Ok(())
     }
 
     /// Deletes every segment written by this packer (and the archive directory if this
@@ -980,12 +1058,6 @@ impl SegmentBuilder {
             devices: Vec::new(),
             chan_types: BTreeMap::new(),
         })
-    }
-
-    /// Adds one device's table (devices in ascending name order); an empty table is
-    /// skipped.
-    pub(crate) fn add(&mut self, device: String, table: &Table, channels: &[String]) -> Result<()> {
-        self.add_many(vec![(device, table)], channels)
     }
 
     /// Adds several devices' tables (in ascending name order), encoding their blocks in
