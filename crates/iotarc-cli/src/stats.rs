@@ -69,11 +69,6 @@ fn add_segment(s: &mut ArchiveStats, seg: &Segment) {
 pub fn collect(path: &Path) -> Result<ArchiveStats> {
     let arch = Archive::open(path)?;
     let m = arch.manifest();
-    let segs: Vec<Segment> = m
-        .segments
-        .par_iter()
-        .map(|e| arch.open_segment(e))
-        .collect::<iotarc::Result<_>>()?;
     let manifest_bytes = std::fs::metadata(path.join("MANIFEST"))
         .map(|m| m.len())
         .unwrap_or(0);
@@ -104,8 +99,16 @@ pub fn collect(path: &Path) -> Result<ArchiveStats> {
         bytes_on_disk: m.segments.iter().map(|e| e.bytes).sum::<u64>() + manifest_bytes,
         input_bytes: m.input_bytes,
     };
-    for seg in &segs {
-        add_segment(&mut s, seg);
+    // Opened a batch at a time: each open segment holds a file descriptor, and an
+    // archive of 100,000 segments would exceed the process's limit.
+    for batch in m.segments.chunks(256) {
+        let segs: Vec<Segment> = batch
+            .par_iter()
+            .map(|e| arch.open_segment(e))
+            .collect::<iotarc::Result<_>>()?;
+        for seg in &segs {
+            add_segment(&mut s, seg);
+        }
     }
     Ok(s)
 }

@@ -183,3 +183,48 @@ fn parallel_aggregates_equal_serial_ones() {
         );
     }
 }
+
+/// More segments than a raw query holds open: it plans from `INDEX` records and reads
+/// block bytes by path, and still returns every point, as do aggregates.
+#[test]
+fn raw_queries_over_many_segments_read_through_the_index() {
+    use iotarc::archive::PartitionUnit;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("arch");
+    let opts = PackOptions {
+        partition: Some(PartitionUnit::Hour),
+        ..PackOptions::default()
+    };
+    let mut p = Packer::open(&path, opts).unwrap();
+    let n = 1_100i64;
+    for h in 0..n {
+        for k in 0..3 {
+            let t = h * HOUR + k * 1_000_000;
+            let o = Origin {
+                input: 0,
+                line: (h * 3 + k) as u64 + 2,
+            };
+            p.push("d", "x", t, PackValue::I64(h * 3 + k), o);
+        }
+    }
+    assert_eq!(p.commit(0).unwrap().segments, n as u64);
+    let arch = Archive::open(&path).unwrap();
+    let mut got = Vec::new();
+    arch.query()
+        .run_raw(|_, _, t, v| {
+            got.push((t, v.clone()));
+            Ok(true)
+        })
+        .unwrap();
+    let want: Vec<(i64, Value)> = (0..n)
+        .flat_map(|h| (0..3).map(move |k| (h * HOUR + k * 1_000_000, Value::I64(h * 3 + k))))
+        .collect();
+    assert_eq!(got, want);
+    let (rows, _) = arch
+        .query()
+        .aggregates(&[Agg::Count, Agg::Percentile(50.0)])
+        .run_aggregate()
+        .unwrap();
+    assert_eq!(rows[0].count, 3 * n as u64);
+    assert_eq!(rows[0].values[1], Some(Value::I64(3 * n / 2 - 1)));
+}

@@ -49,6 +49,9 @@ struct DeferredInner {
     footer_offset: u64,
     footer_checksum: u64,
     map: OnceLock<Mmap>,
+    /// The file's format version, once its length, header and trailer were checked by
+    /// reads (for [`Segment::block_into`]).
+    checked: OnceLock<FormatVersion>,
 }
 
 impl DeferredFile {
@@ -61,7 +64,48 @@ impl DeferredFile {
             footer_offset,
             footer_checksum,
             map: OnceLock::new(),
+            checked: OnceLock::new(),
         }))
+    }
+
+    /// Checks the file as `check_deferred` does, reading only its header and trailer;
+    /// returns its format version. Done once.
+    fn checked_version(&self) -> Result<FormatVersion> {
+        let d = &self.0;
+        if let Some(v) = d.checked.get() {
+            return Ok(*v);
+        }
+        let file = File::open(&d.path)?;
+        let actual = file.metadata()?.len();
+        if actual != d.len {
+            return Err(Error::corrupt(
+                format!("segment is {actual} bytes, the archive INDEX records {}", d.len),
+                None,
+            ));
+        }
+        let min = (HEADER_LEN + TRAILER_LEN) as u64;
+        if d.len < min {
+            return Err(Error::truncated("segment (header + trailer)", min, d.len));
+        }
+        let mut h = [0u8; HEADER_LEN];
+        file.read_exact_at(&mut h, 0)?;
+        let raw = header::read_header(&h)?;
+        let mut t = [0u8; TRAILER_LEN];
+        file.read_exact_at(&mut t, d.len - TRAILER_LEN as u64)?;
+        let t = Trailer::parse(&t, d.len)?;
+        if t.footer_offset != d.footer_offset || t.footer_checksum != d.footer_checksum {
+            return Err(Error::corrupt(
+                format!(
+                    "trailer footer offset {} checksum {:#018x} differ from the archive INDEX record ({}, {:#018x})",
+                    t.footer_offset, t.footer_checksum, d.footer_offset, d.footer_checksum
+                ),
+                Some(d.len - TRAILER_LEN as u64),
+            ));
+        }
+        let v = FormatVersion::from_u16(raw)
+            .ok_or_else(|| Error::corrupt("unsupported segment version", Some(8)))?;
+        let _ = d.checked.set(v);
+        Ok(v)
     }
 }
 
@@ -136,6 +180,7 @@ impl Data {
                     footer_offset,
                     footer_checksum,
                     map,
+                    ..
                 } = &*d.0;
                 if map.get().is_none() {
                     let file = File::open(path)?;
@@ -477,6 +522,40 @@ impl Segment {
     /// Index of a channel name.
     pub fn channel_id(&self, name: &str) -> Option<u32> {
         self.channel_index.get(name).copied()
+    }
+
+    /// Block `i`, as [`Segment::block`]; for a segment known from INDEX records and not
+    /// mapped yet, its bytes are read into `buf` instead of mapping the file, so a query
+    /// over tens of thousands of segments holds neither a mapping (the kernel caps them,
+    /// typically at 65,530) nor a file descriptor per segment. Blocks with chunk
+    /// references (format.md §8.6) need the whole file and map it.
+    ///
+    /// # Errors
+    /// As [`Segment::block`].
+    pub fn block_into<'a>(&'a self, i: usize, buf: &'a mut Vec<u8>) -> Result<Block<'a>> {
+        let ctx = self.ctx(i);
+        let meta = self
+            .footer
+            .blocks
+            .get(i)
+            .ok_or_else(|| ctx(Error::invalid_input(format!("no block {i}"))))?;
+        let Data::Deferred(d) = &self.data else {
+            return self.block(i);
+        };
+        let refs = meta.ts_codec == crate::codec::REF
+            || meta.columns.iter().any(|c| c.codec == crate::codec::REF);
+        if refs || d.0.map.get().is_some() {
+            return self.block(i);
+        }
+        let version = d.checked_version().map_err(&ctx)?;
+        buf.clear();
+        buf.resize(meta.len as usize, 0);
+        // The footer part was validated against the recorded length, so the range lies
+        // inside the file the check above found.
+        File::open(&d.0.path)
+            .and_then(|f| f.read_exact_at(buf, meta.offset))
+            .map_err(|e| ctx(e.into()))?;
+        Block::new(meta, buf, version).map_err(ctx)
     }
 
     /// Verifies the checksum of block `i` and returns it ready to decode.

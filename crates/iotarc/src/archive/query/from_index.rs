@@ -63,6 +63,7 @@ impl<'a> Query<'a> {
             view: None,
             ts: Vec::new(),
             col: ColumnBuf::default(),
+            raw: Vec::new(),
             from_footer: 0,
             decoded: 0,
             stop: None,
@@ -181,6 +182,8 @@ struct StreamAcc<'q, 'a> {
     view: Option<Segment>,
     ts: Vec<i64>,
     col: ColumnBuf,
+    /// Block bytes read rather than mapped.
+    raw: Vec<u8>,
     from_footer: usize,
     decoded: usize,
     /// Set when a block of the record being walked stopped the aggregate; the walk's
@@ -373,7 +376,7 @@ impl SinkWith<'_, '_, '_, '_, '_> {
             let Some((bi, col)) = found else {
                 return Err(Stop::Fallback);
             };
-            let series = decode_column(seg, bi, col, q.range, &mut a.ts, &mut a.col)?;
+            let series = decode_column(seg, bi, col, q.range, &mut a.ts, &mut a.col, &mut a.raw)?;
             a.decoded += 1;
             q.accumulate(&mut a.windows[slot], &series, false)?;
         }

@@ -33,6 +33,8 @@ pub(super) struct Plan {
 pub(super) struct Scratch {
     pub(super) ts: Vec<i64>,
     pub(super) col: ColumnBuf,
+    /// Block bytes read rather than mapped ([`Segment::block_into`]).
+    pub(super) raw: Vec<u8>,
     /// Blocks decoded.
     pub(super) decoded: usize,
     /// Blocks answered from footer statistics.
@@ -242,6 +244,7 @@ impl Plan {
             range,
             &mut sc.ts,
             &mut sc.col,
+            &mut sc.raw,
         )?;
         sc.decoded += 1;
         Ok(s)
@@ -339,7 +342,7 @@ struct DeviceView {
 }
 
 /// Decodes column `col` of block `block` of `seg` and returns its present values in
-/// `range`. `ts` and `buf` are decode buffers.
+/// `range`. `ts`, `buf` and `raw` (for block bytes not mapped) are decode buffers.
 pub(super) fn decode_column(
     seg: &Segment,
     block: usize,
@@ -347,8 +350,9 @@ pub(super) fn decode_column(
     range: TimeRange,
     ts: &mut Vec<i64>,
     buf: &mut ColumnBuf,
+    raw: &mut Vec<u8>,
 ) -> Result<Series> {
-    let b = seg.block(block)?;
+    let b = seg.block_into(block, raw)?;
     b.timestamps(ts).map_err(seg.ctx(block))?;
     b.column(col, buf).map_err(seg.ctx(block))?;
     let (lo, hi) = rows_in_range(ts, range);

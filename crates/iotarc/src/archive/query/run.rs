@@ -15,6 +15,9 @@ use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+/// Segments a raw query holds open at most (see [`Query::run_raw`]).
+const HOLD_OPEN_MAX: usize = 1_024;
+
 impl<'a> Query<'a> {
     /// Streams every point that matches, grouped by device, then channel, then time.
     /// `sink` returns `Ok(false)` to stop early (e.g. a closed pipe).
@@ -27,8 +30,16 @@ impl<'a> Query<'a> {
     ) -> Result<QueryStats> {
         let start = Instant::now();
         // Raw output goes out as it is read and cannot be restarted, so every segment
-        // is opened (and held open) while planning.
-        let mut plan = self.on_snapshot(|m, _| self.plan_on(m, None, self.select(m)))?;
+        // is opened (and held open) while planning: a compaction that removes one later
+        // cannot break the output. Beyond HOLD_OPEN_MAX segments that would exhaust file
+        // descriptors, so segments with INDEX records are planned from them instead and
+        // their blocks read by path; a compaction removing one of those while the query
+        // runs then ends it with a not-found error, never with wrong data.
+        let mut plan = self.on_snapshot(|m, ix| {
+            let sel = self.select(m);
+            let ix = ix.filter(|_| sel.kept.len() > HOLD_OPEN_MAX);
+            self.plan_on(m, ix, sel)
+        })?;
         let mut sc = Scratch::default();
         let mut blocks = Vec::new();
         let by_device = std::mem::take(&mut plan.by_device);
