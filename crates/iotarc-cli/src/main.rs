@@ -233,7 +233,30 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Usage(msg.into()))
 }
 
+/// Fixes glibc's mmap threshold at 64 KiB. By default glibc raises the threshold to the
+/// size of each large block freed, so after the first flush the packer's per-device row
+/// buffers (hundreds of KiB each, grown by reallocation) come from the heap, where the
+/// blocks a reallocation leaves behind fragment it: the peak RSS of a 1,000-device pack
+/// crept from 433 to 499 MiB over 18 flushes. With the threshold fixed, large buffers are
+/// mapped and unmapped whole (measured: 366 to 385 MiB, flat after a few flushes).
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::raw::c_int;
+        extern "C" {
+            fn mallopt(param: c_int, value: c_int) -> c_int;
+        }
+        const M_MMAP_THRESHOLD: c_int = -3;
+        // SAFETY: mallopt takes two integers and only changes allocator settings; it is
+        // called before any other thread exists.
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 64 << 10);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Pack(a) => pack(a),

@@ -18,8 +18,10 @@ const MARGIN: f64 = 1.2;
 
 /// Runs `iotarc ARGS...` and returns its peak RSS in KiB (`ru_maxrss` of this child alone,
 /// from `wait4`), failing the test if it did not succeed.
+// The child is reaped by `wait4` (which `Child::wait` cannot do with the usage).
+#[allow(clippy::zombie_processes)]
 fn peak_rss_kib(args: &[&str]) -> u64 {
-    let child = bin()
+    let mut child = bin()
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -35,7 +37,7 @@ fn peak_rss_kib(args: &[&str]) -> u64 {
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(r, pid, "wait4: {}", std::io::Error::last_os_error());
     let mut err = String::new();
-    if let Some(mut e) = child.stderr {
+    if let Some(mut e) = child.stderr.take() {
         use std::io::Read;
         let _ = e.read_to_string(&mut err);
     }
@@ -76,7 +78,10 @@ fn pack_and_ingest_stay_within_the_memory_limit() {
         "--memory-limit",
         &limit,
     ]);
-    eprintln!("pack --memory-limit {limit}: peak RSS {} MiB", pack_kib / 1024);
+    eprintln!(
+        "pack --memory-limit {limit}: peak RSS {} MiB",
+        pack_kib / 1024
+    );
     assert!(
         pack_kib <= bound_kib,
         "pack --memory-limit {limit} peaked at {pack_kib} KiB (bound {bound_kib} KiB)"
@@ -116,7 +121,10 @@ fn pack_and_ingest_stay_within_the_memory_limit() {
         "--memory-limit",
         &limit,
     ]);
-    eprintln!("ingest --memory-limit {limit}: peak RSS {} MiB", ingest_kib / 1024);
+    eprintln!(
+        "ingest --memory-limit {limit}: peak RSS {} MiB",
+        ingest_kib / 1024
+    );
     assert!(
         ingest_kib <= bound_kib,
         "ingest --memory-limit {limit} peaked at {ingest_kib} KiB (bound {bound_kib} KiB)"
