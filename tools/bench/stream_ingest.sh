@@ -29,11 +29,11 @@ for sync in interval=100ms batch; do
 done
 
 echo "== 2. StreamWriter alone: 20 M points, 10,000 devices interleaved, 2 producer threads"
-"$TARGET/release/stream_ingest" 20000000 10000 2 interval=100 256 | sed 's/^/   /'
+"$TARGET/release/stream_ingest" 20000000 10000 2 interval=100 683 | sed 's/^/   /'
 
-echo "== 3. 10,000 device streams through the CLI with --max-memory 64M"
+echo "== 3. 10,000 device streams through the CLI with --memory-limit 171M (buffers 64 MiB)"
 rm -rf "$W/a3"
-timed "$IOTARC" ingest "$W/a3" "$W/d10k.lp" --sync interval=100ms --max-memory 64M 2>&1 | sed 's/^/   /'
+timed "$IOTARC" ingest "$W/a3" "$W/d10k.lp" --sync interval=100ms --memory-limit 171M 2>&1 | sed 's/^/   /'
 
 echo "== 4. live stream paced at 20,000 lines/s (~140,000 values/s) for $PACE_SECONDS s"
 for delay in 10s 1s; do

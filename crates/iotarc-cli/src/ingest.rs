@@ -42,11 +42,12 @@ pub struct IngestArgs {
     /// delay until points are queryable); `off` disables it.
     #[arg(long, default_value = "10s")]
     max_delay: String,
-    /// Memory bound for buffered points, e.g. 256M or 2G; producers wait above it. The
-    /// input reader needs up to 72 MiB besides: lines are at most 64 MiB, and a longer one
-    /// is read past, not held (it is a rejected line).
-    #[arg(long, default_value = "256M")]
-    max_memory: String,
+    /// Memory the ingest may use, e.g. 256MB, 1G or 512MiB (at least 32MB): buffered
+    /// points are held to 3/8 of it (reading waits above that), input chunks are sized
+    /// from it. A line longer than the limit allows is still read (up to 64 MiB; a longer
+    /// one is read past, not held, and rejected).
+    #[arg(long, default_value = "512MB", alias = "max-memory")]
+    memory_limit: String,
     /// Start a new WAL file once the current one grows past this size, e.g. 64M or 4K.
     /// Smaller files are deleted sooner once their points are sealed.
     #[arg(long, default_value = "64M")]
@@ -106,22 +107,30 @@ fn parse_unit(flag: &str, s: &str) -> Result<PartitionUnit> {
     })
 }
 
-fn parse_size(flag: &str, s: &str, min: usize) -> Result<usize> {
-    let t = s.trim_end_matches(['B', 'b']);
+/// A size in bytes: a whole number with an optional binary suffix K, M or G, with or
+/// without `B` or `iB` (`256M`, `256MB` and `256MiB` are all 256 × 2^20), at least `min`.
+pub(crate) fn parse_size(flag: &str, s: &str, min: u64) -> Result<u64> {
+    let t = s.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix("ib"))
+        .or_else(|| t.strip_suffix(['B', 'b']))
+        .unwrap_or(t);
     let (num, mult) = match t.char_indices().last() {
-        Some((i, 'K' | 'k')) => (&t[..i], 1usize << 10),
+        Some((i, 'K' | 'k')) => (&t[..i], 1u64 << 10),
         Some((i, 'M' | 'm')) => (&t[..i], 1 << 20),
         Some((i, 'G' | 'g')) => (&t[..i], 1 << 30),
         _ => (t, 1),
     };
-    num.parse::<usize>()
+    num.trim()
+        .parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(mult))
         .filter(|&n| n >= min)
         .ok_or_else(|| {
             usage(format!(
-                "{flag} {s:?}: expected a size such as 4K, 256M or 2G (at least {} bytes)",
-                min
+                "{flag} {s:?}: expected a size such as 4K, 256MB or 2GiB (at least {})",
+                human(min)
             ))
         })
 }
@@ -217,9 +226,13 @@ pub fn ingest(a: IngestArgs) -> Result<ExitCode> {
         lateness_us: parse_duration_for("--lateness", &a.lateness)?,
         seal_unit: parse_unit("--seal-window", &a.seal_window)?,
         max_delay,
-        max_memory: parse_size("--max-memory", &a.max_memory, 1 << 20)?,
+        memory_limit: parse_size(
+            "--memory-limit",
+            &a.memory_limit,
+            iotarc::archive::MIN_MEMORY_LIMIT,
+        )?,
         wal: iotarc::wal::WalOptions {
-            max_file_bytes: parse_size("--wal-file-size", &a.wal_file_size, 1)? as u64,
+            max_file_bytes: parse_size("--wal-file-size", &a.wal_file_size, 1)?,
         },
         compact: (!a.no_compact)
             .then(|| {
@@ -231,6 +244,13 @@ pub fn ingest(a: IngestArgs) -> Result<ExitCode> {
             .transpose()?,
         ..StreamOptions::default()
     };
+    // Chunks are sized so that one read takes up to 4 MiB of a file (more chunks cost
+    // more WAL records), and at most 1/128 of the memory limit: a chunk in flight is also
+    // held as parsed rows (~5 bytes per input byte), as points and as a WAL record,
+    // within the 1/8 of the limit the stream writer leaves to its caller.
+    let chunk_size = usize::try_from(opts.memory_limit / 128)
+        .unwrap_or(usize::MAX)
+        .clamp(64 << 10, 4 << 20);
     if a.follow && a.input == "-" {
         return Err(usage("--follow needs a file, not stdin"));
     }
@@ -246,7 +266,9 @@ pub fn ingest(a: IngestArgs) -> Result<ExitCode> {
     };
     // The same line limit as `pack`: an overlong line is read past in bounded memory and
     // rejected (an error under --on-error fail, through `Rejects`).
-    let mut chunker = Chunker::new(reader).eager(true).skip_long_lines(true);
+    let mut chunker = Chunker::with_chunk_size(reader, chunk_size)
+        .eager(true)
+        .skip_long_lines(true);
     let mut rejects = Rejects {
         fail: a.on_error == "fail",
         file: match &a.reject_file {
@@ -300,9 +322,7 @@ pub fn ingest(a: IngestArgs) -> Result<ExitCode> {
     };
     let mut lines_total = 0u64;
     let mut stdout = std::io::stdout().lock();
-    // Sized so that one read takes up to 4 MiB of a file (more chunks cost more WAL
-    // records).
-    let mut chunk: Vec<u8> = Vec::with_capacity(4 << 20);
+    let mut chunk: Vec<u8> = Vec::with_capacity(chunk_size);
     let mut acked = chunker.next_line() - 1;
     while let Some(p) = parser.as_ref() {
         let next = chunker.next_chunk_into(&mut chunk).map_err(input_error)?;

@@ -8,7 +8,9 @@ mod repair;
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use iotarc::archive::{self, Agg, Archive, PackOptions, PartitionUnit, QueryStats};
+use iotarc::archive::{
+    self, Agg, Archive, PackOptions, PartitionUnit, QueryStats, MIN_MEMORY_LIMIT,
+};
 use iotarc::input::{Format, ParseOptions, TimeUnit, Tz};
 use iotarc::pack::{self, OnError, RunOptions};
 use iotarc::{Segment, ValueType, WriterOptions};
@@ -94,9 +96,15 @@ struct PackArgs {
     /// Target rows per block.
     #[arg(long, default_value_t = 8192)]
     block_rows: usize,
-    /// Buffered rows before a flush (bounds memory at roughly 64 bytes per row).
-    #[arg(long, default_value_t = 8 << 20)]
-    buffer_rows: usize,
+    /// Memory the pack may use, e.g. 256MB, 1G or 512MiB (at least 32MB): row buffers,
+    /// input chunks in flight and flush work are sized from it. Less memory means more
+    /// flushes, so more segments when the input spans many partition windows.
+    #[arg(long, default_value = "512MB")]
+    memory_limit: String,
+    /// Flush after this many buffered rows instead of when the buffers reach their share
+    /// of --memory-limit (rows take 48 to 96 bytes each, so this can exceed the limit).
+    #[arg(long)]
+    buffer_rows: Option<usize>,
     /// No progress bar or summary.
     #[arg(short, long)]
     quiet: bool,
@@ -225,7 +233,30 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Usage(msg.into()))
 }
 
+/// Fixes glibc's mmap threshold at 64 KiB. By default glibc raises the threshold to the
+/// size of each large block freed, so after the first flush the packer's per-device row
+/// buffers (hundreds of KiB each, grown by reallocation) come from the heap, where the
+/// blocks a reallocation leaves behind fragment it: the peak RSS of a 1,000-device pack
+/// crept from 433 to 499 MiB over 18 flushes. With the threshold fixed, large buffers are
+/// mapped and unmapped whole (measured: 366 to 385 MiB, flat after a few flushes).
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::raw::c_int;
+        extern "C" {
+            fn mallopt(param: c_int, value: c_int) -> c_int;
+        }
+        const M_MMAP_THRESHOLD: c_int = -3;
+        // SAFETY: mallopt takes two integers and only changes allocator settings; it is
+        // called before any other thread exists.
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 64 << 10);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Pack(a) => pack(a),
@@ -332,7 +363,8 @@ fn pack(a: PackArgs) -> Result<ExitCode> {
                 target_rows: a.block_rows.max(1),
                 ..WriterOptions::default()
             },
-            flush_rows: a.buffer_rows.max(1024),
+            memory_limit: ingest::parse_size("--memory-limit", &a.memory_limit, MIN_MEMORY_LIMIT)?,
+            flush_rows: a.buffer_rows.map(|n| n.max(1024)),
             dedup: match &a.dedup {
                 Some(d) => Some(archive::Dedup::parse(d).ok_or_else(|| usage("bad --dedup"))?),
                 None => None,

@@ -7,7 +7,7 @@
 
 use crate::archive::packer::{Origin, PackOptions, PackStats, PackValue, Packer};
 use crate::error::{Error, ErrorKind, Result};
-use crate::input::{open_input, Batch, Chunker, LongLine, ParseOptions, Parser, Val};
+use crate::input::{open_input, Batch, Chunker, LongLine, ParseOptions, Parser, Row, Val};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender};
@@ -27,7 +27,19 @@ pub enum OnError {
 pub struct RunOptions {
     /// How to parse the inputs.
     pub parse: ParseOptions,
-    /// How to pack.
+    /// How to pack. Its [`PackOptions::memory_limit`] bounds the whole run: the packer's
+    /// buffers and the input chunks read and parsed ahead are sized from it.
+    ///
+    /// ```
+    /// use iotarc::archive::PackOptions;
+    /// use iotarc::pack::{OnError, RunOptions};
+    /// let opts = RunOptions {
+    ///     parse: Default::default(),
+    ///     pack: PackOptions { memory_limit: 256 << 20, ..PackOptions::default() },
+    ///     on_error: OnError::Fail,
+    /// };
+    /// # let _ = opts;
+    /// ```
     pub pack: PackOptions,
     /// Bad-row policy.
     pub on_error: OnError,
@@ -68,12 +80,24 @@ pub struct Reject<'a> {
 }
 
 /// Chunks in flight (being read, parsed, or waiting to be packed). Each holds a chunk
-/// buffer (~4 MiB) and a parsed batch (~3 MiB for short lines); both are recycled by the
-/// packer thread, so memory is bounded and the buffers are allocated (and page-faulted in)
-/// only once. One per parsing thread plus a few for the reader and packer to work ahead
-/// (on 2 cores, 6 slots pack as fast as 14).
+/// buffer and a parsed batch; both are recycled by the packer thread, so memory is
+/// bounded and the buffers are allocated (and page-faulted in) only once. One per parsing
+/// thread plus a few for the reader and packer to work ahead (on 2 cores, 6 slots pack as
+/// fast as 14).
 fn chunks_in_flight() -> usize {
     rayon::current_num_threads().max(1) + 4
+}
+
+/// Bytes a slot holds per byte of its chunk: the chunk itself and its parsed rows (40
+/// bytes each; a wide CSV line of ~90 bytes gives ~10 rows, measured 5.2 bytes of rows
+/// per input byte).
+const SLOT_BYTES_PER_INPUT_BYTE: usize = 7;
+
+/// The chunk size that keeps the chunks in flight within the input share of the memory
+/// budget: at most the default 4 MiB, at least 64 KiB.
+fn chunk_size(input_bytes: usize, slots: usize) -> usize {
+    (input_bytes / slots.max(1) / SLOT_BYTES_PER_INPUT_BYTE)
+        .clamp(64 << 10, crate::input::DEFAULT_CHUNK_SIZE)
 }
 
 /// A read chunk and its parsed batch, passed reader -> parser -> packer -> reader.
@@ -115,7 +139,8 @@ fn input_error(input: &str, e: Error) -> Error {
 ///
 /// # Errors
 /// With [`OnError::Fail`], the first bad row as [`ErrorKind::InvalidInput`] with
-/// `path:line: reason`; I/O errors; a locked or corrupt archive. On error nothing is
+/// `path:line: reason`; I/O errors; a locked or corrupt archive; a memory limit below
+/// [`MIN_MEMORY_LIMIT`](crate::archive::MIN_MEMORY_LIMIT). On error nothing is
 /// published and every file written by this run is removed.
 pub fn run(
     archive: &Path,
@@ -183,13 +208,15 @@ fn produce(
     on_progress: &mut impl FnMut(u64),
 ) -> Result<()> {
     let max_slots = chunks_in_flight();
+    let chunk = chunk_size(opts.pack.budget().input_bytes, max_slots);
     let mut slots = 0;
     let mut seq = 0u64;
     // A slot taken from the pool but not needed at the end of an input, for the next one.
     let mut spare: Option<Slot> = None;
     for (ii, input) in inputs.iter().enumerate() {
         let reader = open_input(input)?;
-        let mut chunker = Chunker::new(reader).skip_long_lines(opts.on_error == OnError::Skip);
+        let mut chunker =
+            Chunker::with_chunk_size(reader, chunk).skip_long_lines(opts.on_error == OnError::Skip);
         let path_hint = if input == "-" {
             None
         } else {
@@ -339,10 +366,33 @@ fn handle_pack_rejects(
     Ok(rej.len() as u64)
 }
 
+/// Pushes a parsed batch's rows. A missing cell only marks that its line's timestamp
+/// has a row, so within a line (a run of rows with the same line, device and time) the
+/// packer gets a missing marker only when no cell of the line has a value, and then one:
+/// the pivoted table is the same, and the buffers (a wide CSV line often has several
+/// empty cells) hold only what it needs.
 fn push_batch(packer: &mut Packer, b: &Batch, input: u32) {
     let devs: Vec<u32> = b.devices.iter().map(|d| packer.device_id(d)).collect();
     let chans: Vec<u32> = b.channels.iter().map(|c| packer.channel_id(c)).collect();
-    for r in &b.rows {
+    let same_line = |x: &Row, y: &Row| x.line == y.line && x.device == y.device && x.ts == y.ts;
+    let mut run_start = 0;
+    let mut run_has_value = false;
+    for (i, r) in b.rows.iter().enumerate() {
+        if i == 0 || !same_line(&b.rows[run_start], r) {
+            run_start = i;
+            let run = &b.rows[i..];
+            let len = run
+                .iter()
+                .position(|x| !same_line(r, x))
+                .unwrap_or(run.len());
+            run_has_value = run[..len].iter().any(|x| x.value != Val::Missing);
+        } else if r.value == Val::Missing && !run_has_value {
+            // One marker for an all-missing line is enough.
+            continue;
+        }
+        if r.value == Val::Missing && run_has_value {
+            continue;
+        }
         let v = match r.value {
             Val::Missing => PackValue::Missing,
             Val::F64(x) => PackValue::F64(x),

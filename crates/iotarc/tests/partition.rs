@@ -195,7 +195,7 @@ fn mid_rate_data_gets_week_windows_across_flushes() {
     // 40 devices x 2 channels every 10 s for 8 days: 0.69 M a day. A small flush
     // bound makes the first flush decide from its first day and later flushes follow.
     let opts = PackOptions {
-        flush_rows: 200_000,
+        flush_rows: Some(200_000),
         ..PackOptions::default()
     };
     let mut p = Packer::open(&dir, opts).unwrap();

@@ -994,14 +994,15 @@ fn backpressure_bounds_memory() {
         m.div_ceil(1000)
     };
     let dir = tmp.path().join("arch");
-    let max_memory = 4 << 20;
     let opts = StreamOptions {
-        max_memory,
+        memory_limit: 32 << 20,
         max_delay: None,
         compact: None,
         sync: SyncPolicy::None,
         ..StreamOptions::default()
     };
+    let max_memory = opts.buffer_bytes();
+    assert_eq!(max_memory, 12 << 20);
     let (w, _) = StreamWriter::open(&dir, opts).unwrap();
     let w = Arc::new(w);
     let start = Instant::now();

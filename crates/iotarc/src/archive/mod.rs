@@ -38,7 +38,8 @@ internal_mod!(sketch);
 pub use compact::{compact, CompactOptions, CompactReport};
 pub use manifest::{Dedup, Manifest, PartitionUnit, SegmentEntry};
 pub use packer::{
-    auto_partition, Origin, PackOptions, PackStats, PackValue, Packer, Rejected, AUTO_TARGET_VALUES,
+    auto_partition, MemoryBudget, Origin, PackOptions, PackStats, PackValue, Packer, Rejected,
+    AUTO_TARGET_VALUES, DEFAULT_MEMORY_LIMIT, MIN_MEMORY_LIMIT,
 };
 pub use query::{Agg, AggRow, AggRowRef, Query, QueryStats, DEFAULT_QUERY_MEMORY};
 

@@ -113,8 +113,32 @@ pub struct PackOptions {
     pub partition: Option<PartitionUnit>,
     /// Segment writer settings.
     pub writer: WriterOptions,
-    /// Buffered rows that trigger a flush; bounds memory (about 64 bytes per row).
-    pub flush_rows: usize,
+    /// Memory the whole pack may use, in bytes (default [`DEFAULT_MEMORY_LIMIT`]): the
+    /// row buffers, the input chunks in flight and the pivot and encode work of a flush
+    /// are sized from it (see [`MemoryBudget`]). The bound is on what the packer
+    /// allocates; the process adds its code and stacks, a few MiB. A smaller limit means
+    /// more, smaller flushes: more segments when the data of one flush spans several
+    /// partition windows, and somewhat lower throughput.
+    ///
+    /// The packer gives freed memory back to the system after each flush (glibc's
+    /// `malloc_trim`). With glibc, the buffers' reallocations fragment the heap unless
+    /// its mmap threshold is fixed (`mallopt(M_MMAP_THRESHOLD, 64 << 10)`, or
+    /// `MALLOC_MMAP_THRESHOLD_=65536` in the environment): the `iotarc` binary fixes it;
+    /// a program embedding the library should too, or allow for ~20 % more.
+    ///
+    /// [`Packer::open`] refuses a limit below [`MIN_MEMORY_LIMIT`].
+    ///
+    /// ```
+    /// use iotarc::archive::PackOptions;
+    /// let small = PackOptions { memory_limit: 256 << 20, ..PackOptions::default() };
+    /// assert!(small.budget().buffer_bytes < PackOptions::default().budget().buffer_bytes);
+    /// ```
+    pub memory_limit: u64,
+    /// Buffered rows that trigger a flush, overriding the bound that
+    /// [`PackOptions::memory_limit`] sets on the buffers (`None`, the default: flush when
+    /// the buffers reach [`MemoryBudget::buffer_bytes`]). Rows take about 48 to 96 bytes
+    /// each, so an explicit count can exceed the memory limit.
+    pub flush_rows: Option<usize>,
     /// Rows per segment before a window's devices are split into another segment.
     pub max_segment_rows: usize,
     /// Duplicate policy of a new archive; `Some` for an existing archive must match its
@@ -127,9 +151,57 @@ impl Default for PackOptions {
         PackOptions {
             partition: None,
             writer: WriterOptions::default(),
-            flush_rows: 8 << 20,
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+            flush_rows: None,
             max_segment_rows: 16 << 20,
             dedup: None,
+        }
+    }
+}
+
+/// The default of [`PackOptions::memory_limit`] (and of the streaming writer's): 512 MiB.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 512 << 20;
+
+/// The smallest memory limit a pack accepts: 32 MiB.
+pub const MIN_MEMORY_LIMIT: u64 = 32 << 20;
+
+/// Bytes of one buffered row (before its string, if any).
+const ROW_BYTES: usize = std::mem::size_of::<BufRow>();
+
+/// How [`PackOptions::memory_limit`] is shared out, from [`PackOptions::budget`].
+///
+/// A fixed reserve (16 MiB plus 1/16 of the limit) covers the names, the segment writers'
+/// footers and encoded blocks, the index built at commit, and allocator slack; 1/8 goes
+/// to the input chunks in flight (read bytes and parsed rows), 1/8 to the pivot and
+/// encode work of a flush, and the rest to the row buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryBudget {
+    /// Bytes the row buffers may take (allocated capacity, strings included) before the
+    /// packer asks for a flush.
+    pub buffer_bytes: usize,
+    /// Bytes for the input chunks in flight, each with its parsed rows.
+    pub input_bytes: usize,
+    /// Rows each thread pivots and encodes at a time while flushing.
+    pub part_rows: usize,
+}
+
+impl PackOptions {
+    /// The shares of [`PackOptions::memory_limit`] (clamped to at least
+    /// [`MIN_MEMORY_LIMIT`]) for a run on the current rayon thread pool.
+    pub fn budget(&self) -> MemoryBudget {
+        let limit = self.memory_limit.max(MIN_MEMORY_LIMIT);
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let threads = rayon::current_num_threads().max(1);
+        let reserve = (16 << 20) + limit / 16;
+        let input_bytes = limit / 8;
+        let flush_bytes = limit / 8;
+        // A pivoted row holds its timestamp, a value, its slot in the per-channel lists
+        // and a share of the stable sort's scratch: about 64 bytes while in flight.
+        let part_rows = (flush_bytes / threads / 64).clamp(16 << 10, 1 << 20);
+        MemoryBudget {
+            buffer_bytes: limit.saturating_sub(reserve + input_bytes + flush_bytes),
+            input_bytes,
+            part_rows,
         }
     }
 }
@@ -183,6 +255,12 @@ pub struct Packer {
     /// size the next one (no growth copies when windows hold similar row counts).
     dev_rows: Vec<u32>,
     buffered: usize,
+    /// Bytes the buffers hold: allocated row capacity plus string values.
+    buffered_bytes: usize,
+    /// From the memory limit, or `usize::MAX` when `flush_rows` is given.
+    buffer_budget: usize,
+    /// Rows pivoted at a time per thread when flushing.
+    part_rows: usize,
     written: Vec<SegmentEntry>,
     seq: u64,
     stats: PackStats,
@@ -202,10 +280,24 @@ impl Packer {
     /// own unit.
     ///
     /// # Errors
-    /// I/O errors, a corrupt manifest, another writer holding the lock, a directory
+    /// A memory limit below [`MIN_MEMORY_LIMIT`]
+    /// ([`ErrorKind::InvalidInput`](crate::error::ErrorKind::InvalidInput)); I/O errors, a
+    /// corrupt manifest, another writer holding the lock, a directory
     /// with other files and no MANIFEST (L1), or a manifest older than the archive's
     /// files (L5).
     pub fn open(dir: impl AsRef<Path>, opts: PackOptions) -> Result<Packer> {
+        if opts.memory_limit < MIN_MEMORY_LIMIT {
+            return Err(Error::invalid_input(format!(
+                "memory limit of {} bytes is below the minimum of {MIN_MEMORY_LIMIT} (32 MiB)",
+                opts.memory_limit
+            )));
+        }
+        let budget = opts.budget();
+        let buffer_budget = if opts.flush_rows.is_some() {
+            usize::MAX
+        } else {
+            budget.buffer_bytes
+        };
         let dir = dir.as_ref().to_path_buf();
         let created_dir = !dir.exists();
         fsio::create_dir_all(&dir).map_err(|e| Error::from(e).with_path(&dir))?;
@@ -282,6 +374,9 @@ impl Packer {
             dev_buf: Vec::new(),
             dev_rows: Vec::new(),
             buffered: 0,
+            buffered_bytes: 0,
+            buffer_budget,
+            part_rows: budget.part_rows,
             written: Vec::new(),
             seq,
             stats: PackStats {
@@ -311,7 +406,22 @@ impl Packer {
 
     /// True when the buffers hold enough rows that the caller should [`Packer::flush`].
     pub fn should_flush(&self) -> bool {
-        self.buffered >= self.opts.flush_rows
+        self.opts.flush_rows.is_some_and(|n| self.buffered >= n)
+            || self.buffered_bytes >= self.buffer_budget
+    }
+
+    /// Bytes the row buffers hold now (allocated capacity and string values), the
+    /// quantity bounded by [`MemoryBudget::buffer_bytes`].
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered_bytes
+    }
+
+    /// The row budget of one buffer: what a flush bound in rows (explicit, or from the
+    /// memory budget) allows.
+    fn flush_bound_rows(&self) -> usize {
+        self.opts
+            .flush_rows
+            .unwrap_or(self.buffer_budget / ROW_BYTES)
     }
 
     /// Id of a channel name, for [`Packer::push_ids`].
@@ -360,9 +470,17 @@ impl Packer {
                 i
             }
         };
-        self.bufs[idx]
-            .1
-            .push(BufRow::new(ts, channel, origin, value));
+        if let PackValue::Str(s) = &value {
+            self.buffered_bytes += str_bytes(s);
+        }
+        let buf = &mut self.bufs[idx].1;
+        if buf.len() == buf.capacity() {
+            // Grow by half, not double: the spare capacity counts against the budget.
+            let more = (buf.len() / 2).max(64);
+            buf.reserve_exact(more);
+            self.buffered_bytes += (buf.capacity() - buf.len()) * ROW_BYTES;
+        }
+        buf.push(BufRow::new(ts, channel, origin, value));
         self.buffered += 1;
         self.stats.rows_buffered += 1;
     }
@@ -388,8 +506,10 @@ impl Packer {
             Some(&i) => i,
             None => {
                 // Reserving more than the flush bound would only hold memory.
-                let cap = (self.dev_rows[d] as usize).min(self.opts.flush_rows / 2);
-                self.bufs.push((key, Vec::with_capacity(cap)));
+                let cap = (self.dev_rows[d] as usize).min(self.flush_bound_rows() / 2);
+                let v = Vec::with_capacity(cap);
+                self.buffered_bytes += v.capacity() * ROW_BYTES;
+                self.bufs.push((key, v));
                 self.buf_idx.insert(key, self.bufs.len() - 1);
                 self.bufs.len() - 1
             }
@@ -421,6 +541,7 @@ impl Packer {
         self.buf_idx.clear();
         self.last = None;
         self.buffered = 0;
+        self.buffered_bytes = 0;
         let mut jobs = Vec::new();
         for (w, mut devs) in by_window {
             devs.sort_by(|a, b| a.0.cmp(&b.0));
@@ -446,6 +567,7 @@ impl Packer {
         let dir = &self.dir;
         let wopts = &self.opts.writer;
         let dedup = self.manifest.dedup;
+        let part_rows = self.part_rows;
         let results: Vec<Result<JobOut>> = jobs
             .into_par_iter()
             .enumerate()
@@ -458,7 +580,7 @@ impl Packer {
                     seq,
                     dedup,
                 };
-                write_segment(dir, &rel, &meta, group, channels, wopts)
+                write_segment(dir, &rel, &meta, group, channels, wopts, part_rows)
             })
             .collect();
         let mut first_err = None;
@@ -478,6 +600,9 @@ impl Packer {
                 Err(e) => first_err = first_err.or(Some(e)),
             }
         }
+        // The buffers and the flush's work are freed: give their pages back, or the
+        // resident size creeps up flush after flush.
+        crate::util::heap::release_free_memory();
         match first_err {
             Some(e) => Err(e),
             None => Ok(()),
@@ -556,6 +681,20 @@ impl Packer {
             }
         }
         self.bufs = out;
+        self.buffered_bytes = self
+            .bufs
+            .iter()
+            .map(|(_, rows)| {
+                rows.capacity() * ROW_BYTES
+                    + rows
+                        .iter()
+                        .map(|r| match &r.value {
+                            PackValue::Str(s) => str_bytes(s),
+                            _ => 0,
+                        })
+                        .sum::<usize>()
+            })
+            .sum();
     }
 
     /// Flushes and atomically publishes the new segments in the manifest. `input_bytes`
@@ -1016,6 +1155,11 @@ pub(crate) fn pivot(
     (Table { ts, columns }, duplicates, rejected)
 }
 
+/// Heap bytes of a buffered string value: its bytes and the allocator's overhead.
+fn str_bytes(s: &str) -> usize {
+    s.len().max(8) + 16
+}
+
 fn show(v: &PackValue) -> String {
     match v {
         PackValue::Missing => "missing".into(),
@@ -1139,8 +1283,9 @@ impl SegmentBuilder {
     }
 }
 
-/// Pivots each device's rows and writes them as one segment at `dir/rel`. Returns no
-/// entry when every row was refused.
+/// Pivots each device's rows and writes them as one segment at `dir/rel`, about
+/// `part_rows` rows at a time (their pivoted tables and encoded blocks are what the work
+/// holds besides the rows). Returns no entry when every row was refused.
 pub(crate) fn write_segment(
     dir: &Path,
     rel: &str,
@@ -1148,6 +1293,7 @@ pub(crate) fn write_segment(
     group: Vec<(String, Vec<BufRow>)>,
     channels: &[String],
     wopts: &WriterOptions,
+    part_rows: usize,
 ) -> Result<JobOut> {
     let mut b = SegmentBuilder::create(dir, rel, wopts)?;
     let mut out = JobOut {
@@ -1160,7 +1306,7 @@ pub(crate) fn write_segment(
     while !group.is_empty() {
         let mut take = 0;
         let mut rows = 0;
-        while take < group.len() && (take == 0 || rows < 1 << 20) {
+        while take < group.len() && (take == 0 || rows < part_rows) {
             rows += group[take].1.len();
             take += 1;
         }

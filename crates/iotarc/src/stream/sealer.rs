@@ -174,9 +174,8 @@ pub(super) fn sealer_loop(sh: &Shared, mut m: Manifest) -> Manifest {
         }
         let flush_want = st.flush_requested;
         let oldest = st.oldest;
-        let forced = flush_want > st.flush_done
-            || st.waiting > 0
-            || st.stats.memory > sh.opts.max_memory / 2;
+        let forced =
+            flush_want > st.flush_done || st.waiting > 0 || st.stats.memory > sh.buffer_bytes / 2;
         let all = forced
             || sh
                 .opts
@@ -200,6 +199,8 @@ pub(super) fn sealer_loop(sh: &Shared, mut m: Manifest) -> Manifest {
         };
         drop(st);
         let res = seal(sh, &mut m, round);
+        // The round's buffers are freed: give their pages back (see util::heap).
+        crate::util::heap::release_free_memory();
         let mut st = lock(&sh.st);
         match res {
             Ok(out) => {
@@ -319,6 +320,7 @@ fn seal(sh: &Shared, m: &mut Manifest, round: Round) -> Result<SealOut> {
     let dir = &sh.dir;
     let channels = &round.channels;
     let wopts = &sh.opts.writer;
+    let part_rows = sh.part_rows;
     // Before any segment of this generation exists (archive.md §4 step 3).
     crate::archive::pending::announce(dir, generation, Vec::new())?;
     let results: Vec<Result<_>> = jobs
@@ -336,7 +338,7 @@ fn seal(sh: &Shared, m: &mut Manifest, round: Round) -> Result<SealOut> {
                 seq,
                 dedup,
             };
-            write_segment(dir, &rel, &meta, group, channels, wopts)
+            write_segment(dir, &rel, &meta, group, channels, wopts, part_rows)
         })
         .collect();
     let mut out = SealOut {

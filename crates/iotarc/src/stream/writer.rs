@@ -96,9 +96,20 @@ pub struct StreamOptions {
     /// Seal everything once the oldest buffered point has waited this long (bounds the
     /// delay from acknowledgement to queryable). `None`: only windows and memory seal.
     pub max_delay: Option<Duration>,
-    /// Bound on buffered points plus points being sealed, in bytes; producers block
-    /// above it.
-    pub max_memory: usize,
+    /// Memory the writer may use, in bytes (default
+    /// [`DEFAULT_MEMORY_LIMIT`](crate::archive::DEFAULT_MEMORY_LIMIT), 512 MiB). Buffered
+    /// points plus points being sealed are held to [`StreamOptions::buffer_bytes`], 3/8
+    /// of it (producers block above that, and a seal of everything starts at half of
+    /// that); the rest covers the growth of the buffers, the pivot and encode work of a
+    /// seal, compaction, and the caller's batches in flight, which should stay within
+    /// 1/8 of the limit (`iotarc ingest` sizes its input chunks so).
+    ///
+    /// ```
+    /// use iotarc::stream::StreamOptions;
+    /// let opts = StreamOptions { memory_limit: 256 << 20, ..StreamOptions::default() };
+    /// assert_eq!(opts.buffer_bytes(), 96 << 20);
+    /// ```
+    pub memory_limit: u64,
     /// Segment writer settings.
     pub writer: WriterOptions,
     /// WAL settings.
@@ -116,11 +127,28 @@ impl Default for StreamOptions {
             lateness_us: 600_000_000,
             seal_unit: PartitionUnit::Hour,
             max_delay: Some(Duration::from_secs(10)),
-            max_memory: 256 << 20,
+            memory_limit: crate::archive::DEFAULT_MEMORY_LIMIT,
             writer: WriterOptions::default(),
             wal: WalOptions::default(),
             compact: Some(CompactOptions::default()),
         }
+    }
+}
+
+impl StreamOptions {
+    /// The bound on buffered points plus points being sealed, in the writer's accounting
+    /// (64 bytes per point plus string bytes): 3/8 of [`StreamOptions::memory_limit`], at
+    /// least 64 KiB.
+    pub fn buffer_bytes(&self) -> usize {
+        let limit = usize::try_from(self.memory_limit).unwrap_or(usize::MAX);
+        (limit / 8).saturating_mul(3).max(64 << 10)
+    }
+
+    /// Rows each thread pivots and encodes at a time while sealing: 1/8 of the limit
+    /// over the threads, at about 64 bytes a row in flight.
+    pub(super) fn part_rows(&self) -> usize {
+        let limit = usize::try_from(self.memory_limit).unwrap_or(usize::MAX);
+        (limit / 8 / rayon::current_num_threads().max(1) / 64).clamp(16 << 10, 1 << 20)
     }
 }
 
@@ -181,7 +209,7 @@ pub struct StreamStats {
     pub compaction: CompactReport,
     /// Points in buffers.
     pub buffered_points: u64,
-    /// Bytes accounted against `max_memory`.
+    /// Bytes accounted against [`StreamOptions::buffer_bytes`].
     pub memory: usize,
     /// Largest `memory` seen.
     pub peak_memory: usize,
@@ -211,7 +239,7 @@ pub(super) struct Buf {
     pub(super) rows: Vec<BufRow>,
     /// WAL seq of the first record that put a point here.
     pub(super) first_seq: u64,
-    /// Bytes accounted against `max_memory`.
+    /// Bytes accounted against [`StreamOptions::buffer_bytes`].
     pub(super) bytes: usize,
     /// One per insert, for the latency histogram.
     pub(super) acks: Vec<Ack>,
@@ -304,6 +332,10 @@ pub(super) struct State {
 pub(super) struct Shared {
     pub(super) dir: PathBuf,
     pub(super) opts: StreamOptions,
+    /// [`StreamOptions::buffer_bytes`].
+    pub(super) buffer_bytes: usize,
+    /// [`StreamOptions::part_rows`].
+    pub(super) part_rows: usize,
     pub(super) st: Mutex<State>,
     pub(super) cv: Condvar,
     pub(super) wal: Mutex<WalWriter>,
@@ -729,6 +761,8 @@ impl StreamWriter {
         let walw = WalWriter::create(&wal_dir, next_seq, opts.wal)?;
         let shared = Arc::new(Shared {
             dir,
+            buffer_bytes: opts.buffer_bytes(),
+            part_rows: opts.part_rows(),
             opts,
             st: Mutex::new(st),
             cv: Condvar::new(),
@@ -751,7 +785,7 @@ impl StreamWriter {
 
     /// Logs `batch` to the WAL and buffers it; returns once the accepted points are
     /// acknowledged under the sync policy. Blocks while buffered memory is above
-    /// `max_memory` (backpressure; nothing is dropped). Points whose type conflicts with
+    /// [`StreamOptions::buffer_bytes`] (backpressure; nothing is dropped). Points whose type conflicts with
     /// their channel's earlier points are refused and listed in the ack, and so is a
     /// point too large for a WAL record on its own (a string of nearly
     /// [`wal::MAX_RECORD_LEN`] bytes). A batch whose encoding could exceed
@@ -771,9 +805,7 @@ impl StreamWriter {
         let mut st = lock(&sh.st);
         // Backpressure: wait for room (a batch larger than the whole bound waits for an
         // empty buffer instead). A waiting producer makes the sealer seal everything.
-        while st.error.is_none()
-            && st.stats.memory > 0
-            && st.stats.memory + need > sh.opts.max_memory
+        while st.error.is_none() && st.stats.memory > 0 && st.stats.memory + need > sh.buffer_bytes
         {
             st.waiting += 1;
             sh.cv.notify_all();
