@@ -206,6 +206,10 @@ struct QueryArgs {
     /// Approximate percentiles with mergeable sketches (relative error 1%).
     #[arg(long)]
     approx: bool,
+    /// Memory for values an aggregate holds, e.g. 256MB: exact percentiles of series
+    /// that do not fit are found by extra passes over their blocks, not by holding them.
+    #[arg(long, default_value = "512MB")]
+    memory_limit: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Csv)]
     output: OutputFormat,
@@ -564,7 +568,8 @@ fn query(a: QueryArgs) -> Result<ExitCode> {
             .map(|s| parse_time_arg("to", s, &tz))
             .transpose()?;
     let arch = Archive::open(&a.archive)?;
-    let mut q = arch.query().approx(a.approx);
+    let memory = ingest::parse_size("--memory-limit", &a.memory_limit, 1 << 20)?;
+    let mut q = arch.query().approx(a.approx).memory_limit(memory);
     for d in &a.device {
         q = q.device(d);
     }

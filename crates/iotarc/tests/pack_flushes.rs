@@ -13,7 +13,7 @@ const DAY: i64 = 86_400_000_000;
 fn opts() -> PackOptions {
     PackOptions {
         partition: Some(PartitionUnit::Day),
-        flush_rows: 1_000,
+        flush_rows: Some(1_000),
         ..PackOptions::default()
     }
 }

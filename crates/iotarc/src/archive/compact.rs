@@ -259,7 +259,7 @@ fn merge(
         generation,
         inputs.iter().map(|e| e.path.clone()).collect(),
     )?;
-    let entry = match merge_files(dir, &inputs, segs, &rel, &meta, wopts)? {
+    let entry = match merge_files(dir, &inputs, segs, &rel, &meta, wopts, MERGE_BATCH_VALUES)? {
         Ok(out) => out.entry,
         Err(why) => {
             return Ok(Err(format!(
@@ -316,10 +316,10 @@ pub(crate) struct MergedFiles {
     pub(crate) duplicates: u64,
 }
 
-/// Values decoded at once while merging: devices are merged in batches of about this
-/// many values, each batch decoded and pivoted in parallel, then encoded in parallel.
-/// At about 64 bytes a buffered value, 1 M values keep a batch near 64 MB.
-const MERGE_BATCH_VALUES: u64 = 1 << 20;
+/// Values `compact` decodes at once while merging: devices are merged in batches of
+/// about this many values, each batch decoded and pivoted in parallel, then encoded in
+/// parallel. At about 64 bytes a buffered value, 1 M values keep a batch near 64 MB.
+pub(crate) const MERGE_BATCH_VALUES: u64 = 1 << 20;
 
 /// Segment bytes read through one set of mappings before they are remapped: a mapped
 /// page read once stays in the process's resident set until it is unmapped, so a merge
@@ -327,7 +327,7 @@ const MERGE_BATCH_VALUES: u64 = 1 << 20;
 const REMAP_BYTES: u64 = 64 << 20;
 
 /// Merges the segments `inputs` (opened as `segs`, both in arrival order) into the new
-/// file `rel`: every device's points, sorted and deduplicated by `meta.dedup` with
+/// file `rel`, devices in batches of about `batch_values` values: every device's points, sorted and deduplicated by `meta.dedup` with
 /// arrival order by input position. Does not touch the manifest or the inputs. The
 /// inner `Err` is why the inputs cannot be merged (a channel's types conflict); the
 /// partial output is then removed.
@@ -341,6 +341,7 @@ pub(crate) fn merge_files(
     rel: &str,
     meta: &SegMeta,
     wopts: &WriterOptions,
+    batch_values: u64,
 ) -> Result<std::result::Result<MergedFiles, String>> {
     // One channel numbering for the output; per input, its channel ids in it.
     let mut channels: Vec<String> = Vec::new();
@@ -373,7 +374,7 @@ pub(crate) fn merge_files(
     let mut batches: Vec<Vec<(String, u64)>> = Vec::new();
     let mut in_batch = 0u64;
     for (d, n) in sizes {
-        if batches.is_empty() || in_batch + n > MERGE_BATCH_VALUES && in_batch > 0 {
+        if batches.is_empty() || in_batch + n > batch_values && in_batch > 0 {
             batches.push(Vec::new());
             in_batch = 0;
         }

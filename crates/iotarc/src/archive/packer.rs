@@ -774,8 +774,12 @@ impl Packer {
                 dedup: self.manifest.dedup,
             };
             let wopts = &self.opts.writer;
+            // The buffers are empty now: a merge batch may take their share, at about
+            // 64 bytes a decoded value and as much again for the pivot.
+            let batch = (self.opts.budget().buffer_bytes as u64 / 128)
+                .clamp(1 << 16, super::compact::MERGE_BATCH_VALUES);
             if let Ok(out) =
-                super::compact::merge_files(&self.dir, &inputs, segs, &rel, &meta, wopts)?
+                super::compact::merge_files(&self.dir, &inputs, segs, &rel, &meta, wopts, batch)?
             {
                 if let Some(e) = out.entry {
                     // Listed at once, so that an error below still cleans it up.
